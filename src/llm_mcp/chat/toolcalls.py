@@ -1,0 +1,264 @@
+"""Parse model output into text and structured tool calls, whole or incrementally.
+
+What the parser accepts (all formats that chat templates in the field render calls in):
+  - `<tool_call>{"name": ..., "arguments": {...}}</tool_call>` blocks (Hermes, Qwen), anywhere in
+    the text, any number, whitespace inside or not, a truncated last block;
+  - a reply that is only a JSON call object or list of them (Llama 3.x), optionally after
+    `<|python_tag|>` or `[TOOL_CALLS]` (Mistral);
+  - "arguments" or "parameters", as an object or as a JSON string; two objects glued in one
+    block; Python-style quoting ({'name': 'f'}) when the JSON is otherwise unreadable.
+What cannot be read becomes a `ParseError` carrying the raw text: parsing never raises.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass, field
+
+from llm_mcp.chat.types import ToolCall
+from llm_mcp.errors import LLMMCPError
+
+OPEN, CLOSE = "<tool_call>", "</tool_call>"
+BARE_PREFIXES = ("<|python_tag|>", "[TOOL_CALLS]")
+
+
+@dataclass
+class ParseError:
+    raw: str  # the text that could not be read as a call
+    reason: str
+
+
+@dataclass
+class ParsedReply:
+    content: str
+    calls: list[ToolCall] = field(default_factory=list)
+    errors: list[ParseError] = field(default_factory=list)
+
+
+def dump_call(call: ToolCall) -> str:
+    """The JSON of one call as the built-in format writes it. `</` is escaped as `<\\/` (valid
+    JSON) so that no argument value can close the `<tool_call>` block early."""
+    text = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    return text.replace("</", "<\\/")
+
+
+def _literal(node: ast.AST):
+    """A Python/JSON literal from an AST node: dicts, lists, strings, numbers, true/false/null."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool, type(None))):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in ("true", "false", "null", "True", "False", "None"):
+        return {"true": True, "True": True, "false": False, "False": False}.get(node.id)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_literal(e) for e in node.elts]
+    if isinstance(node, ast.Dict):
+        if any(k is None for k in node.keys):
+            raise ValueError("dict unpacking")
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    raise ValueError(f"not a literal: {type(node).__name__}")
+
+
+def _json_values(text: str) -> list:
+    """Every JSON value in `text`, one after another (glued objects allowed). Raises ValueError."""
+    decoder = json.JSONDecoder()
+    values, i, n = [], 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            break
+        if values and text[i] in ",;":  # "{...}, {...}"
+            i += 1
+            continue
+        value, i = decoder.raw_decode(text, i)
+        values.append(value)
+    if not values:
+        raise ValueError("empty")
+    return values
+
+
+def _values(text: str) -> list:
+    try:
+        return _json_values(text)
+    except ValueError as json_err:
+        try:
+            return [_literal(ast.parse(text.strip(), mode="eval").body)]
+        except (SyntaxError, ValueError, RecursionError, TypeError):
+            raise json_err from None
+
+
+def _calls_from_values(values: list) -> list[ToolCall]:
+    calls = []
+    for value in values:
+        for obj in value if isinstance(value, list) else [value]:
+            calls.append(ToolCall.from_any(obj))
+    return calls
+
+
+def decode_block(raw: str) -> tuple[list[ToolCall], ParseError | None]:
+    """The calls inside one `<tool_call>` block."""
+    if not raw.strip():
+        return [], ParseError(raw, "empty tool call")
+    try:
+        return _calls_from_values(_values(raw)), None
+    except ValueError as err:
+        return [], ParseError(raw, f"not valid JSON: {err}")
+    except LLMMCPError as err:
+        return [], ParseError(raw, err.message)
+
+
+def _strip_bare_prefix(text: str) -> tuple[str, bool]:
+    stripped = text.strip()
+    for prefix in BARE_PREFIXES:
+        if stripped.startswith(prefix):
+            return stripped[len(prefix):].strip(), True
+    return stripped, False
+
+
+def _bare_calls(text: str) -> list[ToolCall] | None:
+    """Calls when the whole reply is JSON call objects, else None."""
+    body, had_prefix = _strip_bare_prefix(text)
+    if OPEN in text or not (had_prefix or body[:1] in ("{", "[")):
+        return None
+    try:
+        values = _json_values(body)
+        calls = _calls_from_values(values)
+    except (ValueError, LLMMCPError):
+        return None
+    return calls or None
+
+
+def parse(text: str) -> ParsedReply:
+    """Split a model reply into its text and its tool calls."""
+    bare = _bare_calls(text)
+    if bare is not None:
+        return ParsedReply("", bare)
+    pieces, calls, errors = [], [], []
+    rest = text
+    while True:
+        i = rest.find(OPEN)
+        if i < 0:
+            pieces.append(rest)
+            break
+        pieces.append(rest[:i])
+        rest = rest[i + len(OPEN):]
+        j = rest.find(CLOSE)
+        block, rest = (rest, "") if j < 0 else (rest[:j], rest[j + len(CLOSE):])
+        found, error = decode_block(block)
+        calls.extend(found)
+        if error:
+            errors.append(error)
+        if j < 0:
+            break
+    return ParsedReply("".join(pieces).strip(), calls, errors)
+
+
+@dataclass
+class TextDelta:
+    text: str
+
+
+@dataclass
+class CallEvent:
+    call: ToolCall
+
+
+@dataclass
+class ErrorEvent:
+    error: ParseError
+
+
+Event = TextDelta | CallEvent | ErrorEvent
+
+
+class StreamParser:
+    """Incremental `parse`: feed text chunks, get text deltas and complete calls.
+
+    Never emits part of a `<tool_call>` tag as text: a chunk that ends in `<tool` is held back
+    until the next one says what it is. A reply that starts like bare JSON (`{`, `[`, a call
+    prefix) is held whole and parsed at `finish()`. For any chunking, the events add up to
+    `parse()` of the whole text (content compared after stripping).
+    """
+
+    def __init__(self) -> None:
+        self._buf = ""
+        self._in_call = False
+        self._started = False  # decided between bare-JSON mode and text mode
+        self._bare = False
+        self.text, self.calls, self.errors = [], [], []
+
+    def feed(self, chunk: str) -> list[Event]:
+        self._buf += chunk
+        return self._drain(final=False)
+
+    def finish(self) -> list[Event]:
+        return self._drain(final=True)
+
+    def result(self) -> ParsedReply:
+        return ParsedReply("".join(self.text).strip(), list(self.calls), list(self.errors))
+
+    def _emit_text(self, text: str, events: list) -> None:
+        if text:
+            self.text.append(text)
+            events.append(TextDelta(text))
+
+    def _emit_block(self, block: str, events: list) -> None:
+        found, error = decode_block(block)
+        for call in found:
+            self.calls.append(call)
+            events.append(CallEvent(call))
+        if error:
+            self.errors.append(error)
+            events.append(ErrorEvent(error))
+
+    def _drain(self, final: bool) -> list[Event]:
+        events: list[Event] = []
+        while True:
+            if not self._started:
+                head = self._buf.lstrip()
+                if not head or (any(p.startswith(head) for p in BARE_PREFIXES) and not final):
+                    if final:
+                        self._emit_text(self._buf, events)
+                        self._buf = ""
+                    return events  # nothing decisive yet
+                self._bare = head[0] in "{[" or any(head.startswith(p) for p in BARE_PREFIXES)
+                self._started = True
+            if self._bare:
+                if final:
+                    parsed = parse(self._buf)
+                    self._buf = ""
+                    self._emit_text(parsed.content, events)
+                    for call in parsed.calls:
+                        self.calls.append(call)
+                        events.append(CallEvent(call))
+                    for error in parsed.errors:
+                        self.errors.append(error)
+                        events.append(ErrorEvent(error))
+                return events
+            if not self._in_call:
+                i = self._buf.find(OPEN)
+                if i >= 0:
+                    self._emit_text(self._buf[:i], events)
+                    self._buf = self._buf[i + len(OPEN):]
+                    self._in_call = True
+                    continue
+                keep = 0 if final else next(
+                    (k for k in range(min(len(OPEN) - 1, len(self._buf)), 0, -1)
+                     if self._buf.endswith(OPEN[:k])), 0)
+                self._emit_text(self._buf[: len(self._buf) - keep], events)
+                self._buf = self._buf[len(self._buf) - keep:]
+                return events
+            j = self._buf.find(CLOSE)
+            if j >= 0:
+                self._emit_block(self._buf[:j], events)
+                self._buf = self._buf[j + len(CLOSE):]
+                self._in_call = False
+                continue
+            if final:
+                self._emit_block(self._buf, events)
+                self._buf = ""
+            return events

@@ -1,0 +1,95 @@
+"""Shared fixtures: an isolated LLM_MCP_HOME, the embedded SmolLM2 (converted once per session),
+its tokenizer with several chat templates, and tiny random models built from a config."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+
+ASSETS = Path(__file__).parent / "assets"
+REPO = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def llm_mcp_home(tmp_path_factory):
+    """Every test session gets its own data directory (models are converted into it once)."""
+    home = tmp_path_factory.mktemp("llm-mcp-home")
+    old = os.environ.get("LLM_MCP_HOME")
+    os.environ["LLM_MCP_HOME"] = str(home)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    yield home
+    if old is None:
+        os.environ.pop("LLM_MCP_HOME", None)
+    else:
+        os.environ["LLM_MCP_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def smol_dir(llm_mcp_home) -> Path:
+    """The embedded SmolLM2 converted to a safetensors folder."""
+    from llm_mcp.models import local_dir
+
+    return Path(local_dir("smollm2-135m-instruct"))
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer(smol_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(smol_dir)
+
+
+def _with_template(tokenizer, template: str | None):
+    tok = copy.deepcopy(tokenizer)
+    tok.chat_template = template
+    return tok
+
+
+@pytest.fixture(scope="session")
+def native_tokenizer(smol_tokenizer):
+    """SmolLM2's tokenizer with a tool-aware (Qwen2.5-style) chat template."""
+    return _with_template(smol_tokenizer, (ASSETS / "tools_template.jinja").read_text())
+
+
+@pytest.fixture(scope="session")
+def strict_tokenizer(smol_tokenizer):
+    """SmolLM2's tokenizer with a template that refuses system and tool turns."""
+    return _with_template(smol_tokenizer, (ASSETS / "strict_template.jinja").read_text())
+
+
+@pytest.fixture(scope="session")
+def bare_tokenizer(smol_tokenizer):
+    """SmolLM2's tokenizer without any chat template."""
+    return _with_template(smol_tokenizer, None)
+
+
+def _tiny(kind: str, tokenizer, folder: Path) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen2Config
+
+    torch.manual_seed(0)
+    common = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=2048, bos_token_id=tokenizer.bos_token_id,
+                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                  tie_word_embeddings=True)
+    config = LlamaConfig(**common) if kind == "llama" else Qwen2Config(**common)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory, smol_tokenizer) -> Path:
+    """A folder with a randomly initialised 2-layer Llama and the SmolLM2 tokenizer."""
+    return _tiny("llama", smol_tokenizer, tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tmp_path_factory, native_tokenizer) -> Path:
+    """A folder with a randomly initialised 2-layer Qwen2 and a tool-aware tokenizer."""
+    return _tiny("qwen2", native_tokenizer, tmp_path_factory.mktemp("tiny-qwen2"))
