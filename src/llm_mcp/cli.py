@@ -51,6 +51,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from llm_mcp.serve.generate import generate_reply
 
     tools = _read_tools(args.tools)
+    _quiet_transformers(args)
     loaded = load_model(args.model, dtype=args.dtype, device=args.device, gguf_file=args.gguf_file)
     model = loaded.model
     if args.adapter:
@@ -83,10 +84,19 @@ def cmd_chat(args: argparse.Namespace) -> int:
             "chat_format": fmt.kind,
         }, ensure_ascii=False))
     else:
-        print()
+        print(flush=True)
         log.info("%d prompt tokens, %d generated in %.1fs (%s format)", reply.prompt_tokens,
                  reply.completion_tokens, reply.seconds, fmt.kind)
     return 0
+
+
+def _quiet_transformers(args: argparse.Namespace) -> None:
+    """No weight-loading progress bars unless -v: the terminal is for the answer."""
+    if not args.verbose:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
 
 
 def _load_adapter(model, path: str):

@@ -1,0 +1,70 @@
+"""The command line, run as a user runs it: in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def run(*args, check=True, timeout=600):
+    proc = subprocess.run([sys.executable, "-m", "llm_mcp", *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ.copy(), cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_help_does_not_import_torch_or_transformers():
+    code = ("import sys\nfrom llm_mcp.cli import main\n"
+            "for argv in (['--help'], ['chat', '--help'], ['models', '--help']):\n"
+            "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
+            "heavy = [m for m in ('torch', 'transformers', 'peft', 'accelerate') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout
+    assert "chat" in out.stdout and "--adapter" in out.stdout
+
+
+def test_version():
+    assert run("--version").stdout.startswith("llm-mcp ")
+
+
+def test_chat_json_on_a_tiny_model(tiny_llama):
+    out = run("chat", "--model", str(tiny_llama), "--tools", str(REPO / "examples" / "tools.json"),
+              "--max-new-tokens", "4", "--json", "What's the weather in Tokyo?")
+    reply = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(reply) == {"content", "tool_calls", "errors", "usage", "chat_format"}
+    assert reply["chat_format"] == "hermes"
+    assert reply["usage"]["completion_tokens"] <= 4 and reply["usage"]["prompt_tokens"] > 300
+
+
+def test_chat_errors_are_clear_and_exit_2(tmp_path, tiny_llama):
+    out = run("chat", "--model", "no-such-model", "hi", check=False)
+    assert out.returncode == 2 and "unknown model 'no-such-model'" in out.stderr
+    assert "Traceback" not in out.stderr
+    bad = tmp_path / "tools.json"
+    bad.write_text('[{"name": "f"},\n {oops}]')
+    out = run("chat", "--model", str(tiny_llama), "--tools", str(bad), "hi", check=False)
+    assert out.returncode == 2 and f"{bad}:2: not valid JSON" in out.stderr
+    out = run("chat", "--model", str(tiny_llama), "--adapter", str(tmp_path), "hi", check=False)
+    assert out.returncode == 2 and "not a PEFT adapter folder" in out.stderr
+
+
+def test_models_list(smol_dir):
+    rows = json.loads(run("models", "list", "--json").stdout)
+    names = {(r["name"], r["kind"]) for r in rows}
+    assert ("smollm2-135m-instruct", "alias") in names
+    assert ("smollm2-135m-instruct", "cached") in names
+
+
+@pytest.mark.slow
+def test_real_smollm2_answers_paris_from_the_cache(smol_dir):
+    out = run("chat", "What is the capital of France?")
+    assert "Paris" in out.stdout
+    assert "converting" not in out.stderr  # the session's cache was reused
