@@ -149,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     chat.set_defaults(func=cmd_chat)
 
+    from llm_mcp.data.commands import add_parser as add_data_parser
+
+    add_data_parser(sub)
+
     models = sub.add_parser("models", help="known and cached models")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     mlist = models_sub.add_parser("list", help="aliases and cached conversions")
