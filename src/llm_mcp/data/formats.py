@@ -142,15 +142,16 @@ def from_sharegpt(r: dict) -> tuple[list[Message], list[dict] | None]:
                               f"use one of {', '.join(sorted(_SHAREGPT_ROLES))}")
         value = turn["value"] if isinstance(turn["value"], str) else json.dumps(turn["value"])
         if role == "system":
-            found = _TOOLS_BLOCK.search(value)
-            if found and tools is None:
-                try:
-                    tools = _tools_from_text(found.group(1))
-                except (json.JSONDecodeError, LLMMCPError) as err:
-                    raise RecordError("bad-tools", f"turn {k}: the <tools> block is not readable: {err}")
-                # The rest of a Hermes system turn is instructions for that format, which the
-                # model's ChatFormat writes itself; keep only text before the block, if any.
-                value = value[: found.start()].strip()
+            found = next((m for m in _TOOLS_BLOCK.finditer(value) if m.group(1).strip()), None)
+            if found:
+                if tools is None:
+                    try:
+                        tools = _tools_from_text(found.group(1))
+                    except (ValueError, LLMMCPError) as err:
+                        raise RecordError("bad-tools", f"turn {k}: the <tools> block is not readable: {err}")
+                # A Hermes system turn is instructions for that tool format, which the model's
+                # ChatFormat writes itself: drop it rather than teach two tool formats at once.
+                value = ""
             if value:
                 msgs.append(Message("system", value))
         elif role == "assistant":
@@ -172,11 +173,41 @@ def from_sharegpt(r: dict) -> tuple[list[Message], list[dict] | None]:
     return msgs, tools
 
 
+_PY_TYPES = {"str": "string", "string": "string", "int": "integer", "integer": "integer",
+             "float": "number", "number": "number", "bool": "boolean", "boolean": "boolean",
+             "list": "array", "array": "array", "dict": "object", "object": "object"}
+
+
+def _xlam_schema(params: dict) -> dict:
+    """xLAM writes parameters as {name: {"type": "str, optional", "description", "default"}};
+    turn that into a JSON Schema object."""
+    if params.get("type") == "object" or "properties" in params:
+        return params
+    props, required = {}, []
+    for name, spec in params.items():
+        spec = dict(spec) if isinstance(spec, dict) else {}
+        raw = str(spec.pop("type", "")).lower()
+        optional = "optional" in raw or "default" in spec
+        base = raw.replace(", optional", "").replace("optional", "").strip()
+        base = base.split("[")[0].strip()  # List[str] -> list
+        if base in _PY_TYPES:
+            spec["type"] = _PY_TYPES[base]
+        props[name] = spec
+        if not optional:
+            required.append(name)
+    return {"type": "object", "properties": props, "required": required}
+
+
 def from_xlam(r: dict) -> tuple[list[Message], list[dict] | None]:
     if not isinstance(r["query"], str) or not r["query"].strip():
         raise RecordError("missing-field", "'query' must be a non-empty string")
     calls = _calls(r["answers"], "answers")
-    return [Message("user", r["query"]), Message("assistant", "", calls)], _tools(r.get("tools"))
+    raw_tools = _json_field(r.get("tools"), "tools")
+    if isinstance(raw_tools, list):
+        raw_tools = [dict(t, parameters=_xlam_schema(t["parameters"]))
+                     if isinstance(t, dict) and isinstance(t.get("parameters"), dict) else t
+                     for t in raw_tools]
+    return [Message("user", r["query"]), Message("assistant", "", calls)], _tools(raw_tools)
 
 
 READERS = {"flat": from_flat, "openai": from_openai, "sharegpt": from_sharegpt, "xlam": from_xlam}
