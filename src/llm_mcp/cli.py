@@ -27,30 +27,14 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                         "when it handles tools, else the built-in Hermes format)")
 
 
-def _read_tools(path: str | None) -> list[dict]:
-    from llm_mcp.chat import normalize_tools
-
-    if not path:
-        return []
-    file = Path(path)
-    if not file.is_file():
-        raise LLMMCPError(f"tools file {path} does not exist")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise LLMMCPError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
-    try:
-        return normalize_tools(data)
-    except LLMMCPError as err:
-        raise LLMMCPError(f"{path}: {err.message}", err.hint) from err
-
-
 def cmd_chat(args: argparse.Namespace) -> int:
     from llm_mcp.chat import CallEvent, ChatFormat, ErrorEvent, TextDelta
     from llm_mcp.models import load_model
     from llm_mcp.serve.generate import generate_reply
 
-    tools = _read_tools(args.tools)
+    from llm_mcp.chat.types import read_tools_file
+
+    tools = read_tools_file(args.tools) if args.tools else []
     _quiet_transformers(args)
     loaded = load_model(args.model, dtype=args.dtype, device=args.device, gguf_file=args.gguf_file)
     model = loaded.model

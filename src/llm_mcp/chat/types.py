@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llm_mcp.errors import LLMMCPError
@@ -120,3 +121,18 @@ def normalize_tools(tools: Any) -> list[dict]:
     if not isinstance(tools, list):
         raise LLMMCPError("tools must be a list of tool schemas (or an MCP tools/list result)")
     return [normalize_tool(t) for t in tools]
+
+
+def read_tools_file(path: str | Path) -> list[dict]:
+    """Tool schemas from a JSON file: a list (OpenAI or MCP shapes) or an MCP tools/list result."""
+    p = Path(path)
+    if not p.is_file():
+        raise LLMMCPError(f"tools file {path} does not exist")
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise LLMMCPError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
+    try:
+        return normalize_tools(data)
+    except LLMMCPError as err:
+        raise LLMMCPError(f"{path}: {err.message}", err.hint) from err

@@ -18,6 +18,7 @@ from typing import Any
 
 from llm_mcp.chat.toolcalls import parse
 from llm_mcp.chat.types import Message, ToolCall, normalize_tool, normalize_tools
+from llm_mcp.chat.types import read_tools_file  # noqa: F401  (part of this module's API)
 from llm_mcp.data.example import Dataset, Example, Issue
 from llm_mcp.data.records import iter_records
 from llm_mcp.errors import LLMMCPError
@@ -235,33 +236,12 @@ def infer_tools(examples: list[Example]) -> list[dict]:
 
 
 def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
+    # bool before int: True is an int to Python, not to JSON Schema
+    for kind, name in ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"),
+                       (list, "array"), (dict, "object")):
+        if isinstance(value, kind):
+            return name
     return "null"
-
-
-def read_tools_file(path: str | Path) -> list[dict]:
-    p = Path(path)
-    if not p.is_file():
-        raise LLMMCPError(f"tools file {path} does not exist")
-    try:
-        data = json.loads(p.read_text())
-    except json.JSONDecodeError as err:
-        raise LLMMCPError(f"{path}:{err.lineno}: not valid JSON ({err.msg})") from err
-    try:
-        return normalize_tools(data)
-    except LLMMCPError as err:
-        raise LLMMCPError(f"{path}: {err.message}", err.hint) from err
 
 
 def read_dataset(path: str | Path, fmt: str | None = None, tools: list[dict] | None = None) -> Dataset:
