@@ -293,3 +293,42 @@ def test_convert_and_synth_cli(tmp_path):
     syn = tmp_path / "syn.jsonl"
     r = _cli("data", "synth", "--tools", "examples/tools.json", "--n", "20", "--seed", "3", "--out", str(syn))
     assert r.returncode == 0 and len(syn.read_text().splitlines()) == 20
+
+
+def test_parquet_and_saved_hf_datasets(tmp_path):
+    datasets = pytest.importorskip("datasets")  # a dev dependency: installed by `make test`
+    rows = [json.loads(line) for line in (REPO / "examples" / "test.jsonl").read_text().splitlines()[:5]]
+    for r in rows:  # parquet wants one type per column: arguments as JSON strings (allowed)
+        r["tool_calls"] = [{"name": c["name"], "arguments": json.dumps(c["arguments"])}
+                           for c in r["tool_calls"]]
+    ds = datasets.Dataset.from_list(rows)
+    ds.to_parquet(str(tmp_path / "t.parquet"))
+    ds.save_to_disk(str(tmp_path / "saved"))
+    want = read_dataset(REPO / "examples" / "test.jsonl", tools=TOOLS).examples[:5]
+    for path in (tmp_path / "t.parquet", tmp_path / "saved"):
+        got = read_dataset(path, tools=TOOLS)
+        assert got.format == "flat" and not got.issues, path
+        assert [e.messages for e in got.examples] == [e.messages for e in want]
+        assert [e.line for e in got.examples] == [1, 2, 3, 4, 5]
+
+
+def test_tools_from_an_mcp_tools_list_result(tmp_path):
+    listing = {"tools": [{"name": t["name"], "description": t["description"],
+                          "inputSchema": t["parameters"]} for t in TOOLS]}
+    f = tmp_path / "tools_list.json"
+    f.write_text(json.dumps(listing))
+    assert read_tools_file(f) == TOOLS
+    assert synthesize(read_tools_file(f), 30, seed=4) == synthesize(TOOLS, 30, seed=4)
+
+
+def test_length_buckets_group_similar_lengths(fmt):
+    from llm_mcp.data.tokenize import length_buckets
+
+    ds = read_dataset(REPO / "examples" / "test.jsonl", tools=TOOLS[:1])
+    items, _ = tokenize_examples(ds.examples[:20], fmt, 4096)
+    batches = length_buckets(items, 4)
+    assert sorted(i for b in batches for i in b) == list(range(20))
+    assert all(len(b) == 4 for b in batches)
+    spans = [max(len(items[i]) for i in b) - min(len(items[i]) for i in b) for b in batches]
+    lengths = sorted(len(it) for it in items)
+    assert sum(spans) <= lengths[-1] - lengths[0]
