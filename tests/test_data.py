@@ -171,6 +171,14 @@ def test_parity_passes_on_good_data_and_catches_a_broken_format(smol_tokenizer, 
     assert {i.kind for i in issues} == {"mask"}
 
 
+def test_parity_reports_text_the_tokenizer_cannot_spell(fmt):
+    # SmolLM2's byte-level vocabulary has no token for the lead byte of U+40000
+    ex = Example([Message("user", "x"), Message("assistant", "", [ToolCall("t", {"a": "\U00040000"})])],
+                 [{"name": "t", "description": "", "parameters": {"type": "object"}}], "f.jsonl", 7)
+    (issue,), _ = check_parity(ex, fmt)
+    assert (issue.line, issue.kind) == (7, "mask") and "cannot spell" in issue.message
+
+
 def test_too_long_examples_are_dropped_not_cut(fmt):
     ds = read_dataset(DATA / "flat.jsonl", tools=TOOLS)
     kept, dropped = tokenize_examples(ds.examples, fmt, 780)

@@ -132,7 +132,8 @@ def check_parity(ex: Example, fmt) -> tuple[list[Issue], int]:
         back = fmt.parse(tok.decode(masked))
         if back.calls != m.tool_calls:
             issues.append(_issue(ex, "mask", f"the masked tokens of assistant turn {k} do not "
-                                 "decode to its calls (a token straddles the turn's edge)"))
+                                 "decode to its calls (the tokenizer cannot spell some character, or a token "
+                                 "straddles the turn's edge)"))
         if fmt.end_of_turn and fmt._token_id(fmt.end_of_turn) != masked[-1]:
             issues.append(_issue(ex, "mask", f"assistant turn {k} does not end with the "
                                  f"end-of-turn token {fmt.end_of_turn!r} in the mask"))
