@@ -29,10 +29,9 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     from llm_mcp.chat import CallEvent, ChatFormat, ErrorEvent, TextDelta
+    from llm_mcp.chat.types import read_tools_file
     from llm_mcp.models import load_model
     from llm_mcp.serve.generate import generate_reply
-
-    from llm_mcp.chat.types import read_tools_file
 
     tools = read_tools_file(args.tools) if args.tools else []
     _quiet_transformers(args)

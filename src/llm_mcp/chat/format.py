@@ -57,6 +57,7 @@ class Rendered:
     input_ids: list[int]
     assistant_mask: list[int]  # 1 where the token was produced by the assistant
     spans: list[tuple[int, int]] = field(default_factory=list)  # assistant char spans in `text`
+    offsets: list[tuple[int, int]] = field(default_factory=list)  # each token's char span in `text`
 
 
 class ChatFormat:
@@ -118,9 +119,8 @@ class ChatFormat:
                     end = cut + len(self.end_of_turn)
             spans.append((len(before), end))
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = list(enc["input_ids"])
-        mask = _mask_from_spans(enc["offset_mapping"], spans)
-        return Rendered(text, ids, mask, spans)
+        offsets = [tuple(o) for o in enc["offset_mapping"]]
+        return Rendered(text, list(enc["input_ids"]), _mask_from_spans(offsets, spans), spans, offsets)
 
     def prompt_ids(self, messages: Iterable[Any], tools: Any = None) -> list[int]:
         """Token ids of the prompt for generating the next assistant turn."""

@@ -12,7 +12,8 @@ from llm_mcp.errors import LLMMCPError
 
 
 def _load(args: argparse.Namespace) -> Dataset:
-    from llm_mcp.data.formats import read_dataset, read_tools_file
+    from llm_mcp.chat.types import read_tools_file
+    from llm_mcp.data.formats import read_dataset
 
     tools = read_tools_file(args.tools) if args.tools else None
     return read_dataset(args.file, None if args.format == "auto" else args.format, tools)
@@ -117,7 +118,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from llm_mcp.data.formats import read_tools_file
+    from llm_mcp.chat.types import read_tools_file
     from llm_mcp.data.synth import synthesize
 
     tools = read_tools_file(args.tools)

@@ -18,7 +18,6 @@ from typing import Any
 
 from llm_mcp.chat.toolcalls import parse
 from llm_mcp.chat.types import Message, ToolCall, normalize_tool, normalize_tools
-from llm_mcp.chat.types import read_tools_file  # noqa: F401  (part of this module's API)
 from llm_mcp.data.example import Dataset, Example, Issue
 from llm_mcp.data.records import iter_records
 from llm_mcp.errors import LLMMCPError

@@ -46,8 +46,8 @@ def _array_records(name: str, text: str):
         while i < n and (text[i].isspace() or text[i] == ","):
             i += 1
         if i >= n:
-            yield text.count("\n", 0, n) + 1, Issue(name, text.count("\n") + 1, "invalid-json",
-                                                    "the JSON array is not closed with ]")
+            last = text.count("\n") + 1
+            yield last, Issue(name, last, "invalid-json", "the JSON array is not closed with ]")
             return
         if text[i] == "]":
             return

@@ -123,8 +123,8 @@ def check_parity(ex: Example, fmt) -> tuple[list[Issue], int]:
                                  f"{[c.to_dict() for c in parsed.calls]}, text {parsed.content!r}",
                                  "an argument or text the format cannot carry; see docs/data.md"))
             continue
-        ids = [i for i, (s, e) in zip(r.input_ids, _offsets(tok, r)) if start <= s < end]
-        masked = [i for i, (s, e), bit in zip(r.input_ids, _offsets(tok, r), r.assistant_mask)
+        ids = [i for i, (s, _) in zip(r.input_ids, r.offsets) if start <= s < end]
+        masked = [i for i, (s, _), bit in zip(r.input_ids, r.offsets, r.assistant_mask)
                   if bit and start <= s < end]
         if not masked or masked != ids:
             issues.append(_issue(ex, "mask", f"the training mask does not cover assistant turn {k}"))
@@ -137,19 +137,11 @@ def check_parity(ex: Example, fmt) -> tuple[list[Issue], int]:
         if fmt.end_of_turn and fmt._token_id(fmt.end_of_turn) != masked[-1]:
             issues.append(_issue(ex, "mask", f"assistant turn {k} does not end with the "
                                  f"end-of-turn token {fmt.end_of_turn!r} in the mask"))
-    outside = [s for (s, e), bit in zip(_offsets(tok, r), r.assistant_mask)
+    outside = [s for (s, _), bit in zip(r.offsets, r.assistant_mask)
                if bit and not any(a <= s < b for a, b in r.spans)]
     if outside:
         issues.append(_issue(ex, "mask", "the mask covers tokens outside assistant turns"))
     return issues, len(r.input_ids)
-
-
-def _offsets(tok, rendered):
-    cached = getattr(rendered, "_offsets", None)
-    if cached is None:
-        cached = tok(rendered.text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
-        rendered._offsets = cached
-    return cached
 
 
 def summarize(examples: list[Example], lengths: list[int] | None = None) -> dict:
