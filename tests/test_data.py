@@ -103,6 +103,14 @@ def test_every_problem_of_a_broken_file_with_its_line():
     assert str(by_line[2]).startswith(f"{DATA / 'broken.jsonl'}:2: error: [invalid-json]")
 
 
+def test_a_forced_format_reports_missing_fields(tmp_path):
+    f = tmp_path / "x.jsonl"
+    f.write_text('{"query": "Convert 5 USD"}\n{"conversations": []}\n')
+    ds = read_dataset(f, fmt="xlam")
+    assert [(i.line, i.kind) for i in ds.issues] == [(1, "missing-field"), (2, "wrong-format")]
+    assert "'answers'" in ds.issues[0].message
+
+
 def test_empty_and_missing_files(tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n\n")
@@ -298,6 +306,8 @@ def test_convert_and_synth_cli(tmp_path):
     assert read_dataset(out).format == "openai" and len(read_dataset(out).examples) == 2
     r = _cli("data", "convert", "tests/data/openai.jsonl", str(tmp_path / "x.jsonl"), "--to", "flat")
     assert r.returncode == 2 and "does not fit the flat format" in r.stderr
+    r = _cli("data", "stats", "tests/data/openai.jsonl", "--chat-format", "native")
+    assert r.returncode == 2 and "cannot be used for tools" in r.stderr  # the flag is honoured
     syn = tmp_path / "syn.jsonl"
     r = _cli("data", "synth", "--tools", "examples/tools.json", "--n", "20", "--seed", "3", "--out", str(syn))
     assert r.returncode == 0 and len(syn.read_text().splitlines()) == 20

@@ -19,12 +19,17 @@ def _load(args: argparse.Namespace) -> Dataset:
     return read_dataset(args.file, None if args.format == "auto" else args.format, tools)
 
 
-def _parity(ds: Dataset, args: argparse.Namespace) -> tuple[list[Issue], list[int], str]:
+def _chat_format(args: argparse.Namespace):
     from llm_mcp.chat import ChatFormat
-    from llm_mcp.data.validate import check_parity
     from llm_mcp.models import load_tokenizer
 
-    fmt = ChatFormat(load_tokenizer(args.model), None if args.chat_format == "auto" else args.chat_format)
+    return ChatFormat(load_tokenizer(args.model), None if args.chat_format == "auto" else args.chat_format)
+
+
+def _parity(ds: Dataset, args: argparse.Namespace) -> tuple[list[Issue], list[int], str]:
+    from llm_mcp.data.validate import check_parity
+
+    fmt = _chat_format(args)
     issues, lengths = [], []
     for ex in _progress(ds.examples, "parity check"):
         found, n = check_parity(ex, fmt)
@@ -83,18 +88,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from llm_mcp.chat import ChatFormat
     from llm_mcp.data.validate import summarize
-    from llm_mcp.models import load_tokenizer
 
     ds = _load(args)
-    fmt = ChatFormat(load_tokenizer(args.model))
+    fmt = _chat_format(args)
     lengths = [len(fmt.render(ex.messages, ex.tools).input_ids) for ex in _progress(ds.examples, "tokenizing")]
     summary = summarize(ds.examples, lengths)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        _report(ds, [], summary, False, {"model": args.model})
+        _report(ds, [], summary, False, {"model": args.model, "chat format": fmt.kind})
     return 0
 
 

@@ -274,6 +274,9 @@ def read_dataset(path: str | Path, fmt: str | None = None, tools: list[dict] | N
         except RecordError as err:
             out.issues.append(Issue(name, line, err.kind, err.message, err.hint))
             continue
+        except KeyError as err:  # a forced --format on a record that lacks one of its fields
+            out.issues.append(Issue(name, line, "missing-field", f"no {err} field for the {kind} format"))
+            continue
         ex = Example(messages, record_tools if record_tools is not None else list(tools or []), name, line)
         if record_tools is None and tools is None:
             no_tools.append(ex)
