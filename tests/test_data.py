@@ -16,7 +16,7 @@ from llm_mcp.data import check_examples, check_parity, read_dataset, read_tools_
 from llm_mcp.data.convert import to_record
 from llm_mcp.data.example import Example
 from llm_mcp.data.synth import synthesize
-from llm_mcp.data.tokenize import IGNORE, collate, pack, shared_prefixes, tokenize_examples
+from llm_mcp.data.tokenize import IGNORE, tokenize_examples
 
 DATA = REPO / "tests" / "data"
 TOOLS = read_tools_file(REPO / "examples" / "tools.json")
@@ -192,45 +192,6 @@ def test_too_long_examples_are_dropped_not_cut(fmt):
     kept, dropped = tokenize_examples(ds.examples, fmt, 780)
     assert len(kept) == 1 and len(dropped) == 1 and dropped[0].kind == "too-long"
     assert dropped[0].line == 1
-
-
-def test_packed_loss_equals_one_by_one_loss(tiny_llama, fmt):
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32).eval()
-    ds = read_dataset(REPO / "examples" / "test.jsonl", tools=TOOLS[:2])
-    items, _ = tokenize_examples(ds.examples[:6], fmt, 4096)
-
-    def loss_sum(batch):
-        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
-        labels = batch["labels"][:, 1:]
-        return torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
-            ignore_index=IGNORE, reduction="sum"), (labels != IGNORE).sum()
-
-    total = count = 0
-    with torch.no_grad():
-        for it in items:
-            s, n = loss_sum({"input_ids": torch.tensor([it.input_ids]),
-                             "labels": torch.tensor([it.labels])})
-            total, count = total + s, count + n
-        rows = pack(items, max_tokens=1400)
-        assert len(rows) < len(items) and all(len(r.input_ids) <= 1400 for r in rows)
-        s, n = loss_sum(collate(rows, fmt.tokenizer.pad_token_id))
-    assert n == count
-    assert abs((s / n).item() - (total / count).item()) < 1e-5
-
-
-def test_shared_prefixes_group_examples_with_the_same_tools(fmt):
-    ds = read_dataset(REPO / "examples" / "test.jsonl", tools=TOOLS)
-    items, _ = tokenize_examples(ds.examples[:10], fmt, 4096)
-    groups = shared_prefixes(items)
-    assert len(groups) == 1
-    members, plen = groups[0]
-    assert sorted(members) == list(range(10))
-    assert plen > 700 and all(plen <= it.first_label for it in items)
-    assert all(it.input_ids[:plen] == items[0].input_ids[:plen] for it in items)
 
 
 example_strategy = st.builds(

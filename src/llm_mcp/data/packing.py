@@ -1,0 +1,173 @@
+"""Tokenized examples → packed rows with shared prefixes → tensors.
+
+A row holds one or more *units*. A unit is a prefix that several examples begin with (typically
+the system prompt with the tool schemas) followed by each example's continuation:
+
+    row:      [ prefix P | cont 1 | cont 2 | cont 3 ][ prefix P' | cont 4 ][pad]
+    position:   0 … P-1   P …      P …      P …        0 … P'-1    P' …
+    attends:    causal    prefix + itself (causal)     (each unit sees only itself)
+
+Each continuation sees exactly what it would see if its example ran alone (its prefix and its own
+earlier tokens, at the same positions), so the loss and the gradients equal those of running the
+examples one by one; the prefix is computed once instead of once per example. An example that
+shares no prefix is a unit with an empty prefix and one continuation (plain packing).
+
+Targets are pre-shifted: `targets[p]` is the label of the token that follows position p in the
+same example, or IGNORE. So the trainer computes the output head only where a target exists.
+The prefix never reaches the token that predicts an example's first label, hence prefix
+positions carry no targets and one prefix position never has to predict several continuations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from llm_mcp.data.tokenize import IGNORE, Tokenized
+
+
+@dataclass
+class Unit:
+    prefix_len: int
+    members: list[int]  # indices into the tokenized list
+
+    def length(self, items: list[Tokenized]) -> int:
+        return self.prefix_len + sum(len(items[i]) - self.prefix_len for i in self.members)
+
+
+@dataclass
+class Row:
+    input_ids: list[int] = field(default_factory=list)
+    position_ids: list[int] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    # (prefix start, prefix length, [(continuation start, continuation length), ...])
+    blocks: list[tuple[int, int, list[tuple[int, int]]]] = field(default_factory=list)
+    members: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def add(self, unit: Unit, items: list[Tokenized]) -> None:
+        start, plen = len(self.input_ids), unit.prefix_len
+        first = items[unit.members[0]]
+        self.input_ids += first.input_ids[:plen]
+        self.position_ids += list(range(plen))
+        self.targets += [IGNORE] * plen
+        conts = []
+        for index in unit.members:
+            item = items[index]
+            assert item.input_ids[:plen] == first.input_ids[:plen], "unit members differ in the prefix"
+            assert all(t == IGNORE for t in item.labels[:plen + 1]), "prefix reaches a labelled token"
+            conts.append((len(self.input_ids), len(item) - plen))
+            self.input_ids += item.input_ids[plen:]
+            self.position_ids += list(range(plen, len(item)))
+            self.targets += item.labels[plen + 1:] + [IGNORE]
+            self.members.append(index)
+        self.blocks.append((start, plen, conts))
+
+
+def shared_prefixes(items: list[Tokenized], indices: list[int] | None = None,
+                    min_len: int = 16) -> list[Unit]:
+    """Group examples that start with the same tokens so that the fewest tokens are computed.
+
+    Sorted by token ids, examples form a prefix tree; for each subtree the cheaper of "one unit
+    sharing the subtree's common prefix" and "the best grouping of its child subtrees" is taken
+    (so 6 examples with 8 tools and 3 with the first 2 of those tools make two units, not one
+    unit sharing only the first 2 tools). The prefix stops before the token that predicts an
+    example's first label (see the module docstring), so reusing it changes no loss term. A
+    common prefix shorter than `min_len` is not worth sharing."""
+    indices = list(range(len(items))) if indices is None else indices
+    order = sorted(indices, key=lambda i: items[i].input_ids)
+    if not order:
+        return []
+
+    def common(a: int, b: int) -> int:  # shared prefix length, capped before the first labels
+        x, y = items[a].input_ids, items[b].input_ids
+        limit = min(len(x), len(y), items[a].first_label - 1, items[b].first_label - 1)
+        n = 0
+        while n < limit and x[n] == y[n]:
+            n += 1
+        return max(n, 0)
+
+    lcp = [common(order[k], order[k + 1]) for k in range(len(order) - 1)]
+
+    def best(lo: int, hi: int) -> tuple[int, list[Unit]]:  # order[lo:hi]
+        if hi - lo == 1:
+            return len(items[order[lo]]), [Unit(0, [order[lo]])]
+        plen = min(lcp[lo:hi - 1])
+        members = order[lo:hi]
+        together = plen + sum(len(items[i]) - plen for i in members) if plen >= min_len else None
+        cuts = [k + 1 for k in range(lo, hi - 1) if lcp[k] == plen]
+        cost, units = 0, []
+        for a, b in zip([lo] + cuts, cuts + [hi]):
+            c, u = best(a, b)
+            cost, units = cost + c, units + u
+        if together is not None and together <= cost:
+            return together, [Unit(plen, members)]
+        return cost, units
+
+    return best(0, len(order))[1]
+
+
+def _split(unit: Unit, items: list[Tokenized], row_tokens: int) -> list[Unit]:
+    """A unit longer than a row becomes several units with the same prefix."""
+    out = [Unit(unit.prefix_len, [])]
+    for i in unit.members:
+        candidate = Unit(unit.prefix_len, out[-1].members + [i])
+        if out[-1].members and candidate.length(items) > row_tokens:
+            out.append(Unit(unit.prefix_len, [i]))
+        else:
+            out[-1] = candidate
+    return [u if len(u.members) > 1 else Unit(0, u.members) for u in out]
+
+
+def build_rows(items: list[Tokenized], indices: list[int], packing: bool = True,
+               row_tokens: int = 4096, min_prefix: int = 16) -> list[Row]:
+    """The rows of one micro-batch. Without packing every example is a row of its own."""
+    if not packing:
+        rows = []
+        for i in indices:
+            row = Row()
+            row.add(Unit(0, [i]), items)
+            rows.append(row)
+        return rows
+    units = [part for unit in shared_prefixes(items, indices, min_prefix)
+             for part in _split(unit, items, row_tokens)]
+    units.sort(key=lambda u: -u.length(items))
+    rows: list[Row] = []
+    for unit in units:  # first-fit decreasing
+        size = unit.length(items)
+        row = next((r for r in rows if len(r) + size <= row_tokens), None)
+        if row is None:
+            row = Row()
+            rows.append(row)
+        row.add(unit, items)
+    return rows
+
+
+def collate(rows: list[Row], pad_id: int):
+    """Rows → tensors (batch, seq): input_ids, position_ids, targets; attention_mask
+    (batch, 1, seq, seq) boolean, True where attending is allowed. Padding attends to itself only
+    and has no targets."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    batch = len(rows)
+    ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    targets = torch.full((batch, width), IGNORE, dtype=torch.long)
+    pos = torch.zeros((batch, width), dtype=torch.long)
+    mask = torch.zeros((batch, 1, width, width), dtype=torch.bool)
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    for b, r in enumerate(rows):
+        n = len(r)
+        ids[b, :n] = torch.tensor(r.input_ids)
+        targets[b, :n] = torch.tensor(r.targets)
+        pos[b, :n] = torch.tensor(r.position_ids)
+        for start, plen, conts in r.blocks:
+            mask[b, 0, start:start + plen, start:start + plen] = causal[:plen, :plen]
+            for cstart, clen in conts:
+                cend = cstart + clen
+                mask[b, 0, cstart:cend, start:start + plen] = True
+                mask[b, 0, cstart:cend, cstart:cend] = causal[:clen, :clen]
+        idx = torch.arange(n, width)
+        mask[b, 0, idx, idx] = True
+    return {"input_ids": ids, "position_ids": pos, "attention_mask": mask, "targets": targets}

@@ -1,0 +1,214 @@
+"""The training config: one typed object, validated whole before any weights load.
+
+Layers, later ones winning: the field defaults below (PEFT's documented starting point) < a
+shipped preset (`default` unless `--preset` says otherwise) < a YAML file (`--config`) < the CLI
+flags (`--data`, `--output`, ...) < `key=value` overrides. Nested keys are written with dots
+(`lora.r=16`) or, when the name is unique, bare (`r=16`). Every problem is reported in one error.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llm_mcp.config import DEFAULT_MODEL
+from llm_mcp.errors import LLMMCPError
+
+log = logging.getLogger(__name__)
+
+PRESETS_DIR = Path(__file__).parent / "presets"
+
+
+class LoraSettings(BaseModel):
+    """The adapter itself; the names and meanings are PEFT's `LoraConfig`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    r: int = Field(8, gt=0, description="rank of the update matrices A (r×in) and B (out×r)")
+    lora_alpha: float = Field(16, gt=0, description="scale: the update is (alpha / r)·B·A "
+                                                    "(alpha / √r with use_rslora)")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        ["q_proj", "v_proj"], description="module names (suffixes) to adapt, or 'all-linear' "
+                                          "(every linear layer but the output head)")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the adapter's input")
+    bias: Literal["none", "all", "lora_only"] = Field("none", description="which biases train")
+    use_rslora: bool = Field(False, description="rank-stabilised scaling alpha/√r")
+    use_dora: bool = Field(False, description="weight-decomposed LoRA (DoRA); slower")
+    modules_to_save: list[str] | None = Field(
+        None, description="modules trained in full and saved with the adapter (e.g. lm_head)")
+
+    @field_validator("target_modules", "modules_to_save", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str) and value != "all-linear":
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+
+class TrainConfig(BaseModel):
+    """Everything `llm-mcp train` does is decided here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # what
+    model: str = Field(DEFAULT_MODEL, description="base model: alias, hub id, folder or .gguf file")
+    gguf_file: str | None = Field(None, description="which .gguf file in a folder holding several")
+    data: str | None = Field(None, description="training dataset (any format `llm-mcp data` reads)")
+    eval_data: str | None = Field(None, description="held-out dataset for the eval loss")
+    tools: str | None = Field(None, description="tool schemas for records that carry none")
+    format: Literal["auto", "flat", "openai", "sharegpt", "xlam"] = "auto"
+    chat_format: Literal["auto", "native", "hermes"] = "auto"
+    output: str | None = Field(None, description="adapter folder (default: "
+                                                 "$LLM_MCP_HOME/adapters/<data file stem>)")
+    lora: LoraSettings = Field(default_factory=LoraSettings)
+
+    # how
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate (AdamW)")
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of the steps spent warming up")
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0, description="gradients are clipped to this norm")
+    epochs: float = Field(1.0, gt=0, description="passes over the data (fractions allowed)")
+    max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
+    micro_batch_size: int = Field(8, gt=0, description="examples per forward pass")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="micro-batches per optimizer step")
+    max_length: int = Field(2048, gt=8, description="longer examples are dropped (never cut)")
+    packing: bool = Field(True, description="shared-prefix packing: a prompt prefix shared by "
+                                            "examples of a micro-batch is computed once")
+    row_tokens: int = Field(4096, gt=8, description="most tokens in one packed row")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in backward "
+                                                            "(less memory, ~30% slower)")
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 autocast on GPUs and CPUs that support it, else fp32")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:1, mps")
+
+    # QLoRA
+    load_in_4bit: bool = Field(False, description="QLoRA: the base model in 4 bits (CUDA + bitsandbytes)")
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
+    bnb_4bit_use_double_quant: bool = True
+    bnb_4bit_compute_dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+
+    # bookkeeping
+    eval_every: int | None = Field(None, gt=0, description="eval loss every N steps (and at the end)")
+    save_every: int = Field(50, gt=0, description="checkpoint every N steps")
+    keep_checkpoints: int = Field(2, gt=0, description="how many recent checkpoints to keep")
+    log_every: int = Field(1, gt=0, description="metrics.jsonl line every N steps")
+    explode_grad_norm: float = Field(1e4, gt=0, description="stop when the gradient norm exceeds this")
+
+    def warnings(self) -> list[str]:
+        out = []
+        if not 1e-5 <= self.learning_rate <= 1e-3:
+            out.append(f"learning_rate {self.learning_rate:g} is outside the usual LoRA range "
+                       "1e-5..1e-3; expect no learning (too low) or a diverging loss (too high)")
+        if self.lora.use_dora and self.load_in_4bit:
+            out.append("DoRA on a 4-bit model is slow; consider plain LoRA for QLoRA")
+        return out
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path, what: str) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise LLMMCPError(f"{what} {path} is not valid YAML: {err}") from err
+    except OSError as err:
+        raise LLMMCPError(f"cannot read {what} {path}: {err.strerror}") from err
+    if not isinstance(data, dict):
+        raise LLMMCPError(f"{what} {path} must be a mapping of keys to values, not {type(data).__name__}")
+    return data
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _key_path(key: str) -> list[str]:
+    """`lora.r` → ["lora", "r"]; a bare nested name (`r`) finds its section."""
+    if "." in key:
+        return key.split(".")
+    if key in TrainConfig.model_fields:
+        return [key]
+    if key in LoraSettings.model_fields:
+        return ["lora", key]
+    return [key]
+
+
+def parse_overrides(items: list[str]) -> dict:
+    import yaml
+
+    out: dict = {}
+    bad = []
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            bad.append(item)
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        path = _key_path(key.strip())
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    if bad:
+        raise LLMMCPError(f"overrides must look like key=value: {', '.join(bad)}",
+                          "for example: llm-mcp train --data d.jsonl lora.r=16 learning_rate=1e-3")
+    return out
+
+
+def load_config(preset: str | None = "default", file: str | None = None,
+                flags: dict | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Build the config from its layers; every invalid key or value is reported at once."""
+    layers: dict = {}
+    if preset:
+        path = PRESETS_DIR / f"{preset}.yaml"
+        if not path.is_file():
+            raise LLMMCPError(f"no preset named {preset!r}", f"choose one of {', '.join(preset_names())}")
+        layers = _read_yaml(path, "preset")
+    if file:
+        layers = _merge(layers, _read_yaml(Path(file), "config"))
+    layers = _merge(layers, {k: v for k, v in (flags or {}).items() if v is not None})
+    layers = _merge(layers, parse_overrides(overrides or []))
+    try:
+        config = TrainConfig.model_validate(layers)
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            where = ".".join(str(p) for p in e["loc"]) or "config"
+            got = "" if e["type"] == "extra_forbidden" else f" (got {e.get('input')!r})"
+            message = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+            lines.append(f"  {where}: {message}{got}")
+        raise LLMMCPError("invalid training config:\n" + "\n".join(lines),
+                          "see `llm-mcp train --help-config` for every key") from None
+    for warning in config.warnings():
+        log.warning(warning)
+    return config
+
+
+def describe() -> str:
+    """Every key with its default and meaning (for `--help-config` and the docs)."""
+    rows = []
+    for section, model in (("", TrainConfig), ("lora.", LoraSettings)):
+        for name, field in model.model_fields.items():
+            if name == "lora":
+                continue
+            default = field.get_default(call_default_factory=True)
+            rows.append(f"{section + name:<30} {default!s:<22} {field.description or ''}")
+    return "\n".join(rows)

@@ -1,0 +1,34 @@
+"""The loss: summed cross-entropy over labelled (assistant) tokens, with the output head computed
+only where a target exists.
+
+A tool-calling example is ~95% prompt; computing full-vocabulary logits (49k wide for SmolLM2)
+for every prompt position and then ignoring them is most of the memory and a good share of the
+time of a naive trainer. `logits_to_keep` (transformers) takes the positions to keep.
+
+The sum, not the mean, is returned with the token count: the recipe divides by the number of
+labelled tokens in the whole optimizer step (all micro-batches, all processes), so splitting a
+step into more micro-batches (OOM back-off) or packing it differently changes nothing.
+"""
+
+from __future__ import annotations
+
+from llm_mcp.data.tokenize import IGNORE
+
+
+def token_loss_sum(model, batch: dict):
+    """→ (sum of per-token cross-entropy, number of labelled tokens) for one collated batch
+    (`data.packing.collate`)."""
+    import torch
+
+    targets = batch["targets"]  # (batch, seq), pre-shifted: the label that follows each position
+    keep = (targets != IGNORE).any(dim=0).nonzero().squeeze(-1)  # (kept,) positions
+    if keep.numel() == 0:
+        zero = sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+        return zero, 0
+    out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
+                attention_mask=batch["attention_mask"], logits_to_keep=keep, use_cache=False)
+    logits = out.logits.float()  # (batch, kept, vocab)
+    kept = targets[:, keep]  # (batch, kept)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), kept.reshape(-1),
+                                             ignore_index=IGNORE, reduction="sum")
+    return loss, int((kept != IGNORE).sum())
