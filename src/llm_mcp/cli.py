@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     from llm_mcp.data.commands import add_parser as add_data_parser
 
     add_data_parser(sub)
+    from llm_mcp.train.commands import add_parser as add_train_parser
+
+    add_train_parser(sub)
+    from llm_mcp.adapters.commands import add_parser as add_adapters_parser
+
+    add_adapters_parser(sub)
 
     models = sub.add_parser("models", help="known and cached models")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -146,7 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # `key=value` overrides may come after options (argparse only takes them before)
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:

@@ -171,3 +171,15 @@ def collate(rows: list[Row], pad_id: int):
         idx = torch.arange(n, width)
         mask[b, 0, idx, idx] = True
     return {"input_ids": ids, "position_ids": pos, "attention_mask": mask, "targets": targets}
+
+
+
+def micro_batch(items: list[Tokenized], indices: list[int], pad_id: int, packing: bool = True,
+                row_tokens: int = 4096):
+    """The tensors for one micro-batch: packed rows with shared prefixes, or one padded row an
+    example without packing.
+
+    (Measured alternative, not used: running a shared prefix once as a batch of 1 and the
+    continuations as a batch against its repeated K/V is exact too, but ran 1.2 examples/s
+    against 1.9 for packed rows on SmolLM2 with 8 examples, CPU, bf16.)"""
+    return collate(build_rows(items, indices, packing, row_tokens), pad_id)

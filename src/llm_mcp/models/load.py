@@ -171,8 +171,9 @@ def pick_dtype(dtype: str, device: str):
     return torch.float32
 
 
-def quantization_config(compute_dtype):
-    """The QLoRA 4-bit load config (nf4, double quantisation). Needs CUDA and bitsandbytes."""
+def quantization_config(compute_dtype, quant_type: str = "nf4", double_quant: bool = True):
+    """The QLoRA 4-bit load config (nf4, double quantisation by default). Needs CUDA and
+    bitsandbytes; without them this fails before anything is loaded."""
     import importlib.util
 
     import torch
@@ -189,23 +190,26 @@ def quantization_config(compute_dtype):
 
     return BitsAndBytesConfig(
         load_in_4bit=True,
-        bnb_4bit_quant_type="nf4",
-        bnb_4bit_use_double_quant=True,
+        bnb_4bit_quant_type=quant_type,
+        bnb_4bit_use_double_quant=double_quant,
         bnb_4bit_compute_dtype=compute_dtype,
     )
 
 
 def load_model(spec: str | ModelSource = "smollm2-135m-instruct", *, dtype: str = "auto",
                device: str = "auto", load_in_4bit: bool = False,
-               gguf_file: str | None = None) -> LoadedModel:
-    """Load a causal LM and its tokenizer, ready for inference (eval mode)."""
+               gguf_file: str | None = None, quant: dict | None = None) -> LoadedModel:
+    """Load a causal LM and its tokenizer, ready for inference (eval mode).
+
+    `quant`: keyword arguments of `quantization_config` (compute dtype, quant type, double quant)
+    for 4-bit loading."""
     source = spec if isinstance(spec, ModelSource) else resolve(spec, gguf_file)
     device = pick_device(device)
     torch_dtype = pick_dtype(dtype, device)
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if load_in_4bit:
-        kwargs["quantization_config"] = quantization_config(torch_dtype)
-        kwargs["device_map"] = {"": 0}
+        kwargs["quantization_config"] = quantization_config(**({"compute_dtype": torch_dtype} | (quant or {})))
+        kwargs["device_map"] = {"": int(device.split(":")[1]) if ":" in device else 0}
     from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(source)
@@ -219,3 +223,13 @@ def load_model(spec: str | ModelSource = "smollm2-135m-instruct", *, dtype: str 
         model.to(device)
     model.eval()
     return LoadedModel(model, tokenizer, source, torch_dtype, device)
+
+
+def cache_kwarg(model) -> str:
+    """The name under which this model's forward takes a KV cache: `cache` in recent
+    transformers, `past_key_values` before (still accepted, with a deprecation warning)."""
+    import inspect
+
+    inner = getattr(model, "module", model)  # DDP
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # PEFT
+    return "cache" if "cache" in inspect.signature(type(inner).forward).parameters else "past_key_values"

@@ -1,0 +1,2 @@
+"""Tool-call accuracy: matching predicted calls against gold calls, and the runner that makes
+the predictions."""
