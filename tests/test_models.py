@@ -70,6 +70,7 @@ def test_gguf_is_converted_once_and_reused(smol_dir):
     assert weights.stat().st_mtime_ns == first  # not converted again
     config = json.loads((smol_dir / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"]
+    assert "quantization_config" not in config  # dequantised: trainable by any trainer
     assert not any(p.name.startswith(".") for p in smol_dir.parent.iterdir())  # no temp dirs left
 
 

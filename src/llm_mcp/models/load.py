@@ -38,9 +38,13 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+CONVERTER = 2  # bump when a conversion written by an older llm-mcp must be redone
+
+
 def _source_stamp(gguf: Path) -> dict:
     st = gguf.stat()
-    return {"source": str(gguf.resolve()), "size": st.st_size, "mtime": int(st.st_mtime)}
+    return {"source": str(gguf.resolve()), "size": st.st_size, "mtime": int(st.st_mtime),
+            "converter": CONVERTER}
 
 
 def _cache_is_fresh(source: ModelSource) -> bool:
@@ -64,6 +68,10 @@ def convert_gguf(source: ModelSource) -> Path:
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                   dtype=torch.float32)
     config = loaded.config
+    # the weights are dequantised: a leftover GGUF quantization_config would make transformers
+    # (and TRL) treat the folder as a quantised model that cannot be trained
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     if not config.architectures:
         config.architectures = [type(loaded).__name__]
     # transformers will not save_pretrained a GGUF-loaded model: rebuild it from its config and

@@ -146,13 +146,13 @@ def _precision(config: TrainConfig, device_type: str) -> str:
     if wanted == "auto":
         if device_type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "bf16" if device_type == "cpu" and _cpu_has_bf16() else "no"
+        return "bf16" if device_type == "cpu" and cpu_has_bf16() else "no"
     if wanted == "fp16" and device_type != "cuda":
         raise LLMMCPError("precision fp16 needs a CUDA GPU", "use precision=bf16 or fp32 on this machine")
     return {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[wanted]
 
 
-def _cpu_has_bf16() -> bool:
+def cpu_has_bf16() -> bool:
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
