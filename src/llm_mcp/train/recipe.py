@@ -194,6 +194,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         quantization_config(**quant)
     on_cpu = (config.device == "cpu" or not torch.cuda.is_available()
               or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true"))
+    # accelerate keeps its settings in a process-wide singleton; a second run in the same process
+    # (another precision) must start from a clean one. The distributed setup (PartialState) stays.
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()
     accelerator = Accelerator(cpu=on_cpu, mixed_precision=_precision(config, "cpu" if on_cpu else "cuda"))
     rank, world, main = accelerator.process_index, accelerator.num_processes, accelerator.is_main_process
     set_seed(config.seed)
