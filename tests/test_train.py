@@ -55,6 +55,15 @@ def test_every_shipped_preset_loads(name):
     assert (PRESETS_DIR / f"{name}.yaml").is_file()
 
 
+def test_every_config_key_is_documented():
+    from llm_mcp.train.config import LoraSettings, TrainConfig, describe
+
+    for model in (TrainConfig, LoraSettings):
+        for name, field in model.model_fields.items():
+            assert name == "lora" or field.description, name
+    assert "lora.use_dora" in describe()
+
+
 def test_overrides_reach_nested_keys_and_every_error_is_reported_at_once():
     c = load_config("classic", overrides=["r=32", "lora.lora_alpha=64", "target_modules=q_proj,k_proj",
                                           "learning_rate=5e-4", "packing=false"])

@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     except LLMMCPError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `llm-mcp … | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

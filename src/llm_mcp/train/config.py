@@ -59,17 +59,21 @@ class TrainConfig(BaseModel):
     data: str | None = Field(None, description="training dataset (any format `llm-mcp data` reads)")
     eval_data: str | None = Field(None, description="held-out dataset for the eval loss")
     tools: str | None = Field(None, description="tool schemas for records that carry none")
-    format: Literal["auto", "flat", "openai", "sharegpt", "xlam"] = "auto"
-    chat_format: Literal["auto", "native", "hermes"] = "auto"
+    format: Literal["auto", "flat", "openai", "sharegpt", "xlam"] = Field(
+        "auto", description="dataset record format (auto: detected per record)")
+    chat_format: Literal["auto", "native", "hermes"] = Field(
+        "auto", description="how tools and calls are written (auto: the model's template if it "
+                            "handles tools, else Hermes)")
     output: str | None = Field(None, description="adapter folder (default: "
                                                  "$LLM_MCP_HOME/adapters/<data file stem>)")
     lora: LoraSettings = Field(default_factory=LoraSettings)
 
     # how
     learning_rate: float = Field(2e-4, gt=0, description="peak learning rate (AdamW)")
-    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"
+    lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = Field(
+        "cosine", description="learning-rate schedule after warmup")
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of the steps spent warming up")
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay on the LoRA weights")
     max_grad_norm: float = Field(1.0, gt=0, description="gradients are clipped to this norm")
     epochs: float = Field(1.0, gt=0, description="passes over the data (fractions allowed)")
     max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
@@ -81,16 +85,18 @@ class TrainConfig(BaseModel):
     row_tokens: int = Field(4096, gt=8, description="most tokens in one packed row")
     gradient_checkpointing: bool = Field(False, description="recompute activations in backward "
                                                             "(less memory, ~30% slower)")
-    seed: int = 0
+    seed: int = Field(0, description="seeds the LoRA init, dropout and the data order")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 autocast on GPUs and CPUs that support it, else fp32")
-    device: str = Field("auto", description="auto, cpu, cuda, cuda:1, mps")
+    device: Literal["auto", "cpu"] = Field("auto", description="auto (a CUDA GPU when there is one; "
+                                                              "pick GPUs with CUDA_VISIBLE_DEVICES) or cpu")
 
     # QLoRA
     load_in_4bit: bool = Field(False, description="QLoRA: the base model in 4 bits (CUDA + bitsandbytes)")
-    bnb_4bit_quant_type: Literal["nf4", "fp4"] = "nf4"
-    bnb_4bit_use_double_quant: bool = True
-    bnb_4bit_compute_dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type")
+    bnb_4bit_use_double_quant: bool = Field(True, description="quantise the quantisation constants too")
+    bnb_4bit_compute_dtype: Literal["bf16", "fp16", "fp32"] = Field(
+        "bf16", description="dtype the 4-bit weights are computed in")
 
     # bookkeeping
     eval_every: int | None = Field(None, gt=0, description="eval loss every N steps (and at the end)")
