@@ -34,7 +34,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from llm_mcp.serve.generate import generate_reply
 
     tools = read_tools_file(args.tools) if args.tools else []
-    _quiet_transformers(args)
+    quiet_transformers(args)
     loaded = load_model(args.model, dtype=args.dtype, device=args.device, gguf_file=args.gguf_file)
     model = loaded.model
     if args.adapter:
@@ -73,7 +73,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_transformers(args: argparse.Namespace) -> None:
+def quiet_transformers(args: argparse.Namespace) -> None:
     """No weight-loading progress bars unless -v: the terminal is for the answer."""
     if not args.verbose:
         from transformers.utils import logging as hf_logging

@@ -12,7 +12,6 @@ a base model, and to make it again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
 def base_fingerprint(source) -> dict:
     """Spec, kind and a weights hash of the base model (GGUF source hash from the conversion
     stamp; sha256 of the safetensors files of a folder; none for a hub id not downloaded)."""
+    from llm_mcp.models.load import sha256_files
     from llm_mcp.models.resolve import SOURCE_FILE
 
     out = {"spec": source.spec, "name": source.name, "kind": source.kind, "hub_id": source.hub_id}
@@ -35,12 +35,7 @@ def base_fingerprint(source) -> dict:
         out["sha256"] = json.loads(stamp.read_text()).get("sha256")
         out["hashed"] = "gguf source file"
     elif source.kind == "folder":
-        h = hashlib.sha256()
-        for f in sorted(source.path.glob("*.safetensors")):
-            with f.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 22), b""):
-                    h.update(block)
-        out["sha256"] = h.hexdigest()
+        out["sha256"] = sha256_files(sorted(source.path.glob("*.safetensors")))
         out["hashed"] = "safetensors files"
     return out
 

@@ -9,11 +9,9 @@ from pathlib import Path
 def cmd_merge(args: argparse.Namespace) -> int:
     from llm_mcp.adapters.merge import merge
 
-    if not args.verbose:
-        from transformers.utils import logging as hf_logging
+    from llm_mcp.cli import quiet_transformers
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
+    quiet_transformers(args)
     out = merge(Path(args.adapter), Path(args.out), args.model, args.dtype)
     print(out)
     return 0

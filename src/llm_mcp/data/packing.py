@@ -65,6 +65,14 @@ class Row:
         self.blocks.append((start, plen, conts))
 
 
+def common_prefix(a: list[int], b: list[int], limit: int) -> int:
+    """How many leading tokens `a` and `b` share, at most `limit`."""
+    n, limit = 0, min(len(a), len(b), limit)
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
 def shared_prefixes(items: list[Tokenized], indices: list[int] | None = None,
                     min_len: int = 16) -> list[Unit]:
     """Group examples that start with the same tokens so that the fewest tokens are computed.
@@ -81,12 +89,8 @@ def shared_prefixes(items: list[Tokenized], indices: list[int] | None = None,
         return []
 
     def common(a: int, b: int) -> int:  # shared prefix length, capped before the first labels
-        x, y = items[a].input_ids, items[b].input_ids
-        limit = min(len(x), len(y), items[a].first_label - 1, items[b].first_label - 1)
-        n = 0
-        while n < limit and x[n] == y[n]:
-            n += 1
-        return max(n, 0)
+        return common_prefix(items[a].input_ids, items[b].input_ids,
+                             min(items[a].first_label, items[b].first_label) - 1)
 
     lcp = [common(order[k], order[k + 1]) for k in range(len(order) - 1)]
 

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from llm_mcp.chat.types import ToolCall
+from llm_mcp.data.packing import common_prefix
 from llm_mcp.eval.match import calls_match
 
 
@@ -67,11 +68,7 @@ def _groups(prompts: list[list[int]], batch_size: int, min_prefix: int = 16):
     for i in order:
         if out and len(out[-1][1]) < batch_size:
             plen, members = out[-1]
-            prev, cur = prompts[members[-1]], prompts[i]
-            limit = min(plen, len(cur) - 1)
-            n = 0
-            while n < limit and prev[n] == cur[n]:
-                n += 1
+            n = common_prefix(prompts[members[-1]], prompts[i], min(plen, len(prompts[i]) - 1))
             if n >= min_prefix:
                 out[-1] = (n, members + [i])
                 continue

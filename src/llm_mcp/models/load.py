@@ -30,11 +30,13 @@ class LoadedModel:
     device: str
 
 
-def _sha256(path: Path) -> str:
+def sha256_files(paths) -> str:
+    """sha256 of the files' bytes, one after another, read in 4 MiB blocks."""
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
+    for path in paths:
+        with Path(path).open("rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
     return h.hexdigest()
 
 
@@ -89,7 +91,7 @@ def convert_gguf(source: ModelSource) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     fresh.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
-    stamp = _source_stamp(gguf) | {"sha256": _sha256(gguf), "converted_at": time.time()}
+    stamp = _source_stamp(gguf) | {"sha256": sha256_files([gguf]), "converted_at": time.time()}
     (tmp / SOURCE_FILE).write_text(json.dumps(stamp, indent=2))
     if out.exists():  # stale conversion (the source changed) or a concurrent converter won
         if _cache_is_fresh(source):

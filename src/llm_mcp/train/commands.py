@@ -27,11 +27,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.model_dump_json(indent=1))
         return 0
-    if not args.verbose:
-        from transformers.utils import logging as hf_logging
+    from llm_mcp.cli import quiet_transformers
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
+    quiet_transformers(args)
     from llm_mcp.train.recipe import train
 
     result = train(config, resume=args.resume)

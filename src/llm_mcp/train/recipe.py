@@ -15,7 +15,6 @@ launch`). What it adds to a plain loop, each for a measured reason:
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import os
@@ -23,9 +22,10 @@ import random
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from llm_mcp.data.tokenize import IGNORE
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.train import checkpoint
 from llm_mcp.train.config import TrainConfig
@@ -50,7 +50,6 @@ class Prepared:
     tools: list[dict]
     data_sha256: str
     dropped: int = 0
-    warnings: list = field(default_factory=list)
 
 
 @dataclass
@@ -77,6 +76,7 @@ def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
     from llm_mcp.data.formats import read_dataset
     from llm_mcp.data.tokenize import tokenize_examples
     from llm_mcp.data.validate import check_examples, check_parity
+    from llm_mcp.models.load import sha256_files
 
     tools = read_tools_file(config.tools) if config.tools else None
     ds = read_dataset(path, None if config.format == "auto" else config.format, tools)
@@ -100,15 +100,8 @@ def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
     for ex in ds.examples:
         for t in ex.tools:
             seen.setdefault(t["name"], t)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest() if Path(path).is_file() else ""
-    return Prepared(items, list(seen.values()), digest, len(dropped),
-                    [str(i) for i in issues if i.level != "error"])
-
-
-def plan_step(order: list[int], step_in_epoch: int, batch: int, rank: int, world: int) -> list[int]:
-    """This process's examples for one optimizer step: the step's slice of the epoch's order,
-    dealt out round-robin to the processes."""
-    return order[step_in_epoch * batch:(step_in_epoch + 1) * batch][rank::world]
+    digest = sha256_files([Path(path)]) if Path(path).is_file() else ""
+    return Prepared(items, list(seen.values()), digest, len(dropped))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -119,7 +112,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
 
 
 def _label_count(item) -> int:
-    return sum(1 for t in item.labels[1:] if t != -100)
+    return sum(1 for t in item.labels[1:] if t != IGNORE)
 
 
 def _check_targets(model, targets) -> None:
@@ -204,7 +197,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     set_seed(config.seed)
     if output.exists() and not resume and checkpoint.checkpoints(output):
         raise LLMMCPError(f"{output} already holds a run with checkpoints",
-                          f"continue it with --resume, or choose another --output")
+                          "continue it with --resume, or choose another --output")
     if main:
         output.mkdir(parents=True, exist_ok=True)
         (output / "train_config.json").write_text(config.model_dump_json(indent=1))
@@ -268,13 +261,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     pad_id = tokenizer.pad_token_id
     fault_oom = int(os.environ.get(FAULT_OOM_TOKENS, "0") or 0)
 
-    def run_step(examples: list[int], step_tokens: int):
-        """Forward + backward over this process's examples; → (loss sum, labelled tokens)."""
-        chunks = [examples[i:i + micro] for i in range(0, len(examples), micro)] or [[]]
-        total, count = 0.0, 0
+    def run_step(examples: list[int], step_tokens: int) -> float:
+        """Forward + backward over this process's examples; → their summed loss."""
+        chunks = [examples[i:i + micro] for i in range(0, len(examples), micro)]
+        total = 0.0
         for k, chunk in enumerate(chunks):
-            if not chunk:
-                continue
             batch = micro_batch(items, chunk, pad_id, config.packing, max(config.row_tokens, config.max_length))
             batch = {key: value.to(accelerator.device) for key, value in batch.items()}
             if fault_oom and batch["input_ids"].numel() > fault_oom:
@@ -282,12 +273,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
             sync = k == len(chunks) - 1
             with (nullcontext() if sync else accelerator.no_sync(model)):
                 with accelerator.autocast():
-                    loss_sum, n = token_loss_sum(model, batch)
+                    loss_sum, _ = token_loss_sum(model, batch)
                 # (sum over this micro-batch) / (labelled tokens of the whole step, all processes);
                 # DDP averages gradients over processes, hence × world
                 accelerator.backward(loss_sum * world / step_tokens)
-            total, count = total + loss_sum.item(), count + n
-        return total, count
+            total += loss_sum.item()
+        return total
 
     # ---------------------------------------------------------------- loop
     bar = _Progress(total_steps, start_step, main, bar=progress if progress is not None else sys.stderr.isatty())
@@ -296,16 +287,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     last_loss = None
     last_saved = start_step if resume else None
     step = start_step
+    order_epoch, order = None, []
     try:
         for step in range(start_step, total_steps):
             epoch, within = divmod(step, steps_per_epoch)
-            order = epoch_order(len(items), config.seed, epoch)
+            if epoch != order_epoch:
+                order_epoch, order = epoch, epoch_order(len(items), config.seed, epoch)
             everyone = order[within * per_step:(within + 1) * per_step]
-            mine = plan_step(order, within, per_step, rank, world)
+            mine = everyone[rank::world]  # dealt out round-robin to the processes
             step_tokens = sum(_label_count(items[i]) for i in everyone)
             while True:
                 try:
-                    loss_sum, _ = run_step(mine, step_tokens)
+                    loss_sum = run_step(mine, step_tokens)
                     break
                 except Exception as err:  # noqa: BLE001 - only out-of-memory is handled here
                     if not _is_oom(err):
@@ -365,14 +358,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     result = Result(output, total_steps, last_loss, seconds,
                     seen_examples / seconds if seconds else 0.0,
                     seen_tokens / seconds if seconds else 0.0, report)
+    final_eval = None
+    if evals and not config.eval_every:  # a collective: every process takes part
+        final_eval = evaluate(model, items=evals, config=config, pad_id=pad_id, accelerator=accelerator)
     accelerator.wait_for_everyone()
     if main:
         from llm_mcp.adapters.card import write_adapter
 
-        final_eval = None
-        if evals and not config.eval_every:
-            final_eval = evaluate(model, items=evals, config=config, pad_id=pad_id,
-                                  accelerator=accelerator)
         write_adapter(accelerator.unwrap_model(model), output, config=config, source=source,
                       fmt=fmt, tools=data.tools, data_sha256=data.data_sha256, report=report,
                       metrics={"final_loss": last_loss, "steps": total_steps,
@@ -440,7 +432,7 @@ class _Progress:
     main process."""
 
     def __init__(self, total: int, start: int, main: bool, bar: bool):
-        self.total, self.start, self.main = total, start, main
+        self.total, self.main = total, main
         self.bar = None
         self.every = max(1, total // 10)
         if main and bar:
