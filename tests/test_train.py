@@ -118,6 +118,22 @@ print((after - before).abs().max().item())
     assert float(proc.stdout.strip()) > 0
 
 
+def test_tool_calls_are_scored_on_the_eval_data_during_and_after_training(tiny_llama, small_data, tmp_path):
+    from llm_mcp.train.recipe import train
+
+    held_out = tmp_path / "held_out.jsonl"
+    held_out.write_text("".join((REPO / "examples" / "test.jsonl").read_text().splitlines(keepends=True)[:5]))
+    out = tmp_path / "adapter"
+    train(_config(tiny_llama, small_data, out, "max_steps=3", f"eval_data={held_out}",
+                  "eval_calls_every=2", "eval_calls_limit=2"))
+    scored = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "eval_calls" in r]
+    assert [(r["step"], r["eval_calls"]["examples"]) for r in scored] == [(2, 2), (3, 5)]
+    card = json.loads((out / "adapter_card.json").read_text())
+    assert card["metrics"]["eval_calls"] == scored[-1]["eval_calls"]
+    assert set(card["metrics"]["eval_calls"]) >= {"ast", "exact", "no_call", "well_formed", "tool_name"}
+    assert "held-out examples (greedy, BFCL rules)" in (out / "README.md").read_text()
+
+
 def test_the_trainable_parameter_report_counts_lora_weights(tiny_llama, small_data, tmp_path):
     from llm_mcp.train.recipe import train
 

@@ -7,7 +7,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from llm_mcp import __version__
 from llm_mcp.config import DEFAULT_MODEL
@@ -82,12 +81,12 @@ def quiet_transformers(args: argparse.Namespace) -> None:
         hf_logging.set_verbosity_error()
 
 
-def _load_adapter(model, path: str):
-    adapter = Path(path)
-    if not (adapter / "adapter_config.json").is_file():
-        raise LLMMCPError(f"{path} is not a PEFT adapter folder (no adapter_config.json)",
-                          "pass the folder that `llm-mcp train --output` wrote")
+def _load_adapter(model, name_or_dir: str):
     from peft import PeftModel
+
+    from llm_mcp.adapters.card import find_adapter
+
+    adapter = find_adapter(name_or_dir)
 
     return PeftModel.from_pretrained(model, str(adapter)).eval()
 
@@ -123,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="answer one prompt, streaming; tool calls print as JSON")
     _add_model_args(chat)
     chat.add_argument("prompt", help="the user's message")
-    chat.add_argument("--adapter", help="a PEFT adapter folder to apply")
+    chat.add_argument("--adapter", help="a PEFT adapter: a folder, or a name in $LLM_MCP_HOME/adapters")
     chat.add_argument("--tools", help="tools file: a JSON list (OpenAI or MCP shapes) or an MCP "
                                       "tools/list result")
     chat.add_argument("--system", help="system prompt")
@@ -138,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llm_mcp.train.commands import add_parser as add_train_parser
 
     add_train_parser(sub)
+    from llm_mcp.eval.commands import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     from llm_mcp.adapters.commands import add_parser as add_adapters_parser
 
     add_adapters_parser(sub)

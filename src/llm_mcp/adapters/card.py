@@ -40,6 +40,24 @@ def base_fingerprint(source) -> dict:
     return out
 
 
+def find_adapter(name_or_dir: str) -> Path:
+    """An adapter folder from a path, or from a name under $LLM_MCP_HOME/adapters."""
+    from llm_mcp.config import home_dir
+    from llm_mcp.errors import LLMMCPError
+
+    home = home_dir() / "adapters"
+    for folder in (Path(name_or_dir), home / name_or_dir):
+        if (folder / PEFT_FILES[0]).is_file():
+            return folder
+    if Path(name_or_dir).is_dir():
+        raise LLMMCPError(f"{name_or_dir} is not a PEFT adapter folder (no adapter_config.json)",
+                          "pass the folder that `llm-mcp train --output` wrote")
+    known = sorted(p.name for p in home.glob("*") if (p / PEFT_FILES[0]).is_file()) if home.is_dir() else []
+    raise LLMMCPError(f"no adapter {name_or_dir!r} (neither a folder nor a name in {home})",
+                      f"adapters there: {', '.join(known)}" if known else
+                      "train one with `llm-mcp train --data FILE`")
+
+
 def read_card(folder: Path) -> dict:
     path = Path(folder) / CARD
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -117,6 +135,13 @@ def render_readme(card: dict, name: str) -> str:
         f"({card['parameters']['percent']}%)",
         f"- final training loss: {m.get('final_loss')}" +
         (f", eval loss {m['eval_loss']}" if m.get("eval_loss") is not None else ""),
+    ]
+    calls = m.get("eval_calls")
+    if calls:
+        lines.append(f"- tool calls on {calls['examples']} held-out examples (greedy, BFCL rules): "
+                     f"AST match {calls['ast']:.1%}, exact {calls['exact']:.1%}, no-call accuracy "
+                     f"{calls['no_call']:.1%}, well-formed {calls['well_formed']:.1%}")
+    lines += [
         "",
         "Full details: `adapter_card.json`; loss curve: `loss.png`; per-step log: `metrics.jsonl`.",
         "",

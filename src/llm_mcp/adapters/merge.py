@@ -14,13 +14,10 @@ def merge(adapter: Path, out: Path, model: str | None = None, dtype: str = "auto
     W + (alpha/r)·B·A into W, save safetensors + tokenizer into `out` (atomically)."""
     from peft import PeftModel
 
-    from llm_mcp.adapters.card import read_card
+    from llm_mcp.adapters.card import find_adapter, read_card
     from llm_mcp.models import load_model
 
-    adapter = Path(adapter)
-    if not (adapter / "adapter_config.json").is_file():
-        raise LLMMCPError(f"{adapter} is not an adapter folder (no adapter_config.json)",
-                          "pass the folder `llm-mcp train --output` wrote")
+    adapter = find_adapter(str(adapter))
     card = read_card(adapter)
     spec = model or card.get("base_model", {}).get("spec")
     if not spec:

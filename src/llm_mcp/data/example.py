@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from llm_mcp.chat.types import Message
+from llm_mcp.errors import LLMMCPError
 
 
 @dataclass
@@ -52,3 +53,12 @@ class Dataset:
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.level == "error"]
+
+
+def issues_error(path, errors: list[Issue], outcome: str) -> LLMMCPError:
+    """One error for a file's problems (the first 20 shown), e.g. outcome "nothing trained"."""
+    shown = "\n".join(f"  {i}" for i in errors[:20])
+    more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
+    return LLMMCPError(f"{path}: {len(errors)} errors, {outcome}"
+                       + (f":\n{shown}{more}" if errors else " (no examples)"),
+                       f"run `llm-mcp data validate {path}` for the full report")

@@ -1,8 +1,7 @@
 """Predict the assistant's reply for each example, greedily and in batches that share the
 prompt prefix (the system prompt with the tool schemas), then score.
 
-An example's prompt is its conversation up to the last assistant turn; the gold answer is that
-turn.
+What is expected of each reply comes as a Case (eval/cases.py); the judgement is eval/match.py's.
 """
 
 from __future__ import annotations
@@ -12,52 +11,105 @@ from dataclasses import dataclass, field
 
 from llm_mcp.chat.types import ToolCall
 from llm_mcp.data.packing import common_prefix
-from llm_mcp.eval.match import calls_match
+from llm_mcp.eval.cases import Case, from_example
+from llm_mcp.eval.match import Verdict, match_calls
 
 
 @dataclass
 class Prediction:
+    case: Case
     index: int
-    gold: list[ToolCall]
-    gold_text: str
-    raw: str
+    raw: str  # the reply as generated, up to the end-of-turn token
     calls: list[ToolCall]
-    errors: int
-    correct: bool
+    errors: list  # chat.toolcalls.ParseError: call blocks that could not be read
+    ast: Verdict  # BFCL rules
+    exact: bool  # values equal as JSON
+    tokens: int  # generated, the end-of-turn token included
+    seconds: float  # from the start of its batch to its last token
+
+    @property
+    def well_formed(self) -> bool:
+        return bool(self.calls) and not self.errors
+
+    @property
+    def right_name(self) -> bool:
+        return sorted(c.name for c in self.calls) == sorted(self.case.tool_names)
+
+    @property
+    def kind(self) -> str:
+        """ok, or the kind of failure: malformed, missed-call, false-call, wrong-count,
+        wrong-name, wrong-arguments."""
+        return "ok" if self.ast.ok else self.ast.kind
 
 
 @dataclass
 class Score:
-    examples: int = 0
-    call_examples: int = 0
-    no_call_examples: int = 0
-    exact: int = 0  # call examples whose calls match
-    no_call_correct: int = 0  # no-call examples answered without a call
-    parsable: int = 0  # call examples whose reply parsed without errors and has a call
-    right_name: int = 0  # call examples whose predicted names equal the gold names
-    seconds: float = 0.0
     predictions: list[Prediction] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def _share(self, on_calls: bool, test) -> float:
+        group = [p for p in self.predictions if bool(p.case.expected) == on_calls]
+        return sum(bool(test(p)) for p in group) / len(group) if group else 0.0
+
+    @property
+    def examples(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def call_examples(self) -> int:
+        return sum(bool(p.case.expected) for p in self.predictions)
+
+    @property
+    def no_call_examples(self) -> int:
+        return self.examples - self.call_examples
 
     @property
     def exact_rate(self) -> float:
-        return self.exact / self.call_examples if self.call_examples else 0.0
+        return self._share(True, lambda p: p.exact)
+
+    @property
+    def ast_rate(self) -> float:
+        return self._share(True, lambda p: p.ast.ok)
 
     @property
     def no_call_rate(self) -> float:
-        return self.no_call_correct / self.no_call_examples if self.no_call_examples else 0.0
+        return self._share(False, lambda p: p.ast.ok)
 
     def summary(self) -> dict:
-        return {"examples": self.examples, "call_examples": self.call_examples,
-                "exact": round(self.exact_rate, 4), "no_call_examples": self.no_call_examples,
-                "no_call_correct": round(self.no_call_rate, 4),
-                "right_name": round(self.right_name / max(self.call_examples, 1), 4),
-                "parsable": round(self.parsable / max(self.call_examples, 1), 4),
-                "seconds": round(self.seconds, 1)}
+        """The metrics: rates over the examples that expect calls (or, for no_call, none)."""
+        n = max(self.examples, 1)
+        return {
+            "examples": self.examples, "call_examples": self.call_examples,
+            "no_call_examples": self.no_call_examples,
+            "well_formed": round(self._share(True, lambda p: p.well_formed), 4),
+            "tool_name": round(self._share(True, lambda p: p.right_name), 4),
+            "exact": round(self.exact_rate, 4), "ast": round(self.ast_rate, 4),
+            "no_call": round(self.no_call_rate, 4),
+            "missed_calls": sum(p.kind == "missed-call" for p in self.predictions),
+            "false_calls": sum(p.kind == "false-call" for p in self.predictions),
+            "mean_latency_s": round(sum(p.seconds for p in self.predictions) / n, 3),
+            "mean_new_tokens": round(sum(p.tokens for p in self.predictions) / n, 1),
+            "seconds": round(self.seconds, 1),
+        }
 
+    def per_tool(self) -> dict[str, dict]:
+        """For each expected tool: examples that expect it, and the share matched (AST, exact)."""
+        out: dict[str, dict] = {}
+        for p in self.predictions:
+            for name in sorted(set(p.case.tool_names)):
+                row = out.setdefault(name, {"examples": 0, "ast": 0, "exact": 0})
+                row["examples"] += 1
+                row["ast"] += p.ast.ok
+                row["exact"] += p.exact
+        return {name: {"examples": r["examples"], "ast": round(r["ast"] / r["examples"], 4),
+                       "exact": round(r["exact"] / r["examples"], 4)} for name, r in sorted(out.items())}
 
-def _split(example):
-    last = max(k for k, m in enumerate(example.messages) if m.role == "assistant")
-    return example.messages[:last], example.messages[last]
+    def failures(self, per_kind: int = 3) -> dict[str, list[Prediction]]:
+        out: dict[str, list[Prediction]] = {}
+        for p in self.predictions:
+            if p.kind != "ok" and len(out.setdefault(p.kind, [])) < per_kind:
+                out[p.kind].append(p)
+        return out
 
 
 def _groups(prompts: list[list[int]], batch_size: int, min_prefix: int = 16):
@@ -76,11 +128,12 @@ def _groups(prompts: list[list[int]], batch_size: int, min_prefix: int = 16):
     return out
 
 
-def predict(model, fmt, examples, max_new_tokens: int = 128, batch_size: int = 16,
+def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
             progress=None) -> Score:
-    """Greedy replies for every example and their score.
+    """Greedy replies for every case (or Example: its last assistant turn is the answer) and
+    their score.
 
-    Examples that share a prompt prefix are decoded together: the prefix is computed once
+    Cases that share a prompt prefix are decoded together: the prefix is computed once
     (batch 1), its K/V repeated for the batch, and each prompt's rest is left-padded against it
     (the padding masked out, position ids continuing from the prefix):
 
@@ -92,10 +145,11 @@ def predict(model, fmt, examples, max_new_tokens: int = 128, batch_size: int = 1
 
     from llm_mcp.models.load import cache_kwarg
 
+    cases = [c if isinstance(c, Case) else from_example(c) for c in cases]
     device = next(model.parameters()).device
     pad = fmt.tokenizer.pad_token_id
     name = cache_kwarg(model)
-    prompts = [fmt.prompt_ids(_split(ex)[0], ex.tools) for ex in examples]
+    prompts = [fmt.prompt_ids(c.prompt, c.tools) for c in cases]
     stops = torch.tensor(sorted(fmt.stop_token_ids), device=device)
     score = Score()
     started = time.perf_counter()
@@ -104,6 +158,7 @@ def predict(model, fmt, examples, max_new_tokens: int = 128, batch_size: int = 1
     done = 0
     with torch.inference_mode():
         for plen, members in _groups(prompts, batch_size):
+            batch_started = time.perf_counter()
             cache = DynamicCache()
             model(input_ids=torch.tensor([prompts[members[0]][:plen]], device=device),
                   use_cache=True, logits_to_keep=1, **{name: cache})
@@ -112,7 +167,7 @@ def predict(model, fmt, examples, max_new_tokens: int = 128, batch_size: int = 1
                 cache.batch_repeat_interleave(b)
             rests = [prompts[i][plen:] for i in members]
             width = max(len(r) for r in rests)
-            ids = torch.full((b, width), pad, dtype=torch.long, device=device)
+            ids = torch.full((b, width), pad, dtype=torch.long, device=device)  # (b, width)
             mask = torch.ones((b, plen + width), dtype=torch.long, device=device)
             pos = torch.zeros((b, width), dtype=torch.long, device=device)
             for row, rest in enumerate(rests):
@@ -122,11 +177,15 @@ def predict(model, fmt, examples, max_new_tokens: int = 128, batch_size: int = 1
                 pos[row] = (torch.arange(width, device=device) - gap).clamp_min(0) + plen
             new = torch.empty((b, 0), dtype=torch.long, device=device)
             finished = torch.zeros(b, dtype=torch.bool, device=device)
+            ended = [0.0] * b  # seconds from the batch start to each row's last token
             for _ in range(max_new_tokens):
                 out = model(input_ids=ids, attention_mask=mask, position_ids=pos,
                             use_cache=True, logits_to_keep=1, **{name: cache})
                 token = out.logits[:, -1].argmax(-1)  # (b,)
                 token = torch.where(finished, torch.full_like(token, pad), token)
+                now = time.perf_counter() - batch_started
+                for row in (~finished).nonzero().flatten().tolist():
+                    ended[row] = now
                 finished |= torch.isin(token, stops)
                 new = torch.cat([new, token[:, None]], dim=1)
                 if finished.all():
@@ -136,30 +195,25 @@ def predict(model, fmt, examples, max_new_tokens: int = 128, batch_size: int = 1
                 pos = pos[:, -1:] + 1
             for row, i in enumerate(members):
                 tokens = new[row].tolist()
-                cut = next((k for k, t in enumerate(tokens) if t in fmt.stop_token_ids), len(tokens))
-                score.predictions.append(_judge(fmt, examples[i], i, tokens[:cut]))
+                cut = next((k for k, t in enumerate(tokens) if t in fmt.stop_token_ids), None)
+                generated = tokens[:cut] if cut is not None else tokens
+                score.predictions.append(_judge(fmt, cases[i], i, generated,
+                                                len(generated) + (cut is not None), ended[row]))
             done += b
             if progress:
-                progress(done, len(examples))
+                progress(done, len(cases))
     model.train(was_training)
     score.seconds = time.perf_counter() - started
-    for p in sorted(score.predictions, key=lambda p: p.index):
-        score.examples += 1
-        if p.gold:
-            score.call_examples += 1
-            score.exact += p.correct
-            score.parsable += bool(p.calls) and not p.errors
-            score.right_name += sorted(c.name for c in p.calls) == sorted(c.name for c in p.gold)
-        else:
-            score.no_call_examples += 1
-            score.no_call_correct += p.correct
     score.predictions.sort(key=lambda p: p.index)
     return score
 
 
-def _judge(fmt, example, index: int, new: list[int]) -> Prediction:
-    _, gold = _split(example)
+def _judge(fmt, case: Case, index: int, new: list[int], tokens: int, seconds: float) -> Prediction:
     raw = fmt.reply_text(new)
     parsed = fmt.parse(raw)
-    correct = calls_match(parsed.calls, gold.tool_calls) and (bool(gold.tool_calls) or not parsed.errors)
-    return Prediction(index, gold.tool_calls, gold.content, raw, parsed.calls, len(parsed.errors), correct)
+    ast = match_calls(parsed.calls, case.expected, case.tools)
+    exact = match_calls(parsed.calls, case.expected, case.tools, strict=True).ok
+    if parsed.errors:  # an unreadable call block: no match, and no "no call" either
+        kind = "malformed" if case.expected else "false-call"
+        ast, exact = Verdict(False, kind, f"unreadable call: {parsed.errors[0].reason}"), False
+    return Prediction(case, index, raw, parsed.calls, parsed.errors, ast, exact, tokens, seconds)

@@ -100,6 +100,11 @@ class TrainConfig(BaseModel):
 
     # bookkeeping
     eval_every: int | None = Field(None, gt=0, description="eval loss every N steps (and at the end)")
+    eval_calls: bool = Field(True, description="at the end, score the tool calls on eval_data "
+                                               "(greedy, BFCL rules; stored in the adapter card)")
+    eval_calls_every: int | None = Field(None, gt=0, description="also score tool calls every N "
+                                                                 "steps, on the first eval_calls_limit examples")
+    eval_calls_limit: int = Field(32, gt=0, description="held-out examples scored every eval_calls_every steps")
     save_every: int = Field(50, gt=0, description="checkpoint every N steps")
     keep_checkpoints: int = Field(2, gt=0, description="how many recent checkpoints to keep")
     log_every: int = Field(1, gt=0, description="metrics.jsonl line every N steps")

@@ -25,6 +25,11 @@ class MetricsLog:
     def close(self) -> None:
         self._file.close()
 
+    @staticmethod
+    def append(path: Path, record: dict) -> None:
+        with path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
 
 def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

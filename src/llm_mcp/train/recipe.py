@@ -47,6 +47,7 @@ class Prepared:
     """Examples ready for the loop."""
 
     items: list  # data.tokenize.Tokenized
+    examples: list  # data.example.Example, the ones read
     tools: list[dict]
     data_sha256: str
     dropped: int = 0
@@ -73,6 +74,7 @@ def default_output(config: TrainConfig) -> Path:
 def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
     """Read, validate (every error with file:line), check render/parse parity, tokenize."""
     from llm_mcp.chat.types import read_tools_file
+    from llm_mcp.data.example import issues_error
     from llm_mcp.data.formats import read_dataset
     from llm_mcp.data.tokenize import tokenize_examples
     from llm_mcp.data.validate import check_examples, check_parity
@@ -85,11 +87,7 @@ def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
         issues += check_parity(ex, fmt)[0]
     errors = [i for i in issues if i.level == "error"]
     if errors or not ds.examples:
-        shown = "\n".join(f"  {i}" for i in errors[:20])
-        more = f"\n  … and {len(errors) - 20} more" if len(errors) > 20 else ""
-        raise LLMMCPError(f"{path}: {len(errors)} errors, nothing trained" +
-                          (f":\n{shown}{more}" if errors else " (no examples)"),
-                          f"run `llm-mcp data validate {path}` for the full report")
+        raise issues_error(path, errors, "nothing trained")
     items, dropped = tokenize_examples(ds.examples, fmt, config.max_length)
     for issue in dropped:
         log.warning("%s", issue)
@@ -101,7 +99,7 @@ def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
         for t in ex.tools:
             seen.setdefault(t["name"], t)
     digest = sha256_files([Path(path)]) if Path(path).is_file() else ""
-    return Prepared(items, list(seen.values()), digest, len(dropped))
+    return Prepared(items, ds.examples, list(seen.values()), digest, len(dropped))
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
@@ -207,7 +205,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     fmt = ChatFormat(tokenizer, None if config.chat_format == "auto" else config.chat_format)
     data = prepare_data(config.data, config, fmt)
     items = data.items
-    evals = prepare_data(config.eval_data, config, fmt).items if config.eval_data else []
+    held_out = prepare_data(config.eval_data, config, fmt) if config.eval_data else None
+    evals = held_out.items if held_out else []
 
     per_step = config.micro_batch_size * config.gradient_accumulation_steps * world
     steps_per_epoch = max(1, math.ceil(len(items) / per_step) if world == 1 else len(items) // per_step)
@@ -342,6 +341,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
                 if main:
                     metrics.write({"step": done, "eval_loss": eval_loss})
                     bar.note(f"step {done}: eval loss {eval_loss:.4f}")
+            if (held_out and config.eval_calls_every and done % config.eval_calls_every == 0
+                    and done < total_steps):
+                calls = _score_calls(accelerator, model, fmt, held_out, config.eval_calls_limit)
+                if main:
+                    metrics.write({"step": done, "eval_calls": calls})
+                    bar.note(f"step {done}: tool calls on {calls['examples']} held-out examples: "
+                             f"AST {calls['ast']:.1%}, no-call {calls['no_call']:.1%}")
             if done % config.save_every == 0 and done < total_steps:
                 checkpoint.save(output, done, accelerator=accelerator, model=model,
                                 optimizer=optimizer, scheduler=scheduler, keep=config.keep_checkpoints,
@@ -361,6 +367,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     final_eval = None
     if evals and not config.eval_every:  # a collective: every process takes part
         final_eval = evaluate(model, items=evals, config=config, pad_id=pad_id, accelerator=accelerator)
+    final_calls = None
+    if held_out and config.eval_calls:
+        final_calls = _score_calls(accelerator, model, fmt, held_out, None)
+        if main:
+            MetricsLog.append(output / "metrics.jsonl", {"step": total_steps, "eval_calls": final_calls})
+            log.info("tool calls on %d held-out examples: AST %.1f%%, exact %.1f%%, no-call %.1f%%",
+                     final_calls["examples"], 100 * final_calls["ast"], 100 * final_calls["exact"],
+                     100 * final_calls["no_call"])
     accelerator.wait_for_everyone()
     if main:
         from llm_mcp.adapters.card import write_adapter
@@ -372,7 +386,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
                                "seconds_this_run": round(seconds, 1), "steps_this_run": trained,
                                "examples_per_s": round(result.examples_per_s, 3),
                                "tokens_per_s": round(result.tokens_per_s, 1),
-                               "eval_loss": final_eval, "processes": world,
+                               "eval_loss": final_eval, "eval_calls": final_calls, "processes": world,
                                "precision": accelerator.mixed_precision})
         plot_loss(output / "metrics.jsonl", output / "loss.png", title=output.name)
         log.info("adapter written to %s (%d steps in %.0fs, final loss %.4f)", output, trained,
@@ -403,6 +417,19 @@ def evaluate(model, *, items: list, config: TrainConfig, pad_id: int, accelerato
     both = accelerator.reduce(torch.tensor([total, float(count)], device=accelerator.device), "sum")
     model.train(was_training)
     return (both[0] / both[1].clamp_min(1)).item()
+
+
+def _score_calls(accelerator, model, fmt, held_out: Prepared, limit: int | None) -> dict | None:
+    """Tool-call metrics (greedy, BFCL rules) on the held-out examples, computed by the main
+    process while the others wait."""
+    from llm_mcp.eval.run import predict
+
+    summary = None
+    if accelerator.is_main_process:
+        with accelerator.autocast():
+            summary = predict(accelerator.unwrap_model(model), fmt, held_out.examples[:limit]).summary()
+    accelerator.wait_for_everyone()
+    return summary
 
 
 def _state_extra(step: int, steps_per_epoch: int, data: Prepared, config: TrainConfig) -> dict:

@@ -1,0 +1,148 @@
+"""`llm-mcp eval`: the base model and adapters on the same examples, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from llm_mcp.adapters.card import base_fingerprint, find_adapter, read_card
+    from llm_mcp.chat import ChatFormat
+    from llm_mcp.chat.types import read_tools_file
+    from llm_mcp.cli import quiet_transformers
+    from llm_mcp.config import DEFAULT_MODEL, home_dir
+    from llm_mcp.eval import report
+    from llm_mcp.eval.cases import read_cases
+    from llm_mcp.eval.run import predict
+
+    # everything that can be wrong with the input is found before any weights load
+    tools = read_tools_file(args.tools) if args.tools else None
+    cases = read_cases(args.data, tools)[:args.limit or None]
+    runs: list[tuple[str, Path | None]] = []  # (column name, adapter folder or None for the base)
+    for spec in args.adapter or []:
+        folder = None if spec == "base" else find_adapter(spec)
+        name = "base" if folder is None else folder.name
+        if name in dict(runs):
+            name = str(folder)
+        runs.append((name, folder))
+    if (args.base or not runs) and "base" not in dict(runs):
+        runs.insert(0, ("base", None))
+    cards = {name: read_card(folder) for name, folder in runs if folder}
+    model_spec = args.model or next((c["base_model"]["spec"] for c in cards.values()
+                                     if c.get("base_model", {}).get("spec")), DEFAULT_MODEL)
+
+    quiet_transformers(args)
+    from llm_mcp.models import load_model
+
+    loaded = load_model(model_spec, dtype=args.dtype, device=args.device, gguf_file=args.gguf_file)
+    fingerprint = base_fingerprint(loaded.source).get("sha256")
+    for name, card in cards.items():
+        theirs = card.get("base_model", {}).get("sha256")
+        if theirs and fingerprint and theirs != fingerprint:
+            log.warning("adapter %s was trained on %s, not on this %s (weights differ)", name,
+                        card["base_model"].get("spec"), model_spec)
+    model = loaded.model
+    adapters = [(name, folder) for name, folder in runs if folder]
+    if adapters:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapters[0][1]), adapter_name="a0")
+        for k, (_, folder) in enumerate(adapters[1:], 1):
+            model.load_adapter(str(folder), adapter_name=f"a{k}")
+        model.eval()
+    forced = None if args.chat_format == "auto" else args.chat_format
+
+    scores = {}
+    with _Bars(len(cases)) as bars:
+        for name, folder in runs:
+            kind = forced or (cards[name].get("chat_format") if folder else None)
+            fmt = ChatFormat(loaded.tokenizer, kind)
+            if folder:
+                model.set_adapter(f"a{[n for n, _ in adapters].index(name)}")
+            with model.disable_adapter() if adapters and not folder else nullcontext():
+                scores[name] = predict(model, fmt, cases, max_new_tokens=args.max_new_tokens,
+                                       batch_size=args.batch_size, progress=bars.task(name))
+            log.info("%s: %d examples in %.0fs", name, len(cases), scores[name].seconds)
+
+    out = Path(args.out) if args.out else (
+        home_dir() / "evals" / f"{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
+    meta = {"data": str(args.data), "model": model_spec, "examples": len(cases),
+            "max_new_tokens": args.max_new_tokens, "dtype": str(loaded.dtype).replace("torch.", ""),
+            "adapters": {name: str(folder) for name, folder in adapters}}
+    report.write(out, scores, meta, per_kind=args.failures)
+    if args.json:
+        print((out / "report.json").read_text())
+        return 0
+    print(report.table(scores))
+    fails = report.failures_text(scores, per_kind=args.failures)
+    if fails:
+        print("\n" + fails)
+    print(f"\nreport: {out / 'report.md'} (also report.json, predictions.jsonl)")
+    return 0
+
+
+class _Bars:
+    """One rich progress bar per model on a terminal; nothing otherwise."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=Console(stderr=True))
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.stop()
+
+    def task(self, name: str):
+        if not self.bar:
+            return None
+        task = self.bar.add_task(name, total=self.total)
+        return lambda done, total: self.bar.update(task, completed=done)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval", help="tool-call accuracy of the base model and adapters, side by side",
+                       description="Run the base model and each adapter on the same examples "
+                                   "(greedy, batched) and compare their tool calls with the "
+                                   "expected ones by BFCL's rules. Prints a table; writes "
+                                   "report.json, report.md and predictions.jsonl.")
+    p.add_argument("--data", required=True, help="examples: any dataset format `llm-mcp data` "
+                   "reads (the last assistant turn is the answer), or BFCL-style records with "
+                   "\"expected\" calls")
+    p.add_argument("--adapter", action="append", metavar="NAME_OR_DIR",
+                   help="an adapter folder or a name in $LLM_MCP_HOME/adapters; repeat for "
+                        "several; `base` for the base model")
+    p.add_argument("--base", action="store_true", help="also run the base model (the default "
+                                                       "when no adapter is given)")
+    p.add_argument("--model", help="base model (default: the adapters' base from their card, "
+                                   "else smollm2-135m-instruct)")
+    p.add_argument("--gguf-file", help="which .gguf file, when --model is a folder holding several")
+    p.add_argument("--tools", help="tool schemas for records that carry none")
+    p.add_argument("--limit", type=int, help="only the first N examples")
+    p.add_argument("--batch-size", type=int, default=16, help="replies decoded together (default 16)")
+    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--out", help="report folder (default $LLM_MCP_HOME/evals/<data>-<time>)")
+    p.add_argument("--failures", type=int, default=2, help="failures shown per kind and model")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--dtype", default="auto", help="auto (bf16 on capable GPUs, else fp32), fp32, bf16, fp16")
+    p.add_argument("--chat-format", choices=["auto", "native", "hermes"], default="auto",
+                   help="auto: the adapter's (from its card), else as for `llm-mcp chat`")
+    p.add_argument("--json", action="store_true", help="print report.json instead of the table")
+    p.set_defaults(func=cmd_eval)
