@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llm_mcp.train.commands import add_parser as add_train_parser
 
     add_train_parser(sub)
+    from llm_mcp.serve.app import add_parser as add_serve_parser
+
+    add_serve_parser(sub)
     from llm_mcp.eval.commands import add_parser as add_eval_parser
 
     add_eval_parser(sub)

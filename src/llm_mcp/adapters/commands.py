@@ -1,9 +1,74 @@
-"""`llm-mcp adapters merge` (list, show and delete come with the store)."""
+"""`llm-mcp adapters list | show | delete | merge`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
+
+
+def _known() -> dict[str, dict]:
+    """Adapters in the store and in $LLM_MCP_HOME/adapters, by name."""
+    from llm_mcp.adapters.card import read_card
+    from llm_mcp.config import home_dir
+    from llm_mcp.store import open_store
+
+    store = open_store()
+    out = {a["name"]: {"name": a["name"], "path": a["path"], "card": a["card"]} for a in store.adapters()}
+    store.close()
+    folder = home_dir() / "adapters"
+    for sub in sorted(folder.glob("*")) if folder.is_dir() else []:
+        if (sub / "adapter_config.json").is_file() and sub.name not in out:
+            out[sub.name] = {"name": sub.name, "path": str(sub), "card": read_card(sub)}
+    return out
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = []
+    for name, a in sorted(_known().items()):
+        m = a["card"].get("metrics", {})
+        calls = m.get("eval_calls") or {}
+        rows.append({"name": name, "path": a["path"], "base": a["card"].get("base_model", {}).get("spec"),
+                     "steps": m.get("steps"), "final_loss": m.get("final_loss"),
+                     "eval_ast": calls.get("ast"), "created": a["card"].get("created")})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    elif not rows:
+        print("no adapters yet: llm-mcp train --data FILE --output NAME")
+    else:
+        for r in rows:
+            score = f"AST {r['eval_ast']:.1%}" if r["eval_ast"] is not None else ""
+            print(f"{r['name']:<24} {r['base'] or '?':<24} {r['steps'] or '?':>5} steps  {score:<11} {r['path']}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from llm_mcp.adapters.card import find_adapter, read_card
+
+    print(json.dumps(read_card(find_adapter(args.name)), indent=1, ensure_ascii=False))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    import shutil
+
+    from llm_mcp.adapters.card import find_adapter
+    from llm_mcp.config import home_dir
+    from llm_mcp.errors import LLMMCPError
+    from llm_mcp.store import open_store
+
+    folder = find_adapter(args.name).resolve()
+    if folder.parent != (home_dir() / "adapters").resolve():
+        raise LLMMCPError(f"{folder} is not in {home_dir() / 'adapters'}; not deleting files elsewhere",
+                          "delete that folder yourself")
+    if not args.yes:
+        raise LLMMCPError(f"this deletes {folder}", f"run again with --yes: llm-mcp adapters delete {args.name} --yes")
+    shutil.rmtree(folder)
+    store = open_store()
+    store.delete_adapter(folder.name)
+    store.close()
+    print(f"deleted {folder}")
+    return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -18,10 +83,20 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("adapters", help="work with trained adapters")
+    p = sub.add_parser("adapters", help="list, show, delete and merge trained adapters")
     actions = p.add_subparsers(dest="adapters_command", metavar="ACTION", required=True)
+    ls = actions.add_parser("list", help="adapters in $LLM_MCP_HOME (trained, registered by the server)")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+    show = actions.add_parser("show", help="an adapter's card (JSON)")
+    show.add_argument("name", help="a name in $LLM_MCP_HOME/adapters or a folder")
+    show.set_defaults(func=cmd_show)
+    delete = actions.add_parser("delete", help="delete an adapter in $LLM_MCP_HOME/adapters")
+    delete.add_argument("name")
+    delete.add_argument("--yes", action="store_true", help="really delete")
+    delete.set_defaults(func=cmd_delete)
     m = actions.add_parser("merge", help="fold an adapter into its base model; write a full model")
-    m.add_argument("adapter", help="adapter folder")
+    m.add_argument("adapter", help="adapter folder or name")
     m.add_argument("--out", required=True, help="folder for the merged model")
     m.add_argument("--model", help="base model (default: the one in the adapter card)")
     m.add_argument("--dtype", default="auto", help="auto (fp32), fp32, bf16, fp16")

@@ -329,7 +329,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
             seen_tokens += sum(len(items[i]) for i in everyone)
             elapsed = time.perf_counter() - started
             if main and (done % config.log_every == 0 or done == total_steps):
-                metrics.write({"step": done, "epoch": round(done / steps_per_epoch, 4), "loss": loss,
+                metrics.write({"step": done, "total_steps": total_steps,
+                               "epoch": round(done / steps_per_epoch, 4), "loss": loss,
                                "grad_norm": grad_norm, "lr": scheduler.get_last_lr()[0],
                                "examples": seen_examples, "micro_batch_size": micro,
                                "examples_per_s": seen_examples / elapsed,

@@ -1,0 +1,171 @@
+"""`llm-mcp serve`: one process, one engine; MCP over streamable HTTP at /mcp and the OpenAI API
+at /v1 on the same port, or MCP over stdio.
+
+    Starlette ─ BearerAuth (when a token is set) ─┬─ /v1/models, /v1/chat/completions
+                                                  └─ /mcp  (the SDK's app; Host/Origin checks on)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from llm_mcp.errors import LLMMCPError
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "LLM_MCP_TOKEN"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class BearerAuth:
+    """Pure ASGI (streams pass through untouched): /mcp and /v1 need `Authorization: Bearer T`."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith(("/mcp", "/v1")):
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(given, b"Bearer " + self.token):
+                body = json.dumps({"error": {"message": "missing or wrong bearer token",
+                                             "type": "authentication_error", "param": None,
+                                             "code": "invalid_api_key"}}).encode()
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], dtype: str = "auto",
+                device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
+                max_batch: int = 16, max_queue: int = 64):
+    from llm_mcp.config import home_dir
+    from llm_mcp.serve.engine import Engine
+    from llm_mcp.serve.jobs import Jobs
+    from llm_mcp.serve.state import State
+    from llm_mcp.store import open_store
+
+    home = home_dir()
+    dirs = []
+    for d in allow_dirs:
+        if not Path(d).is_dir():
+            raise LLMMCPError(f"--allow-dir {d} is not a folder")
+        dirs.append(Path(d).resolve())
+    store = open_store(home)
+    engine = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
+                    max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue)
+    state = State(engine, store, Jobs(store, home, model), home, dirs)
+    state.discover()
+    for name, folder in adapters.items():
+        from llm_mcp.adapters.card import find_adapter, read_card
+
+        path = find_adapter(folder)
+        engine.load_adapter(name, path)
+        store.put_adapter(name, path, read_card(path))
+    return state
+
+
+def build_app(state, host: str, port: int, token: str | None):
+    from mcp.server.transport_security import TransportSecuritySettings
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from llm_mcp.serve.mcp_server import build_mcp
+    from llm_mcp.serve.openai_api import routes
+
+    mcp = build_mcp(state)
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    if not is_loopback(host):  # listening elsewhere (token required): that host name too
+        hosts += [f"{host}:*", host]
+        origins += [f"http://{host}:*", f"https://{host}:*"]
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=host not in ("0.0.0.0", "::"),
+                                         allowed_hosts=hosts, allowed_origins=origins)
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=host)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_):
+        async with mcp.session_manager.run():
+            yield
+
+    app = Starlette(routes=[*routes(state), Mount("/", app=mcp_app)], lifespan=lifespan)
+    return BearerAuth(app, token) if token else app
+
+
+def serve(args) -> int:
+    """The `llm-mcp serve` command."""
+    token = os.environ.get(TOKEN_ENV) or None
+    if args.transport == "http" and not is_loopback(args.host) and not token:
+        raise LLMMCPError(f"listening on {args.host} needs a token",
+                          f"set {TOKEN_ENV}=<a long random string>; clients send it as "
+                          "`Authorization: Bearer <token>`")
+    adapters = {}
+    for spec in args.adapter or []:
+        name, _, folder = spec.partition("=")
+        adapters[name] = folder or name
+    state = build_state(args.model, adapters=adapters, allow_dirs=args.allow_dir or [], dtype=args.dtype,
+                        device=args.device, chat_format=args.chat_format,
+                        max_new_tokens=args.max_new_tokens, max_batch=args.max_batch)
+    try:
+        if args.transport == "stdio":
+            from llm_mcp.serve.mcp_server import build_mcp
+
+            print(f"llm-mcp: serving {state.engine.name} over stdio", file=sys.stderr)
+            build_mcp(state).run("stdio")
+            return 0
+        import uvicorn
+
+        app = build_app(state, args.host, args.port, token)
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"llm-mcp: serving {state.engine.name} with {len(state.engine.adapters)} adapter(s)\n"
+              f"  MCP (streamable HTTP): http://{shown}:{args.port}/mcp\n"
+              f"  OpenAI API:            http://{shown}:{args.port}/v1"
+              + ("\n  auth: Bearer token from $LLM_MCP_TOKEN" if token else ""), file=sys.stderr, flush=True)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        return 0
+    finally:
+        state.close()
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("serve", help="serve the model over MCP (HTTP or stdio) and an OpenAI-compatible API",
+                       description="MCP at http://HOST:PORT/mcp and the OpenAI API at /v1 (or MCP "
+                                   "over stdio). Binds 127.0.0.1; another --host needs $LLM_MCP_TOKEN.")
+    p.add_argument("--model", default="smollm2-135m-instruct", help="base model (alias, hub id, folder, .gguf)")
+    p.add_argument("--adapter", action="append", metavar="NAME=DIR",
+                   help="load an adapter at start (repeatable); NAME alone loads $LLM_MCP_HOME/adapters/NAME")
+    p.add_argument("--transport", choices=["http", "stdio"], default="http")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--allow-dir", action="append", metavar="DIR",
+                   help="a folder (besides $LLM_MCP_HOME) whose files MCP tools may read")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--dtype", default="auto")
+    p.add_argument("--chat-format", choices=["auto", "native", "hermes"], default="auto")
+    p.add_argument("--max-new-tokens", type=int, default=1024, help="the most tokens a request may ask for")
+    p.add_argument("--max-batch", type=int, default=16, help="requests decoded together")
+    p.set_defaults(func=lambda args: _run(args))
+
+
+def _run(args) -> int:
+    from llm_mcp.cli import quiet_transformers
+
+    quiet_transformers(args)
+    return serve(args)

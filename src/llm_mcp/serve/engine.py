@@ -1,0 +1,398 @@
+"""The serving engine: one base model, any number of PEFT adapters, one worker thread.
+
+Requests are rendered by the model's ChatFormat in the caller's thread (so a malformed request
+fails there), then queued. The worker takes every request waiting (up to `max_batch`) and decodes
+them together:
+
+    rows  [pad pad p1 p1 p1 p1]  adapter "weather"   ┐ one forward per new token,
+          [p2 p2 p2 p2 p2 p2 p2]  base                ├ PEFT picks each row's LoRA weights
+          [pad p3 p3 p3 p3 p3 p3]  adapter "email"    ┘ (adapter_names), the base row none
+
+Each row stops at its own end-of-turn token or token limit; its text is fed to a StreamParser as
+it grows, so callers get text deltas and whole tool calls while the batch runs. Requests that
+arrive during a batch wait for the next one (static batching).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from llm_mcp.chat import CallEvent, ChatFormat, ParsedReply, TextDelta
+from llm_mcp.chat.types import Message, ToolCall, normalize_tools
+from llm_mcp.errors import LLMMCPError
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Busy(LLMMCPError):
+    """The queue is full: try again later (HTTP 429)."""
+
+
+@dataclass
+class Result:
+    content: str
+    tool_calls: list[ToolCall]
+    raw: str  # the reply as generated (after any forced prefix), cut at the end of turn
+    adapter: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # stop, length, tool_calls
+    seconds: float
+    errors: list = field(default_factory=list)  # unreadable call blocks (chat.toolcalls.ParseError)
+
+    def usage(self) -> dict:
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens}
+
+
+@dataclass
+class Request:
+    messages: list
+    tools: list = field(default_factory=list)
+    adapter: str | None = None  # None: the base model
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    tool_choice: Any = "auto"  # auto, none, required, or a tool name
+    on_event: Callable[[Any], None] | None = None  # TextDelta / CallEvent / ErrorEvent, worker thread
+    # set by the engine
+    prompt: list[int] = field(default_factory=list)
+    prefix: str = ""  # reply text forced by tool_choice
+    result: Result | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    submitted: float = 0.0
+
+
+@dataclass
+class Adapter:
+    name: str
+    path: Path
+    key: str  # PEFT's name for it (module keys may not hold dots)
+    card: dict
+
+
+class Engine:
+    def __init__(self, model: str, *, dtype: str = "auto", device: str = "auto",
+                 gguf_file: str | None = None, chat_format: str = "auto", max_batch: int = 16,
+                 max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
+                 gather_s: float = 0.02):
+        from llm_mcp.models import load_model
+
+        loaded = load_model(model, dtype=dtype, device=device, gguf_file=gguf_file)
+        self.spec, self.source = model, loaded.source
+        self.name = loaded.source.name
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.device = next(self.model.parameters()).device
+        self.fmt = ChatFormat(loaded.tokenizer, None if chat_format == "auto" else chat_format)
+        self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, gather_s
+        self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
+        self.adapters: dict[str, Adapter] = {}
+        self._keys = 0
+        self._queue: deque[Request] = deque()
+        self._cv = threading.Condition()
+        self._model_lock = threading.RLock()  # the worker's batches, adapter (un)loading, evals
+        self._closed = False
+        self.batches: list[int] = []  # sizes of the batches run (for benchmarks and tests)
+        self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
+        self._worker.start()
+
+    # ---- adapters -----------------------------------------------------------------------------
+
+    def load_adapter(self, name: str, folder: Path) -> Adapter:
+        """Load a PEFT adapter (safetensors only) under `name`; replaces one of the same name."""
+        from peft import PeftModel
+
+        from llm_mcp.adapters.card import read_card
+
+        if not NAME.match(name):
+            raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+        folder = Path(folder)
+        if not (folder / "adapter_config.json").is_file():
+            raise LLMMCPError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
+        if not (folder / "adapter_model.safetensors").is_file():
+            raise LLMMCPError(f"{folder} has no adapter_model.safetensors",
+                              "only safetensors adapters are loaded (no pickle); re-save it with "
+                              "save_pretrained(..., safe_serialization=True)")
+        with self._model_lock:
+            if name in self.adapters:
+                self.unload_adapter(name)
+            self._keys += 1
+            key = f"adapter_{self._keys}"
+            try:
+                if hasattr(self.model, "peft_config"):
+                    self.model.load_adapter(str(folder), adapter_name=key)
+                else:
+                    self.model = PeftModel.from_pretrained(self.model, str(folder), adapter_name=key)
+            except Exception as err:  # a wrong base, a broken file: the server lives on
+                raise LLMMCPError(f"could not load adapter {name!r} from {folder}: {err}",
+                                  "check that it was trained on this base model") from err
+            self.model.eval()
+            adapter = Adapter(name, folder, key, read_card(folder))
+            self.adapters[name] = adapter
+            return adapter
+
+    def unload_adapter(self, name: str) -> None:
+        with self._model_lock:
+            adapter = self.adapter(name)
+            if len(self.adapters) == 1:
+                self.model = self.model.unload()  # back to the plain base model
+            else:
+                self.model.delete_adapter(adapter.key)
+            del self.adapters[name]
+
+    def adapter(self, name: str) -> Adapter:
+        if name not in self.adapters:
+            loaded = ", ".join(sorted(self.adapters)) or "none"
+            raise LLMMCPError(f"no adapter {name!r} is loaded (loaded: {loaded})",
+                              "load it first (MCP tool load_adapter, or `llm-mcp serve --adapter NAME=DIR`)")
+        return self.adapters[name]
+
+    # ---- requests -----------------------------------------------------------------------------
+
+    def prepare(self, req: Request) -> Request:
+        """Check limits, render the prompt, apply tool_choice. Raises LLMMCPError."""
+        if req.adapter is not None:
+            self.adapter(req.adapter)
+        if not 1 <= req.max_new_tokens <= self.max_new_tokens:
+            raise LLMMCPError(f"max_new_tokens {req.max_new_tokens} is outside 1..{self.max_new_tokens}",
+                              "ask for fewer tokens (the server's limit is --max-new-tokens)")
+        if req.temperature < 0 or req.temperature > 5:
+            raise LLMMCPError(f"temperature {req.temperature} is outside 0..5")
+        if not req.messages:
+            raise LLMMCPError("messages is empty", "send at least one user message")
+        messages = [Message.from_any(m) for m in req.messages]
+        tools = normalize_tools(req.tools) if req.tools else []
+        choice = req.tool_choice or "auto"
+        if isinstance(choice, dict):  # OpenAI {"type": "function", "function": {"name": ...}}
+            choice = (choice.get("function") or {}).get("name") or choice.get("name")
+        names = [t["name"] for t in tools]
+        if choice not in ("auto", "none", "required") and choice not in names:
+            raise LLMMCPError(f"tool_choice {choice!r} is not among the tools ({', '.join(names) or 'none'})")
+        if choice in ("required",) and not tools:
+            raise LLMMCPError("tool_choice is 'required' but no tools were given")
+        req.tool_choice = choice
+        if choice == "none":
+            tools = []
+        prompt = self.fmt.prompt_ids(messages, tools)
+        if self.fmt.kind == "hermes" and choice not in ("auto", "none"):
+            # the reply is made to start with a call (to that tool): a prefix the model continues
+            req.prefix = "<tool_call>" if choice == "required" else f'<tool_call>{{"name": "{choice}", "arguments": '
+            prompt = prompt + self.tokenizer(req.prefix, add_special_tokens=False)["input_ids"]
+        if len(prompt) > self.max_prompt_tokens:
+            raise LLMMCPError(f"the prompt is {len(prompt)} tokens, over the server's limit of "
+                              f"{self.max_prompt_tokens}", "shorten the conversation or send fewer tools")
+        req.prompt = prompt
+        return req
+
+    def submit(self, req: Request) -> Request:
+        if not req.prompt:
+            self.prepare(req)
+        with self._cv:
+            if self._closed:
+                raise LLMMCPError("the engine is shutting down")
+            if len(self._queue) >= self.max_queue:
+                raise Busy(f"the server is busy ({len(self._queue)} requests waiting)", "retry in a moment")
+            req.submitted = time.perf_counter()
+            self._queue.append(req)
+            self._cv.notify()
+        return req
+
+    def generate(self, req: Request, timeout: float | None = None) -> Result:
+        """Submit and wait (blocking)."""
+        self.submit(req)
+        if not req.done.wait(timeout):
+            raise LLMMCPError("the request timed out")
+        if req.error:
+            raise req.error
+        return req.result
+
+    async def agenerate(self, req: Request, on_event: Callable[[Any], Any] | None = None) -> Result:
+        """Submit and await; `on_event` (may be async) gets the stream events in order."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        req.on_event = lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
+        finished = asyncio.Event()
+        self.submit(req)
+        waiter = loop.run_in_executor(None, req.done.wait)
+        waiter.add_done_callback(lambda _: loop.call_soon_threadsafe(finished.set))
+        while True:
+            getter = asyncio.ensure_future(events.get())
+            stopper = asyncio.ensure_future(finished.wait())
+            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                stopper.cancel()
+                if on_event:
+                    out = on_event(getter.result())
+                    if asyncio.iscoroutine(out):
+                        await out
+                continue
+            getter.cancel()
+            while not events.empty():
+                ev = events.get_nowait()
+                if on_event:
+                    out = on_event(ev)
+                    if asyncio.iscoroutine(out):
+                        await out
+            break
+        if req.error:
+            raise req.error
+        return req.result
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    # ---- the worker ---------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if self._closed and not self._queue:
+                    return
+                # requests sent together arrive a few milliseconds apart: wait a moment for them
+                deadline = time.perf_counter() + self.gather_s
+                while len(self._queue) < self.max_batch and time.perf_counter() < deadline:
+                    self._cv.wait(max(deadline - time.perf_counter(), 0))
+                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+            try:
+                with self._model_lock:
+                    self._run(batch)
+            except Exception as err:  # never kill the worker: fail the batch's requests
+                log.exception("batch of %d failed", len(batch))
+                for req in batch:
+                    if not req.done.is_set():
+                        req.error = LLMMCPError(f"generation failed: {err}")
+                        req.done.set()
+
+    def _run(self, batch: list[Request]) -> None:
+        import torch
+        from transformers import DynamicCache
+
+        from llm_mcp.models.load import cache_kwarg
+
+        started = time.perf_counter()
+        self.batches.append(len(batch))
+        b = len(batch)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        width = max(len(r.prompt) for r in batch)
+        ids = torch.full((b, width), pad, dtype=torch.long, device=self.device)  # (b, width) left-padded
+        mask = torch.zeros((b, width), dtype=torch.long, device=self.device)
+        for row, req in enumerate(batch):
+            ids[row, width - len(req.prompt):] = torch.tensor(req.prompt, device=self.device)
+            mask[row, width - len(req.prompt):] = 1
+        pos = (mask.cumsum(-1) - 1).clamp_min(0)
+        keys = [self.adapters[r.adapter].key if r.adapter else "__base__" for r in batch]
+        kwargs, scope = self._adapter_choice(keys)
+        stops = torch.tensor(sorted(self.fmt.stop_token_ids), device=self.device)
+        limits = torch.tensor([r.max_new_tokens for r in batch], device=self.device)
+        temps = torch.tensor([r.temperature for r in batch], device=self.device, dtype=torch.float32)
+        rows = [_Row(self.fmt, r) for r in batch]
+        finished = torch.zeros(b, dtype=torch.bool, device=self.device)
+        cache = DynamicCache()
+        name = cache_kwarg(self.model)
+        steps = 0
+        with torch.inference_mode(), scope():
+            while True:
+                out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
+                                 logits_to_keep=1, **{name: cache}, **kwargs)
+                logits = out.logits[:, -1].float()  # (b, vocab)
+                token = logits.argmax(-1)
+                hot = temps > 0
+                if hot.any():
+                    probs = torch.softmax(logits[hot] / temps[hot, None], dim=-1)
+                    token[hot] = torch.multinomial(probs, 1).squeeze(-1)
+                steps += 1
+                token = torch.where(finished, torch.full_like(token, pad), token)
+                for row in (~finished).nonzero().flatten().tolist():
+                    rows[row].add(int(token[row]))
+                stopped = torch.isin(token, stops) & ~finished
+                finished |= stopped | (steps >= limits)
+                for row in finished.nonzero().flatten().tolist():
+                    if not rows[row].closed:
+                        rows[row].close("stop" if bool(stopped[row]) else "length",
+                                        time.perf_counter() - started)
+                if finished.all():
+                    break
+                ids = token[:, None]
+                mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], dim=1)
+                pos = pos[:, -1:] + 1
+
+    def _adapter_choice(self, keys: list[str]):
+        """(forward kwargs, context): one adapter for the whole batch is set once; a mix goes
+        row by row through PEFT's adapter_names; the base alone runs with adapters disabled."""
+        from contextlib import nullcontext
+
+        peft = hasattr(self.model, "peft_config")
+        if not peft:
+            return {}, nullcontext
+        if set(keys) == {"__base__"}:
+            return {}, self.model.disable_adapter
+        if len(set(keys)) == 1:
+            self.model.set_adapter(keys[0])
+            return {}, nullcontext
+        return {"adapter_names": keys}, nullcontext
+
+
+class _Row:
+    """One request's reply as it grows."""
+
+    def __init__(self, fmt: ChatFormat, req: Request):
+        self.fmt, self.req = fmt, req
+        self.ids: list[int] = []
+        self.parser = fmt.stream_parser()
+        self.seen = ""
+        self.closed = False
+        self._feed(req.prefix)
+
+    def _feed(self, text: str) -> None:
+        if text.startswith(self.seen) and len(text) > len(self.seen):
+            for event in self.parser.feed(text[len(self.seen):]):
+                self._send(event)
+            self.seen = text
+
+    def _send(self, event) -> None:
+        if self.req.on_event:
+            try:
+                self.req.on_event(event)
+            except Exception:  # a client that went away must not stop the batch
+                log.debug("event callback failed", exc_info=True)
+
+    def add(self, token: int) -> None:
+        self.ids.append(token)
+        text = self.req.prefix + self.fmt.reply_text(self.ids)
+        if not text.endswith("\ufffd"):  # half a multi-byte character: wait for the rest
+            self._feed(text)
+
+    def close(self, reason: str, seconds: float) -> None:
+        self.closed = True
+        ids = [t for t in self.ids if t not in self.fmt.stop_token_ids]
+        raw = self.req.prefix + self.fmt.reply_text(ids)
+        self._feed(raw)
+        for event in self.parser.finish():
+            self._send(event)
+        parsed: ParsedReply = self.parser.result()
+        calls, content = parsed.calls, parsed.content
+        if self.req.tool_choice == "none" and calls:  # calls are not wanted: give the text
+            calls, content = [], self.fmt.cut_at_stop(raw).strip()
+        if calls and reason == "stop":
+            reason = "tool_calls"
+        self.req.result = Result(content, calls, raw, self.req.adapter, len(self.req.prompt),
+                                 len(self.ids), reason, seconds, list(parsed.errors))
+        self.req.done.set()
+
+
+__all__ = ["Engine", "Request", "Result", "Busy", "CallEvent", "TextDelta", "NAME"]

@@ -1,0 +1,233 @@
+"""Training jobs beside the server: each one is `llm-mcp train` in its own process.
+
+A job's row in SQLite holds its state; its adapter folder holds its checkpoints and
+metrics.jsonl, from which the progress (step, total, loss, ETA) is read. One job runs at a time by
+default, the rest wait in order. A server that stops or dies leaves its running job
+`interrupted`; `resume` continues it from its last checkpoint (`llm-mcp train --resume`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from pathlib import Path
+
+from llm_mcp.errors import LLMMCPError
+from llm_mcp.serve.engine import NAME
+from llm_mcp.store import TERMINAL, Store, now
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    def __init__(self, store: Store, home: Path, model: str, max_running: int = 1, poll_s: float = 0.5):
+        self.store, self.home, self.model = store, Path(home), model
+        self.max_running, self.poll_s = max_running, poll_s
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._cancelling: set[str] = set()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self.recover()
+        self._thread = threading.Thread(target=self._watch, name="llm-mcp-jobs", daemon=True)
+        self._thread.start()
+
+    # ---- what the tools call ------------------------------------------------------------------
+
+    def start(self, dataset: Path, name: str, options: dict | None = None) -> dict:
+        """Queue a training job making adapter `name` from `dataset` (already a checked path)."""
+        from llm_mcp.train.config import load_config
+        from llm_mcp.train import checkpoint
+
+        if not NAME.match(name):
+            raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+        output = self.home / "adapters" / name
+        if (output / "adapter_config.json").is_file() or checkpoint.checkpoints(output):
+            raise LLMMCPError(f"adapter {name!r} already exists in {output}",
+                              "choose another name, delete it (delete_adapter), or resume its job")
+        if any(j["name"] == name and j["status"] in ("queued", "running") for j in self.store.jobs()):
+            raise LLMMCPError(f"a job making {name!r} is already queued or running")
+        overrides = [f"{k}={_scalar(v)}" for k, v in (options or {}).items()]
+        flags = {"data": str(dataset), "output": str(output), "model": self.model}
+        load_config("default", None, flags, overrides)  # every bad option, before anything starts
+        job_id = uuid.uuid4().hex[:12]
+        logs = self.home / "jobs"
+        logs.mkdir(parents=True, exist_ok=True)
+        job = self.store.add_job(job_id, name, {"dataset": str(dataset), "output": str(output),
+                                                "model": self.model, "overrides": overrides,
+                                                "resume": False}, logs / f"{job_id}.log")
+        self._kick()
+        return self.store.job(job_id) or job
+
+    def get(self, job_id: str) -> dict:
+        job = self.store.job(job_id)
+        if job is None:
+            known = ", ".join(j["id"] for j in self.store.jobs()[-10:]) or "none"
+            raise LLMMCPError(f"no job {job_id!r}", f"recent jobs: {known}")
+        return job
+
+    def cancel(self, job_id: str) -> dict:
+        job = self.get(job_id)
+        with self._lock:
+            if job["status"] == "queued":
+                self.store.update_job(job_id, status="cancelled", ended=now())
+            elif job["status"] == "running":
+                self._cancelling.add(job_id)
+                proc = self._procs.get(job_id)
+                if proc:
+                    proc.send_signal(signal.SIGTERM)
+            else:
+                raise LLMMCPError(f"job {job_id} has already ended ({job['status']})")
+        return self.get(job_id)
+
+    def resume(self, job_id: str) -> dict:
+        from llm_mcp.train import checkpoint
+
+        job = self.get(job_id)
+        if job["status"] not in ("interrupted", "cancelled", "failed"):
+            raise LLMMCPError(f"job {job_id} is {job['status']}; only interrupted, cancelled or failed "
+                              "jobs resume")
+        if not checkpoint.checkpoints(Path(job["config"]["output"])):
+            raise LLMMCPError(f"job {job_id} left no checkpoint to resume from",
+                              "start it again with start_training")
+        self.store.update_job(job_id, status="queued", error=None, ended=None,
+                              config={**job["config"], "resume": True})
+        self._kick()
+        return self.get(job_id)
+
+    def log_tail(self, job_id: str, lines: int = 40) -> str:
+        path = Path(self.get(job_id)["log_path"] or "")
+        if not path.is_file():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    # ---- life cycle ---------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """After a restart: a job the last server left running is interrupted (its process, if it
+        outlived the server, is stopped: nobody would watch it)."""
+        for job in self.store.jobs("running"):
+            pid = job.get("pid")
+            if pid and _is_our_trainer(pid):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+            self.store.update_job(job["id"], status="interrupted", ended=now(),
+                                  error="the server stopped while the job ran; resume_job continues it")
+
+    def close(self) -> None:
+        """Stop watching; running jobs are stopped and left `interrupted` (resumable)."""
+        self._stop.set()
+        with self._lock:
+            for job_id, proc in list(self._procs.items()):
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                self.store.update_job(job_id, status="interrupted", ended=now(),
+                                      error="the server stopped while the job ran; resume_job continues it")
+            self._procs.clear()
+
+    def _kick(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            for job in self.store.jobs("queued"):
+                if len(self._procs) >= self.max_running:
+                    return
+                self._launch(job)
+
+    def _launch(self, job: dict) -> None:
+        c = job["config"]
+        cmd = [sys.executable, "-m", "llm_mcp", "train", "--data", c["dataset"], "--output", c["output"],
+               "--model", c["model"], *(["--resume"] if c.get("resume") else []), *c["overrides"]]
+        env = {**os.environ, "LLM_MCP_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
+        with open(job["log_path"], "a") as logfile:
+            logfile.write(f"$ {' '.join(cmd)}\n")
+            logfile.flush()
+            proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env)
+        self._procs[job["id"]] = proc
+        self.store.update_job(job["id"], status="running", pid=proc.pid, started=now())
+        log.info("job %s (%s) started: pid %d", job["id"], job["name"], proc.pid)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_s):
+            try:
+                self._poll()
+            except Exception:  # the watcher must outlive any one bad poll
+                log.exception("job watcher")
+
+    def _poll(self) -> None:
+        with self._lock:
+            for job_id, proc in list(self._procs.items()):
+                job = self.store.job(job_id)
+                progress = read_progress(Path(job["config"]["output"]))
+                if progress and progress != job["progress"]:
+                    self.store.update_job(job_id, progress=progress)
+                rc = proc.poll()
+                if rc is None:
+                    continue
+                del self._procs[job_id]
+                if job_id in self._cancelling:
+                    self._cancelling.discard(job_id)
+                    self.store.update_job(job_id, status="cancelled", ended=now(), pid=None)
+                elif rc == 0:
+                    self._finished(job)
+                else:
+                    tail = self.log_tail(job_id, 8)
+                    self.store.update_job(job_id, status="failed", ended=now(), pid=None,
+                                          error=f"exit status {rc}:\n{tail}")
+            self._kick()
+
+    def _finished(self, job: dict) -> None:
+        from llm_mcp.adapters.card import read_card
+
+        output = Path(job["config"]["output"])
+        self.store.put_adapter(job["name"], output, read_card(output))
+        self.store.update_job(job["id"], status="completed", ended=now(), pid=None)
+        log.info("job %s completed: adapter %s", job["id"], job["name"])
+
+
+def read_progress(output: Path) -> dict | None:
+    """The last logged step of a run: step, total_steps, loss, eta_s."""
+    path = output / "metrics.jsonl"
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:  # a line being written
+            continue
+        if "loss" in record:
+            last = record
+    if last is None:
+        return None
+    step, total = last["step"], last.get("total_steps") or last["step"]
+    rate = last.get("elapsed_s", 0) / max(step, 1)
+    return {"step": step, "total_steps": total, "loss": round(last["loss"], 5),
+            "eta_s": round(rate * (total - step), 1)}
+
+
+def _scalar(value) -> str:
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else str(value)
+
+
+def _is_our_trainer(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"llm_mcp" in cmdline and b"train" in cmdline
+
+
+def is_terminal(job: dict) -> bool:
+    return job["status"] in TERMINAL

@@ -1,0 +1,243 @@
+"""The MCP face of the server, on the official SDK (v2 `MCPServer`): typed tools whose
+docstrings are their descriptions, two resource templates, progress notifications while a
+training job runs. Expected failures raise the SDK's ToolError (the client sees `isError`)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shutil
+from typing import Any
+
+from anyio import to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from pydantic import BaseModel, Field
+
+from llm_mcp.errors import LLMMCPError
+from llm_mcp.serve.engine import Request
+from llm_mcp.serve.state import State
+
+INSTRUCTIONS = """A local language model with LoRA adapters that teach it tools. `chat` asks the
+base model or an adapter; `start_training` makes a new adapter from a dataset in the server's data
+directory and `wait_for_job` follows it; `evaluate` measures tool-call accuracy."""
+
+RESERVED_OPTIONS = {"data", "output", "model", "gguf_file"}  # the server sets these itself
+
+
+class ChatResult(BaseModel):
+    content: str = Field(description="the assistant's text (empty when it only calls tools)")
+    tool_calls: list[dict[str, Any]] = Field(description="calls as {name, arguments}")
+    adapter: str | None = Field(description="the adapter that answered (null: the base model)")
+    finish_reason: str = Field(description="stop, length or tool_calls")
+    usage: dict[str, int]
+
+
+def _errors(fn):
+    """LLMMCPError → ToolError (isError for the client, the server lives on)."""
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except LLMMCPError as err:
+            raise ToolError(str(err)) from err
+    return wrapper
+
+
+def build_mcp(state: State) -> MCPServer:
+    mcp = MCPServer("llm-mcp", instructions=INSTRUCTIONS, log_level="WARNING")
+    engine, jobs = state.engine, state.jobs
+
+    @mcp.tool()
+    @_errors
+    async def chat(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
+                   adapter: str | None = None, max_new_tokens: int = 256,
+                   temperature: float = 0.0) -> ChatResult:
+        """Ask the model: OpenAI-style messages, optional tool schemas (OpenAI or MCP shape), an optional adapter name (else the base model). Returns the text and structured tool calls."""
+        result = await engine.agenerate(Request(messages, tools or [], adapter, max_new_tokens, temperature))
+        if state.log_requests:
+            state.store.log_request("mcp", adapter or engine.name, result.prompt_tokens,
+                                    result.completion_tokens, result.seconds)
+        return ChatResult(content=result.content, tool_calls=[c.to_dict() for c in result.tool_calls],
+                          adapter=adapter, finish_reason=result.finish_reason, usage=result.usage())
+
+    @mcp.tool()
+    async def list_models() -> list[dict[str, Any]]:
+        """The base model and each loaded adapter, with the model id OpenAI clients use for it."""
+        return state.model_ids()
+
+    @mcp.tool()
+    async def list_adapters() -> list[dict[str, Any]]:
+        """Every adapter the server knows (trained here, found in the data directory, or loaded), with whether it is loaded and its held-out tool-call scores."""
+        state.discover()
+        names = sorted({a["name"] for a in state.store.adapters()} | set(engine.adapters))
+        return [state.describe_adapter(n) for n in names]
+
+    @mcp.tool()
+    @_errors
+    async def load_adapter(name: str, path: str | None = None) -> dict[str, Any]:
+        """Load an adapter for serving under `name`: a known one, or the PEFT folder at `path` (inside the data directory)."""
+        return await to_thread.run_sync(state.load_adapter, name, path)
+
+    @mcp.tool()
+    @_errors
+    async def unload_adapter(name: str) -> dict[str, Any]:
+        """Stop serving an adapter (its files stay)."""
+        await to_thread.run_sync(engine.unload_adapter, name)
+        return state.describe_adapter(name) if state.store.adapter(name) else {"name": name, "loaded": False}
+
+    @mcp.tool()
+    @_errors
+    async def delete_adapter(name: str) -> dict[str, Any]:
+        """Unload an adapter and forget it; its files are deleted when they are in the data directory's adapters folder."""
+        row = state.store.adapter(name)
+        if row is None and name not in engine.adapters:
+            raise LLMMCPError(f"no adapter {name!r}", "list_adapters shows the known ones")
+        if any(j["name"] == name and j["status"] in ("queued", "running") for j in state.store.jobs()):
+            raise LLMMCPError(f"a training job is making {name!r}", "cancel_job it first")
+        if name in engine.adapters:
+            await to_thread.run_sync(engine.unload_adapter, name)
+        deleted = False
+        if row:
+            folder = state.home / "adapters" / name
+            if folder.resolve() == state.safe_path(row["path"], must_exist=False) and folder.is_dir():
+                shutil.rmtree(folder)
+                deleted = True
+            state.store.delete_adapter(name)
+        return {"name": name, "deleted_files": deleted}
+
+    @mcp.tool()
+    @_errors
+    async def validate_dataset(path: str, tools_path: str | None = None) -> dict[str, Any]:
+        """Check a dataset file in the data directory: every problem with file:line, the train/serve parity check, and a summary."""
+        def run():
+            from llm_mcp.chat.types import read_tools_file
+            from llm_mcp.data.formats import read_dataset
+            from llm_mcp.data.validate import check_examples, check_parity
+
+            file = state.safe_path(path)
+            tools = read_tools_file(state.safe_path(tools_path)) if tools_path else None
+            ds = read_dataset(file, None, tools)
+            issues = ds.issues + check_examples(ds.examples)
+            for ex in ds.examples:
+                issues += check_parity(ex, engine.fmt)[0]
+            errors = [str(i) for i in issues if i.level == "error"]
+            warnings = [str(i) for i in issues if i.level != "error"]
+            return {"path": str(file), "examples": len(ds.examples), "formats": ds.formats,
+                    "ok": not errors, "errors": errors[:100], "warnings": warnings[:100],
+                    "error_count": len(errors), "warning_count": len(warnings)}
+        return await to_thread.run_sync(run)
+
+    @mcp.tool()
+    @_errors
+    async def start_training(dataset: str, name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Train a LoRA adapter called `name` on a dataset in the data directory, in a separate process; returns the job (follow it with wait_for_job). `options` are training config keys, e.g. {"max_steps": 50, "lora.r": 8, "eval_data": "test.jsonl"}."""
+        options = dict(options or {})
+        bad = sorted(RESERVED_OPTIONS & set(options))
+        if bad:
+            raise LLMMCPError(f"options may not set {', '.join(bad)}: the server chooses them",
+                              "pass the dataset as `dataset` and the adapter name as `name`")
+        for key in ("eval_data", "tools"):
+            if options.get(key):
+                options[key] = str(state.safe_path(str(options[key])))
+        file = state.safe_path(dataset)
+        return _job(await to_thread.run_sync(jobs.start, file, name, options))
+
+    @mcp.tool()
+    @_errors
+    async def get_job(job_id: str) -> dict[str, Any]:
+        """A training job: status (queued, running, completed, failed, cancelled, interrupted), progress (step, total_steps, loss, eta_s), error."""
+        return _job(jobs.get(job_id))
+
+    @mcp.tool()
+    async def list_jobs() -> list[dict[str, Any]]:
+        """Every training job, oldest first."""
+        return [_job(j) for j in state.store.jobs()]
+
+    @mcp.tool()
+    @_errors
+    async def cancel_job(job_id: str) -> dict[str, Any]:
+        """Cancel a queued or running job (its checkpoints stay; resume_job continues it)."""
+        return _job(await to_thread.run_sync(jobs.cancel, job_id))
+
+    @mcp.tool()
+    @_errors
+    async def resume_job(job_id: str) -> dict[str, Any]:
+        """Continue an interrupted, cancelled or failed job from its last checkpoint."""
+        return _job(await to_thread.run_sync(jobs.resume, job_id))
+
+    @mcp.tool()
+    @_errors
+    async def wait_for_job(job_id: str, ctx: Context, timeout_s: float = 3600) -> dict[str, Any]:
+        """Wait until a job ends (or timeout_s passes), sending progress notifications (step of total, loss, ETA) as it trains."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        sent = None
+        while True:
+            job = jobs.get(job_id)
+            p = job["progress"]
+            if p and p != sent:
+                sent = p
+                await ctx.report_progress(p["step"], p["total_steps"],
+                                          f"step {p['step']}/{p['total_steps']} loss {p['loss']:.4f} "
+                                          f"eta {p['eta_s']:.0f}s")
+            if job["status"] in ("completed", "failed", "cancelled", "interrupted") or loop.time() > deadline:
+                return _job(job)
+            await asyncio.sleep(0.25)
+
+    @mcp.tool()
+    @_errors
+    async def evaluate(dataset: str, adapter: str | None = None, limit: int = 100,
+                       max_new_tokens: int = 128) -> dict[str, Any]:
+        """Tool-call accuracy (BFCL rules) of the base model or a loaded adapter on a dataset in the data directory: AST and exact match, no-call accuracy, per tool. Serving pauses while it runs."""
+        def run():
+            from llm_mcp.chat import ChatFormat
+            from llm_mcp.eval.cases import read_cases
+            from llm_mcp.eval.run import predict
+
+            cases = read_cases(state.safe_path(dataset))[:max(limit, 1)]
+            with engine._model_lock:
+                model = engine.model
+                if adapter is not None:
+                    key = engine.adapter(adapter).key
+                    model.set_adapter(key)
+                    fmt = ChatFormat(engine.tokenizer, engine.adapters[adapter].card.get("chat_format"))
+                    score = predict(model, fmt, cases, max_new_tokens=max_new_tokens)
+                elif hasattr(model, "peft_config"):
+                    with model.disable_adapter():
+                        score = predict(model, engine.fmt, cases, max_new_tokens=max_new_tokens)
+                else:
+                    score = predict(model, engine.fmt, cases, max_new_tokens=max_new_tokens)
+            return {"model": adapter or engine.name, "summary": score.summary(), "per_tool": score.per_tool()}
+        return await to_thread.run_sync(run)
+
+    @mcp.resource("llm-mcp://adapters/{name}", mime_type="application/json")
+    def adapter_card(name: str) -> str:
+        """An adapter's card: base model, chat format, tools, LoRA and training config, metrics."""
+        from llm_mcp.adapters.card import read_card
+
+        row = state.store.adapter(name)
+        if row is None and name not in engine.adapters:
+            raise ResourceError(f"no adapter {name!r}")
+        folder = engine.adapters[name].path if name in engine.adapters else row["path"]
+        return json.dumps(read_card(folder), indent=1)
+
+    @mcp.resource("llm-mcp://jobs/{job_id}", mime_type="application/json")
+    def job_status(job_id: str) -> str:
+        """A training job's status, progress and the tail of its log."""
+        try:
+            job = jobs.get(job_id)
+        except LLMMCPError as err:
+            raise ResourceError(err.message) from err
+        return json.dumps({**_job(job), "log_tail": jobs.log_tail(job_id)}, indent=1)
+
+    return mcp
+
+
+def _job(job: dict) -> dict[str, Any]:
+    c = job["config"]
+    return {"id": job["id"], "name": job["name"], "status": job["status"], "progress": job["progress"],
+            "error": job["error"], "dataset": c["dataset"], "output": c["output"],
+            "options": c["overrides"], "resumed": c.get("resume", False), "created": job["created"],
+            "started": job["started"], "ended": job["ended"]}

@@ -1,0 +1,110 @@
+"""What the MCP tools and the OpenAI routes share: the engine, the store, the jobs, and the
+rules for paths and adapter names."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from llm_mcp.errors import LLMMCPError
+from llm_mcp.serve.engine import NAME, Engine
+from llm_mcp.serve.jobs import Jobs
+from llm_mcp.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class State:
+    engine: Engine
+    store: Store
+    jobs: Jobs
+    home: Path
+    allow_dirs: list[Path] = field(default_factory=list)
+    log_requests: bool = True
+
+    @property
+    def roots(self) -> list[Path]:
+        return [self.home.resolve(), *(d.resolve() for d in self.allow_dirs)]
+
+    def safe_path(self, path: str, must_exist: bool = True) -> Path:
+        """A path a client sent, resolved (symlinks too) relative to $LLM_MCP_HOME; refused unless
+        it ends up inside $LLM_MCP_HOME or an --allow-dir folder."""
+        if not isinstance(path, str) or not path or "\0" in path:
+            raise LLMMCPError("a path must be a non-empty string")
+        raw = Path(path).expanduser()
+        resolved = (raw if raw.is_absolute() else self.home / raw).resolve()
+        if not any(resolved == root or resolved.is_relative_to(root) for root in self.roots):
+            roots = ", ".join(str(r) for r in self.roots)
+            raise LLMMCPError(f"path {path!r} is outside the folders this server may read ({roots})",
+                              "copy the file into the data directory, or start the server with "
+                              "--allow-dir FOLDER")
+        if must_exist and not resolved.exists():
+            raise LLMMCPError(f"{path!r} does not exist (looked at {resolved})")
+        return resolved
+
+    def model_ids(self) -> list[dict]:
+        """The base and each loaded adapter as OpenAI-style model ids (`base:adapter`)."""
+        base = self.engine.name
+        out = [{"id": base, "base": base, "adapter": None}]
+        out += [{"id": f"{base}:{name}", "base": base, "adapter": name} for name in sorted(self.engine.adapters)]
+        return out
+
+    def adapter_for(self, model_id: str | None) -> str | None:
+        """An OpenAI model id → the adapter name (None: the base)."""
+        base = self.engine.name
+        if not model_id or model_id in (base, self.engine.spec, "default"):
+            return None
+        name = model_id.split(":", 1)[1] if model_id.startswith(base + ":") else model_id
+        if name not in self.engine.adapters:
+            known = ", ".join(m["id"] for m in self.model_ids())
+            raise LLMMCPError(f"unknown model {model_id!r}", f"models: {known}")
+        return name
+
+    def load_adapter(self, name: str, path: str | None = None) -> dict:
+        """Load a registered adapter, one in $LLM_MCP_HOME/adapters/<name>, or one at `path`."""
+        from llm_mcp.adapters.card import read_card
+
+        if not NAME.match(name or ""):
+            raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+        if path:
+            folder = self.safe_path(path)
+        else:
+            known = self.store.adapter(name)
+            folder = Path(known["path"]) if known else self.home / "adapters" / name
+            if not folder.exists():
+                raise LLMMCPError(f"no adapter {name!r} is known",
+                                  "give its folder as path, or train it with start_training")
+        self.engine.load_adapter(name, folder)
+        self.store.put_adapter(name, folder, read_card(folder))
+        return self.describe_adapter(name)
+
+    def describe_adapter(self, name: str) -> dict:
+        row = self.store.adapter(name)
+        loaded = self.engine.adapters.get(name)
+        if row is None and loaded is None:
+            raise LLMMCPError(f"no adapter {name!r}", "list_adapters shows the known ones")
+        card = (row or {}).get("card") or (loaded.card if loaded else {})
+        metrics = card.get("metrics", {})
+        return {"name": name, "path": str(loaded.path if loaded else row["path"]),
+                "loaded": loaded is not None, "model_id": f"{self.engine.name}:{name}",
+                "base": card.get("base_model", {}).get("spec"),
+                "chat_format": card.get("chat_format"),
+                "tools": [t["name"] for t in card.get("tools", [])],
+                "final_loss": metrics.get("final_loss"), "eval_calls": metrics.get("eval_calls")}
+
+    def discover(self) -> None:
+        """Register adapters found in $LLM_MCP_HOME/adapters that the store does not know."""
+        from llm_mcp.adapters.card import read_card
+
+        folder = self.home / "adapters"
+        for sub in sorted(folder.glob("*")) if folder.is_dir() else []:
+            if (sub / "adapter_model.safetensors").is_file() and NAME.match(sub.name) \
+                    and self.store.adapter(sub.name) is None:
+                self.store.put_adapter(sub.name, sub, read_card(sub))
+
+    def close(self) -> None:
+        self.jobs.close()
+        self.engine.close()
+        self.store.close()

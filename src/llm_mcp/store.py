@@ -1,0 +1,157 @@
+"""SQLite in $LLM_MCP_HOME/llm-mcp.db: the adapters the server knows, training jobs, and an
+optional request log.
+
+The schema is a list of named migrations, applied in order and recorded in `_migrations`; a
+migration is never edited once shipped, only new ones appended.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("001_adapters", """
+        CREATE TABLE adapters (
+            name TEXT PRIMARY KEY,
+            path TEXT NOT NULL,
+            base TEXT,            -- the base model spec from the card
+            card TEXT,            -- adapter_card.json as written by training
+            created TEXT NOT NULL
+        )"""),
+    ("002_jobs", """
+        CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,       -- the adapter it makes
+            status TEXT NOT NULL,     -- queued, running, completed, failed, cancelled, interrupted
+            progress TEXT,            -- JSON: step, total_steps, loss, eta_s
+            config TEXT NOT NULL,     -- JSON: dataset, output, overrides, resume
+            pid INTEGER,
+            log_path TEXT,
+            error TEXT,
+            created TEXT NOT NULL,
+            started TEXT,
+            ended TEXT
+        )"""),
+    ("003_requests", """
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ts TEXT NOT NULL,
+            api TEXT NOT NULL,        -- mcp or openai
+            model TEXT NOT NULL,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            seconds REAL
+        )"""),
+]
+
+TERMINAL = ("completed", "failed", "cancelled", "interrupted")
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Store:
+    """One connection shared by the server's threads (serialised by a lock)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not applied yet; → their names."""
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT)")
+            done = {r[0] for r in self._db.execute("SELECT name FROM _migrations")}
+            applied = []
+            for name, sql in MIGRATIONS:
+                if name in done:
+                    continue
+                self._db.execute("BEGIN")
+                self._db.execute(sql)
+                self._db.execute("INSERT INTO _migrations VALUES (?, ?)", (name, now()))
+                self._db.execute("COMMIT")
+                applied.append(name)
+            return applied
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._db.execute(sql, args)]
+
+    def _run(self, sql: str, args: tuple = ()) -> None:
+        with self._lock:
+            self._db.execute(sql, args)
+
+    # ---- adapters
+    def put_adapter(self, name: str, path: Path, card: dict) -> None:
+        self._run("INSERT OR REPLACE INTO adapters VALUES (?, ?, ?, ?, ?)",
+                  (name, str(path), card.get("base_model", {}).get("spec"), json.dumps(card), now()))
+
+    def adapters(self) -> list[dict]:
+        return [_adapter(r) for r in self._rows("SELECT * FROM adapters ORDER BY name")]
+
+    def adapter(self, name: str) -> dict | None:
+        rows = self._rows("SELECT * FROM adapters WHERE name = ?", (name,))
+        return _adapter(rows[0]) if rows else None
+
+    def delete_adapter(self, name: str) -> None:
+        self._run("DELETE FROM adapters WHERE name = ?", (name,))
+
+    # ---- jobs
+    def add_job(self, job_id: str, name: str, config: dict, log_path: Path) -> dict:
+        self._run("INSERT INTO jobs (id, name, status, config, log_path, created) VALUES (?, ?, 'queued', ?, ?, ?)",
+                  (job_id, name, json.dumps(config), str(log_path), now()))
+        return self.job(job_id)
+
+    def update_job(self, job_id: str, **fields: Any) -> None:
+        for key in ("progress", "config"):
+            if key in fields and not isinstance(fields[key], str):
+                fields[key] = json.dumps(fields[key])
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self._run(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), job_id))
+
+    def job(self, job_id: str) -> dict | None:
+        rows = self._rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job(rows[0]) if rows else None
+
+    def jobs(self, status: str | None = None) -> list[dict]:
+        if status:
+            return [_job(r) for r in self._rows("SELECT * FROM jobs WHERE status = ? ORDER BY created, id", (status,))]
+        return [_job(r) for r in self._rows("SELECT * FROM jobs ORDER BY created, id")]
+
+    # ---- request log
+    def log_request(self, api: str, model: str, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+        self._run("INSERT INTO requests (ts, api, model, prompt_tokens, completion_tokens, seconds) "
+                  "VALUES (?, ?, ?, ?, ?, ?)", (now(), api, model, prompt_tokens, completion_tokens, seconds))
+
+    def requests(self, limit: int = 100) -> list[dict]:
+        return self._rows("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (limit,))
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _adapter(row: dict) -> dict:
+    return {**row, "card": json.loads(row["card"]) if row.get("card") else {}}
+
+
+def _job(row: dict) -> dict:
+    return {**row, "progress": json.loads(row["progress"]) if row.get("progress") else None,
+            "config": json.loads(row["config"])}
+
+
+def open_store(home: Path | None = None) -> Store:
+    from llm_mcp.config import home_dir
+
+    return Store((home or home_dir()) / "llm-mcp.db")
