@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,3 +98,61 @@ def tiny_llama(tmp_path_factory, smol_tokenizer) -> Path:
 def tiny_qwen2(tmp_path_factory, native_tokenizer) -> Path:
     """A folder with a randomly initialised 2-layer Qwen2 and a tool-aware tokenizer."""
     return _tiny("qwen2", native_tokenizer, tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+def random_adapter(base: Path, folder: Path, seed: int) -> Path:
+    """A PEFT adapter with random LoRA weights (so it changes the output) for the model at `base`."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base)
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False)
+    get_peft_model(model, lora).save_pretrained(folder)
+    return folder
+
+
+# ---- a real `llm-mcp serve` process on loopback --------------------------------------------------
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`python -m llm_mcp serve --model MODEL --port <free port> EXTRA…` with its own
+    LLM_MCP_HOME, ready once /v1/models answers; its output goes to HOME/server-<port>.log."""
+
+    def __init__(self, model: Path, home: Path, *extra: str, env: dict | None = None):
+        import httpx2
+
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.home = home
+        self.log = open(home / f"server-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llm_mcp", "serve", "--model", str(model), "--port", str(self.port), *extra],
+            stdout=self.log, stderr=subprocess.STDOUT,
+            env={**os.environ, "LLM_MCP_HOME": str(home), **(env or {})})
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError((home / f"server-{self.port}.log").read_text())
+            try:
+                httpx2.get(self.url + "/v1/models", timeout=2, headers=self.auth)
+                return
+            except httpx2.TransportError:
+                time.sleep(0.3)
+        raise RuntimeError("the server did not start")
+
+    @property
+    def auth(self) -> dict:
+        return {}
+
+    def stop(self, sig=signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+        self.log.close()

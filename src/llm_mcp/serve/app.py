@@ -134,14 +134,27 @@ def serve(args) -> int:
 
         app = build_app(state, args.host, args.port, token)
         shown = f"[{args.host}]" if ":" in args.host else args.host
-        print(f"llm-mcp: serving {state.engine.name} with {len(state.engine.adapters)} adapter(s)\n"
-              f"  MCP (streamable HTTP): http://{shown}:{args.port}/mcp\n"
-              f"  OpenAI API:            http://{shown}:{args.port}/v1"
-              + ("\n  auth: Bearer token from $LLM_MCP_TOKEN" if token else ""), file=sys.stderr, flush=True)
+        print(connect_text(state, f"http://{shown}:{args.port}", token is not None), file=sys.stderr, flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
         return 0
     finally:
         state.close()
+
+
+def connect_text(state, url: str, token: bool) -> str:
+    """What the server prints at start: where it listens and how clients connect."""
+    models = ", ".join(m["id"] for m in state.model_ids())
+    auth = ' -H "Authorization: Bearer $LLM_MCP_TOKEN"' if token else ""
+    return "\n".join([
+        f"llm-mcp: serving {state.engine.name} with {len(state.engine.adapters)} adapter(s) "
+        f"(data directory {state.home})",
+        f"  MCP (streamable HTTP): {url}/mcp      e.g. LM Studio mcp.json: "
+        f'{{"mcpServers": {{"llm-mcp": {{"url": "{url}/mcp"}}}}}}',
+        f"  OpenAI API:            {url}/v1       models: {models}",
+        f"  try: curl{auth} {url}/v1/chat/completions -d '{{\"model\": \"{state.model_ids()[-1]['id']}\", "
+        '"messages": [{"role": "user", "content": "Hi"}]}\'',
+        "  Claude Desktop (stdio): see docs/clients.md" + ("\n  auth: Bearer token from $LLM_MCP_TOKEN" if token else ""),
+    ])
 
 
 def add_parser(sub) -> None:

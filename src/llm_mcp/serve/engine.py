@@ -32,6 +32,7 @@ from llm_mcp.errors import LLMMCPError
 log = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MIN_PREFIX = 16  # a shared prompt prefix shorter than this is not worth a cache of its own
 
 
 class Busy(LLMMCPError):
@@ -60,7 +61,7 @@ class Request:
     messages: list
     tools: list = field(default_factory=list)
     adapter: str | None = None  # None: the base model
-    max_new_tokens: int = 256
+    max_new_tokens: int | None = None  # None: 256, or the server's limit if lower
     temperature: float = 0.0
     tool_choice: Any = "auto"  # auto, none, required, or a tool name
     on_event: Callable[[Any], None] | None = None  # TextDelta / CallEvent / ErrorEvent, worker thread
@@ -85,7 +86,7 @@ class Engine:
     def __init__(self, model: str, *, dtype: str = "auto", device: str = "auto",
                  gguf_file: str | None = None, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
-                 gather_s: float = 0.02):
+                 gather_s: float = 0.03):
         from llm_mcp.models import load_model
 
         loaded = load_model(model, dtype=dtype, device=device, gguf_file=gguf_file)
@@ -98,6 +99,7 @@ class Engine:
         self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, gather_s
         self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
         self.adapters: dict[str, Adapter] = {}
+        self._prefixes: dict[str, tuple] = {}  # adapter key → (prefix ids, its KV cache), newest last
         self._keys = 0
         self._queue: deque[Request] = deque()
         self._cv = threading.Condition()
@@ -125,6 +127,7 @@ class Engine:
                               "only safetensors adapters are loaded (no pickle); re-save it with "
                               "save_pretrained(..., safe_serialization=True)")
         with self._model_lock:
+            self._prefixes.clear()
             if name in self.adapters:
                 self.unload_adapter(name)
             self._keys += 1
@@ -144,6 +147,7 @@ class Engine:
 
     def unload_adapter(self, name: str) -> None:
         with self._model_lock:
+            self._prefixes.clear()
             adapter = self.adapter(name)
             if len(self.adapters) == 1:
                 self.model = self.model.unload()  # back to the plain base model
@@ -164,7 +168,9 @@ class Engine:
         """Check limits, render the prompt, apply tool_choice. Raises LLMMCPError."""
         if req.adapter is not None:
             self.adapter(req.adapter)
-        if not 1 <= req.max_new_tokens <= self.max_new_tokens:
+        if req.max_new_tokens is None:
+            req.max_new_tokens = min(256, self.max_new_tokens)
+        if not isinstance(req.max_new_tokens, int) or not 1 <= req.max_new_tokens <= self.max_new_tokens:
             raise LLMMCPError(f"max_new_tokens {req.max_new_tokens} is outside 1..{self.max_new_tokens}",
                               "ask for fewer tokens (the server's limit is --max-new-tokens)")
         if req.temperature < 0 or req.temperature > 5:
@@ -263,10 +269,16 @@ class Engine:
                     self._cv.wait()
                 if self._closed and not self._queue:
                     return
-                # requests sent together arrive a few milliseconds apart: wait a moment for them
-                deadline = time.perf_counter() + self.gather_s
-                while len(self._queue) < self.max_batch and time.perf_counter() < deadline:
-                    self._cv.wait(max(deadline - time.perf_counter(), 0))
+                # Requests sent together arrive some milliseconds apart (each is rendered first):
+                # gather while they keep coming, up to gather_s after the last one, 8 × gather_s in all.
+                now = time.perf_counter()
+                last, end = now, now + 8 * self.gather_s
+                while len(self._queue) < self.max_batch and now < min(last + self.gather_s, end):
+                    seen = len(self._queue)
+                    self._cv.wait(min(last + self.gather_s, end) - now)
+                    now = time.perf_counter()
+                    if len(self._queue) > seen:
+                        last = now
                 batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
             try:
                 with self._model_lock:
@@ -280,30 +292,39 @@ class Engine:
 
     def _run(self, batch: list[Request]) -> None:
         import torch
-        from transformers import DynamicCache
 
+        from llm_mcp.data.packing import common_prefix
         from llm_mcp.models.load import cache_kwarg
 
         started = time.perf_counter()
         self.batches.append(len(batch))
         b = len(batch)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        width = max(len(r.prompt) for r in batch)
-        ids = torch.full((b, width), pad, dtype=torch.long, device=self.device)  # (b, width) left-padded
-        mask = torch.zeros((b, width), dtype=torch.long, device=self.device)
-        for row, req in enumerate(batch):
-            ids[row, width - len(req.prompt):] = torch.tensor(req.prompt, device=self.device)
-            mask[row, width - len(req.prompt):] = 1
-        pos = (mask.cumsum(-1) - 1).clamp_min(0)
+        name = cache_kwarg(self.model)
         keys = [self.adapters[r.adapter].key if r.adapter else "__base__" for r in batch]
+        # The prompt prefix every row shares (the system turn with the tool schemas, as a rule) is
+        # computed once per adapter, or taken from the last batch that computed it.
+        plen = min(len(r.prompt) for r in batch) - 1
+        for r in batch[1:]:
+            plen = common_prefix(batch[0].prompt, r.prompt, plen)
+        plen = plen if plen >= MIN_PREFIX else 0
+        cache = self._prefix_cache(batch[0].prompt[:plen], keys, name)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        width = max(len(r.prompt) for r in batch) - plen
+        ids = torch.full((b, width), pad, dtype=torch.long, device=self.device)  # (b, width) left-padded
+        mask = torch.ones((b, plen + width), dtype=torch.long, device=self.device)  # prefix + rest
+        pos = torch.zeros((b, width), dtype=torch.long, device=self.device)
+        for row, req in enumerate(batch):
+            rest = req.prompt[plen:]
+            gap = width - len(rest)
+            ids[row, gap:] = torch.tensor(rest, device=self.device)
+            mask[row, plen:plen + gap] = 0
+            pos[row] = (torch.arange(width, device=self.device) - gap).clamp_min(0) + plen
         kwargs, scope = self._adapter_choice(keys)
         stops = torch.tensor(sorted(self.fmt.stop_token_ids), device=self.device)
         limits = torch.tensor([r.max_new_tokens for r in batch], device=self.device)
         temps = torch.tensor([r.temperature for r in batch], device=self.device, dtype=torch.float32)
         rows = [_Row(self.fmt, r) for r in batch]
         finished = torch.zeros(b, dtype=torch.bool, device=self.device)
-        cache = DynamicCache()
-        name = cache_kwarg(self.model)
         steps = 0
         with torch.inference_mode(), scope():
             while True:
@@ -330,6 +351,58 @@ class Engine:
                 ids = token[:, None]
                 mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], dim=1)
                 pos = pos[:, -1:] + 1
+
+    def _prefix_cache(self, prefix: list[int], keys: list[str], name: str):
+        """A KV cache of `prefix` with one row per request, each under its adapter's weights:
+        the prefix's cache per adapter (`_stored_prefix`), copied and dealt out to the rows."""
+        import copy
+
+        import torch
+        from transformers import DynamicCache
+
+        if not prefix:
+            return DynamicCache()
+        distinct = sorted(set(keys))
+        parts = [self._stored_prefix(prefix, key, name) for key in distinct]  # one row each
+        work = copy.deepcopy(parts[0])  # the batch's rows grow their own copy
+        if len(distinct) == 1:
+            if len(keys) > 1:
+                work.batch_repeat_interleave(len(keys))
+            return work
+        index = torch.tensor([distinct.index(k) for k in keys], device=self.device)
+        for layer, *others in zip(work.layers, *(p.layers for p in parts[1:])):
+            # keys/values: (1, kv_heads, prefix, head_dim) per adapter → (rows, …) in request order
+            layer.keys = torch.cat([layer.keys, *(o.keys for o in others)])[index]
+            layer.values = torch.cat([layer.values, *(o.values for o in others)])[index]
+        return work
+
+    def _stored_prefix(self, prefix: list[int], key: str, name: str):
+        """The one-row KV cache of `prefix` under adapter `key`: the last one stored for that
+        adapter, cropped to what it shares with `prefix` and extended by the rest (or computed
+        afresh when it shares under MIN_PREFIX tokens); stored again for the next batch."""
+        import torch
+        from transformers import DynamicCache
+
+        from llm_mcp.data.packing import common_prefix
+
+        stored_ids, stored = self._prefixes.pop(key, ((), None))
+        n = common_prefix(list(stored_ids), prefix, len(prefix)) if stored is not None else 0
+        if n >= MIN_PREFIX:
+            cache = stored
+            if len(stored_ids) > n:
+                cache.crop(-(len(stored_ids) - n))
+        else:
+            cache, n = DynamicCache(), 0
+        if n < len(prefix):
+            kwargs, scope = self._adapter_choice([key])
+            with torch.inference_mode(), scope():
+                self.model(input_ids=torch.tensor([prefix[n:]], device=self.device),
+                           position_ids=torch.arange(n, len(prefix), device=self.device)[None],
+                           use_cache=True, logits_to_keep=1, **{name: cache}, **kwargs)
+        self._prefixes[key] = (tuple(prefix), cache)
+        while len(self._prefixes) > 8:  # the least recently used goes
+            self._prefixes.pop(next(iter(self._prefixes)))
+        return cache
 
     def _adapter_choice(self, keys: list[str]):
         """(forward kwargs, context): one adapter for the whole batch is set once; a mix goes
