@@ -162,6 +162,23 @@ class Engine:
                               "load it first (MCP tool load_adapter, or `llm-mcp serve --adapter NAME=DIR`)")
         return self.adapters[name]
 
+    def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
+        """Tool-call accuracy (eval.run.predict) of the base or a loaded adapter; requests wait."""
+        from contextlib import nullcontext
+
+        from llm_mcp.eval.run import predict
+
+        with self._model_lock:
+            fmt, scope = self.fmt, nullcontext
+            if adapter is not None:
+                loaded = self.adapter(adapter)
+                self.model.set_adapter(loaded.key)
+                fmt = ChatFormat(self.tokenizer, loaded.card.get("chat_format") or self.fmt.kind)
+            elif hasattr(self.model, "peft_config"):
+                scope = self.model.disable_adapter
+            with scope():
+                return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens)
+
     # ---- requests -----------------------------------------------------------------------------
 
     def prepare(self, req: Request) -> Request:

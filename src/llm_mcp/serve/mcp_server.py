@@ -192,23 +192,10 @@ def build_mcp(state: State) -> MCPServer:
                        max_new_tokens: int = 128) -> dict[str, Any]:
         """Tool-call accuracy (BFCL rules) of the base model or a loaded adapter on a dataset in the data directory: AST and exact match, no-call accuracy, per tool. Serving pauses while it runs."""
         def run():
-            from llm_mcp.chat import ChatFormat
             from llm_mcp.eval.cases import read_cases
-            from llm_mcp.eval.run import predict
 
             cases = read_cases(state.safe_path(dataset))[:max(limit, 1)]
-            with engine._model_lock:
-                model = engine.model
-                if adapter is not None:
-                    key = engine.adapter(adapter).key
-                    model.set_adapter(key)
-                    fmt = ChatFormat(engine.tokenizer, engine.adapters[adapter].card.get("chat_format"))
-                    score = predict(model, fmt, cases, max_new_tokens=max_new_tokens)
-                elif hasattr(model, "peft_config"):
-                    with model.disable_adapter():
-                        score = predict(model, engine.fmt, cases, max_new_tokens=max_new_tokens)
-                else:
-                    score = predict(model, engine.fmt, cases, max_new_tokens=max_new_tokens)
+            score = engine.evaluate(cases, adapter, max_new_tokens)
             return {"model": adapter or engine.name, "summary": score.summary(), "per_tool": score.per_tool()}
         return await to_thread.run_sync(run)
 
