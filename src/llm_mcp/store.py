@@ -126,8 +126,8 @@ class Store:
 
     def jobs(self, status: str | None = None) -> list[dict]:
         if status:
-            return [_job(r) for r in self._rows("SELECT * FROM jobs WHERE status = ? ORDER BY created, id", (status,))]
-        return [_job(r) for r in self._rows("SELECT * FROM jobs ORDER BY created, id")]
+            return [_job(r) for r in self._rows("SELECT * FROM jobs WHERE status = ? ORDER BY rowid", (status,))]
+        return [_job(r) for r in self._rows("SELECT * FROM jobs ORDER BY rowid")]
 
     # ---- request log
     def log_request(self, api: str, model: str, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
