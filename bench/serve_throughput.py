@@ -8,7 +8,7 @@ examples/test.jsonl with the eight tools of examples/tools.json in the prompt, g
   single     16 requests, all to adapter A, submitted together
   mixed      16 requests, 8 to adapter A and 8 to adapter B, submitted together (both after one
              request to each adapter, so each adapter's prompt prefix is cached, as in a running
-             server; cold, the mixed batch also computes B's prefix: 0.76x measured)
+             server)
   adapters   load_adapter time; set_adapter (switch) time; a 1-token request right after another
              to the same adapter vs to the other adapter
   mcp        a 1-token `chat` through a real MCP client session over streamable HTTP (a server

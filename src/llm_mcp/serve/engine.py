@@ -4,9 +4,9 @@ Requests are rendered by the model's ChatFormat in the caller's thread (so a mal
 fails there), then queued. The worker takes every request waiting (up to `max_batch`) and decodes
 them together:
 
-    rows  [pad pad p1 p1 p1 p1]  adapter "weather"   ┐ one forward per new token,
-          [p2 p2 p2 p2 p2 p2 p2]  base                ├ PEFT picks each row's LoRA weights
-          [pad p3 p3 p3 p3 p3 p3]  adapter "email"    ┘ (adapter_names), the base row none
+    rows  [prefix][pad p1 p1]  adapter "weather"   ┐ one forward per new token; each row gets
+          [prefix][p2 p2 p2 p2]  base                ├ its own adapter's LoRA delta (stacked
+          [prefix][pad pad p3 ]  adapter "email"     ┘ LoRA, see _stacked), the base row none
 
 Each row stops at its own end-of-turn token or token limit; its text is fed to a StreamParser as
 it grows, so callers get text deltas and whole tool calls while the batch runs. Requests that
@@ -422,8 +422,9 @@ class Engine:
         return cache
 
     def _adapter_choice(self, keys: list[str]):
-        """(forward kwargs, context): one adapter for the whole batch is set once; a mix goes
-        row by row through PEFT's adapter_names; the base alone runs with adapters disabled."""
+        """(forward kwargs, context) for a batch whose rows use adapters `keys`: one adapter is
+        set once; the base alone runs with the adapters disabled; a mix runs stacked LoRA
+        (`_stacked`), or PEFT's per-row `adapter_names` where that cannot be used."""
         from contextlib import nullcontext
 
         peft = hasattr(self.model, "peft_config")
@@ -434,7 +435,65 @@ class Engine:
         if len(set(keys)) == 1:
             self.model.set_adapter(keys[0])
             return {}, nullcontext
+        stacked = self._stacked(keys)
+        if stacked is not None:
+            return {}, stacked
         return {"adapter_names": keys}, nullcontext
+
+    def _stacked(self, keys: list[str]):
+        """A context for a mixed batch: the adapters are disabled and every LoRA layer gets a
+        forward hook adding, for all rows at once,
+
+            Δ = ((x · A_catᵀ) ⊙ M) · B_catᵀ      A_cat (Σr, in): the batch's adapters' A stacked
+                                                   B_cat (out, Σr): their B × scaling, side by side
+                                                   M (rows, 1, Σr): 1 on each row's own rank block
+
+        — the arithmetic of PEFT's per-row path (each row gets B_k·A_k·x·s_k of its adapter k,
+        base rows nothing) in one pass instead of one per adapter (measured: PEFT's path made a
+        mixed decode step ~20% slower than a single-adapter one). None when an adapter is not
+        plain LoRA on Linear layers (DoRA and other variants, embeddings): PEFT's path then."""
+        import contextlib
+
+        import torch
+        from peft.tuners.lora.layer import Linear, LoraLayer
+
+        names = sorted({k for k in keys if k != "__base__"})
+        layers = [m for m in self.model.modules() if isinstance(m, LoraLayer)]
+        if any(not isinstance(m, Linear) or any(n in m.lora_variant for n in names) or m.merged
+               for m in layers):
+            return None
+        plan = []
+        for layer in layers:
+            here = [n for n in names if n in layer.lora_A]
+            if not here:
+                continue
+            a = torch.cat([layer.lora_A[n].weight for n in here])  # (Σr, in)
+            b = torch.cat([layer.lora_B[n].weight * layer.scaling[n] for n in here], dim=1)  # (out, Σr)
+            mask = torch.zeros((len(keys), 1, a.shape[0]), dtype=a.dtype, device=a.device)
+            start = 0
+            for n in here:
+                r = layer.lora_A[n].weight.shape[0]
+                for row, k in enumerate(keys):
+                    if k == n:
+                        mask[row, :, start:start + r] = 1
+                start += r
+            plan.append((layer, a, b, mask))
+
+        @contextlib.contextmanager
+        def scope():
+            handles = []
+            with self.model.disable_adapter():
+                for layer, a, b, mask in plan:
+                    def hook(module, args, out, a=a, b=b, mask=mask):
+                        x = args[0].to(a.dtype)  # (rows, seq, in)
+                        return out + (((x @ a.T) * mask) @ b.T).to(out.dtype)
+                    handles.append(layer.register_forward_hook(hook))
+                try:
+                    yield
+                finally:
+                    for h in handles:
+                        h.remove()
+        return scope
 
 
 class _Row:
