@@ -68,3 +68,29 @@ def test_real_smollm2_answers_paris_from_the_cache(smol_dir):
     out = run("chat", "What is the capital of France?")
     assert "Paris" in out.stdout
     assert "converting" not in out.stderr  # the session's cache was reused
+
+
+def test_adapters_list_show_and_delete(tiny_llama, tmp_path):
+    from conftest import random_adapter
+
+    home = tmp_path / "home"
+    folder = random_adapter(tiny_llama, home / "adapters" / "weather", 1)
+    (folder / "adapter_card.json").write_text(json.dumps({"base_model": {"spec": "tiny"}, "created": "now",
+                                                           "metrics": {"steps": 7, "eval_calls": {"ast": 0.5}}}))
+    env = {**os.environ, "LLM_MCP_HOME": str(home)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "llm_mcp", "adapters", *args], capture_output=True,
+                              text=True, timeout=120, env=env)
+
+    listed = json.loads(cli("list", "--json").stdout)
+    assert [(a["name"], a["steps"], a["eval_ast"]) for a in listed] == [("weather", 7, 0.5)]
+    assert "AST 50.0%" in cli("list").stdout
+    assert json.loads(cli("show", "weather").stdout)["base_model"]["spec"] == "tiny"
+    refused = cli("delete", "weather")
+    assert refused.returncode == 2 and "--yes" in refused.stderr and folder.exists()
+    outside = random_adapter(tiny_llama, tmp_path / "elsewhere", 2)
+    kept = cli("delete", str(outside), "--yes")
+    assert kept.returncode == 2 and "not deleting files elsewhere" in kept.stderr and outside.exists()
+    assert cli("delete", "weather", "--yes").returncode == 0 and not folder.exists()
+    assert "no adapters yet" in cli("list").stdout
