@@ -40,6 +40,14 @@ def base_fingerprint(source) -> dict:
     return out
 
 
+def adapter_folders(home: Path | None = None) -> list[Path]:
+    """The PEFT adapter folders in $LLM_MCP_HOME/adapters (or `home`/adapters), by name."""
+    from llm_mcp.config import home_dir
+
+    folder = (home or home_dir()) / "adapters"
+    return sorted(p for p in folder.glob("*") if (p / PEFT_FILES[0]).is_file()) if folder.is_dir() else []
+
+
 def find_adapter(name_or_dir: str) -> Path:
     """An adapter folder from a path, or from a name under $LLM_MCP_HOME/adapters."""
     from llm_mcp.config import home_dir
@@ -52,7 +60,7 @@ def find_adapter(name_or_dir: str) -> Path:
     if Path(name_or_dir).is_dir():
         raise LLMMCPError(f"{name_or_dir} is not a PEFT adapter folder (no adapter_config.json)",
                           "pass the folder that `llm-mcp train --output` wrote")
-    known = sorted(p.name for p in home.glob("*") if (p / PEFT_FILES[0]).is_file()) if home.is_dir() else []
+    known = [p.name for p in adapter_folders()]
     raise LLMMCPError(f"no adapter {name_or_dir!r} (neither a folder nor a name in {home})",
                       f"adapters there: {', '.join(known)}" if known else
                       "train one with `llm-mcp train --data FILE`")

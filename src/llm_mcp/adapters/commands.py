@@ -9,16 +9,14 @@ from pathlib import Path
 
 def _known() -> dict[str, dict]:
     """Adapters in the store and in $LLM_MCP_HOME/adapters, by name."""
-    from llm_mcp.adapters.card import read_card
-    from llm_mcp.config import home_dir
+    from llm_mcp.adapters.card import adapter_folders, read_card
     from llm_mcp.store import open_store
 
     store = open_store()
     out = {a["name"]: {"name": a["name"], "path": a["path"], "card": a["card"]} for a in store.adapters()}
     store.close()
-    folder = home_dir() / "adapters"
-    for sub in sorted(folder.glob("*")) if folder.is_dir() else []:
-        if (sub / "adapter_config.json").is_file() and sub.name not in out:
+    for sub in adapter_folders():
+        if sub.name not in out:
             out[sub.name] = {"name": sub.name, "path": str(sub), "card": read_card(sub)}
     return out
 

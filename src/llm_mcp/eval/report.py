@@ -33,11 +33,12 @@ def table(scores: dict[str, Score], markdown: bool = False) -> str:
     names = list(scores)
     summaries = {n: s.summary() for n, s in scores.items()}
     rows = [[label] + [_cell(summaries[n][key], kind) for n in names] for key, label, kind in ROWS]
-    tools = sorted({t for s in scores.values() for t in s.per_tool()})
+    per_tool = {n: s.per_tool() for n, s in scores.items()}
+    tools = sorted({t for p in per_tool.values() for t in p})
     for tool in tools:
         cells = []
         for n in names:
-            row = scores[n].per_tool().get(tool)
+            row = per_tool[n].get(tool)
             cells.append(f"{100 * row['ast']:.1f}% of {row['examples']}" if row else "-")
         rows.append([f"  {tool}"] + cells)
     head = ["metric"] + names

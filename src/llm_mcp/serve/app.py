@@ -73,12 +73,10 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
                     max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue)
     state = State(engine, store, Jobs(store, home, model), home, dirs)
     state.discover()
-    for name, folder in adapters.items():
-        from llm_mcp.adapters.card import find_adapter, read_card
+    from llm_mcp.adapters.card import find_adapter
 
-        path = find_adapter(folder)
-        engine.load_adapter(name, path)
-        store.put_adapter(name, path, read_card(path))
+    for name, folder in adapters.items():
+        state.add_adapter(name, find_adapter(folder))
     return state
 
 

@@ -25,13 +25,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from llm_mcp.chat import CallEvent, ChatFormat, ParsedReply, TextDelta
+from llm_mcp.chat import ChatFormat, ParsedReply
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
 
 log = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def check_name(name) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+    return name
+
+
 MIN_PREFIX = 16  # a shared prompt prefix shorter than this is not worth a cache of its own
 
 
@@ -71,7 +79,6 @@ class Request:
     result: Result | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
-    submitted: float = 0.0
 
 
 @dataclass
@@ -105,7 +112,7 @@ class Engine:
         self._cv = threading.Condition()
         self._model_lock = threading.RLock()  # the worker's batches, adapter (un)loading, evals
         self._closed = False
-        self.batches: list[int] = []  # sizes of the batches run (for benchmarks and tests)
+        self.batches: deque[int] = deque(maxlen=1000)  # sizes of recent batches (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
         self._worker.start()
 
@@ -117,8 +124,7 @@ class Engine:
 
         from llm_mcp.adapters.card import read_card
 
-        if not NAME.match(name):
-            raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+        check_name(name)
         folder = Path(folder)
         if not (folder / "adapter_config.json").is_file():
             raise LLMMCPError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
@@ -164,18 +170,15 @@ class Engine:
 
     def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
         """Tool-call accuracy (eval.run.predict) of the base or a loaded adapter; requests wait."""
-        from contextlib import nullcontext
-
         from llm_mcp.eval.run import predict
 
         with self._model_lock:
-            fmt, scope = self.fmt, nullcontext
+            fmt, key = self.fmt, "__base__"
             if adapter is not None:
                 loaded = self.adapter(adapter)
-                self.model.set_adapter(loaded.key)
                 fmt = ChatFormat(self.tokenizer, loaded.card.get("chat_format") or self.fmt.kind)
-            elif hasattr(self.model, "peft_config"):
-                scope = self.model.disable_adapter
+                key = loaded.key
+            _, scope = self._adapter_choice([key])
             with scope():
                 return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens)
 
@@ -202,7 +205,7 @@ class Engine:
         names = [t["name"] for t in tools]
         if choice not in ("auto", "none", "required") and choice not in names:
             raise LLMMCPError(f"tool_choice {choice!r} is not among the tools ({', '.join(names) or 'none'})")
-        if choice in ("required",) and not tools:
+        if choice == "required" and not tools:
             raise LLMMCPError("tool_choice is 'required' but no tools were given")
         req.tool_choice = choice
         if choice == "none":
@@ -226,7 +229,6 @@ class Engine:
                 raise LLMMCPError("the engine is shutting down")
             if len(self._queue) >= self.max_queue:
                 raise Busy(f"the server is busy ({len(self._queue)} requests waiting)", "retry in a moment")
-            req.submitted = time.perf_counter()
             self._queue.append(req)
             self._cv.notify()
         return req
@@ -244,30 +246,17 @@ class Engine:
         """Submit and await; `on_event` (may be async) gets the stream events in order."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
+        end = object()
         req.on_event = lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
-        finished = asyncio.Event()
         self.submit(req)
+        # `done` is set after the request's last event was handed over, so `end` comes last
         waiter = loop.run_in_executor(None, req.done.wait)
-        waiter.add_done_callback(lambda _: loop.call_soon_threadsafe(finished.set))
-        while True:
-            getter = asyncio.ensure_future(events.get())
-            stopper = asyncio.ensure_future(finished.wait())
-            done, _ = await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if getter in done:
-                stopper.cancel()
-                if on_event:
-                    out = on_event(getter.result())
-                    if asyncio.iscoroutine(out):
-                        await out
-                continue
-            getter.cancel()
-            while not events.empty():
-                ev = events.get_nowait()
-                if on_event:
-                    out = on_event(ev)
-                    if asyncio.iscoroutine(out):
-                        await out
-            break
+        waiter.add_done_callback(lambda _: events.put_nowait(end))
+        while (event := await events.get()) is not end:
+            if on_event:
+                out = on_event(event)
+                if asyncio.iscoroutine(out):
+                    await out
         if req.error:
             raise req.error
         return req.result
@@ -497,21 +486,14 @@ class Engine:
 
 
 class _Row:
-    """One request's reply as it grows."""
+    """One request's reply as it grows; closing it sets the request's result."""
 
     def __init__(self, fmt: ChatFormat, req: Request):
-        self.fmt, self.req = fmt, req
-        self.ids: list[int] = []
-        self.parser = fmt.stream_parser()
-        self.seen = ""
-        self.closed = False
-        self._feed(req.prefix)
+        from llm_mcp.serve.generate import ReplyStream
 
-    def _feed(self, text: str) -> None:
-        if text.startswith(self.seen) and len(text) > len(self.seen):
-            for event in self.parser.feed(text[len(self.seen):]):
-                self._send(event)
-            self.seen = text
+        self.req = req
+        self.stream = ReplyStream(fmt, self._send, req.prefix)
+        self.closed = False
 
     def _send(self, event) -> None:
         if self.req.on_event:
@@ -521,27 +503,19 @@ class _Row:
                 log.debug("event callback failed", exc_info=True)
 
     def add(self, token: int) -> None:
-        self.ids.append(token)
-        text = self.req.prefix + self.fmt.reply_text(self.ids)
-        if not text.endswith("\ufffd"):  # half a multi-byte character: wait for the rest
-            self._feed(text)
+        self.stream.add([token])
 
     def close(self, reason: str, seconds: float) -> None:
         self.closed = True
-        ids = [t for t in self.ids if t not in self.fmt.stop_token_ids]
-        raw = self.req.prefix + self.fmt.reply_text(ids)
-        self._feed(raw)
-        for event in self.parser.finish():
-            self._send(event)
-        parsed: ParsedReply = self.parser.result()
+        parsed: ParsedReply = self.stream.finish()
+        raw = self.stream.text()
         calls, content = parsed.calls, parsed.content
         if self.req.tool_choice == "none" and calls:  # calls are not wanted: give the text
-            calls, content = [], self.fmt.cut_at_stop(raw).strip()
+            calls, content = [], raw.strip()
         if calls and reason == "stop":
             reason = "tool_calls"
         self.req.result = Result(content, calls, raw, self.req.adapter, len(self.req.prompt),
-                                 len(self.ids), reason, seconds, list(parsed.errors))
+                                 len(self.stream.ids), reason, seconds, list(parsed.errors))
         self.req.done.set()
 
 
-__all__ = ["Engine", "Request", "Result", "Busy", "CallEvent", "TextDelta", "NAME"]

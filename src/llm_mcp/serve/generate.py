@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from llm_mcp.chat import ChatFormat, ParsedReply
 from llm_mcp.chat.toolcalls import Event
@@ -24,25 +24,33 @@ class Reply:
     events: list = field(default_factory=list)
 
 
-class _Streamer:
-    """A transformers streamer: decodes the new tokens as they come and feeds the parser."""
+class ReplyStream:
+    """A reply as its tokens arrive: decoded, fed to the ChatFormat's StreamParser, the events
+    (text deltas, whole tool calls) passed on. `prefix`: reply text forced before the first token
+    (the engine's tool_choice)."""
 
-    def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None):
-        self.fmt, self.on_event = fmt, on_event
+    def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None = None, prefix: str = ""):
+        self.fmt, self.on_event, self.prefix = fmt, on_event, prefix
         self.parser = fmt.stream_parser()
         self.ids: list[int] = []
         self.seen = ""  # text already fed to the parser
-        self.prompt_done = False
+        self._feed(prefix)
 
-    def put(self, value) -> None:
-        if not self.prompt_done:  # generate() first hands over the prompt
-            self.prompt_done = True
-            return
-        self.ids.extend(int(t) for t in value.reshape(-1).tolist())
-        text = self.fmt.reply_text(self.ids)
-        if text.endswith("\ufffd"):  # half a multi-byte character: wait for the rest
-            return
-        self._feed(text)
+    def text(self) -> str:
+        """The reply so far, cut at the end-of-turn token."""
+        return self.prefix + self.fmt.reply_text(self.ids)
+
+    def add(self, ids: Iterable[int]) -> None:
+        self.ids.extend(ids)
+        text = self.text()
+        if not text.endswith("\ufffd"):  # half a multi-byte character: wait for the rest
+            self._feed(text)
+
+    def finish(self) -> ParsedReply:
+        self._feed(self.text())
+        for event in self.parser.finish():
+            self._send(event)
+        return self.parser.result()
 
     def _feed(self, text: str) -> None:
         if text.startswith(self.seen) and len(text) > len(self.seen):
@@ -54,10 +62,23 @@ class _Streamer:
         if self.on_event:
             self.on_event(event)
 
+
+class _Streamer:
+    """A transformers streamer around a ReplyStream."""
+
+    def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None):
+        self.reply = ReplyStream(fmt, on_event)
+        self.parsed: ParsedReply | None = None
+        self.prompt_done = False
+
+    def put(self, value) -> None:
+        if not self.prompt_done:  # generate() first hands over the prompt
+            self.prompt_done = True
+            return
+        self.reply.add(int(t) for t in value.reshape(-1).tolist())
+
     def end(self) -> None:
-        self._feed(self.fmt.reply_text(self.ids))
-        for event in self.parser.finish():
-            self._send(event)
+        self.parsed = self.reply.finish()
 
 
 def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = None, *,
@@ -81,4 +102,4 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
         )
     seconds = time.perf_counter() - started
     new = out[0, len(prompt):].tolist()
-    return Reply(streamer.parser.result(), fmt.reply_text(new), len(prompt), len(new), seconds)
+    return Reply(streamer.parsed, fmt.reply_text(new), len(prompt), len(new), seconds)

@@ -19,10 +19,12 @@ import uuid
 from pathlib import Path
 
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import NAME
-from llm_mcp.store import TERMINAL, Store, now
+from llm_mcp.serve.engine import check_name
+from llm_mcp.store import Store, now
 
 log = logging.getLogger(__name__)
+
+INTERRUPTED = "the server stopped while the job ran; resume_job continues it"
 
 
 class Jobs:
@@ -44,13 +46,12 @@ class Jobs:
         from llm_mcp.train.config import load_config
         from llm_mcp.train import checkpoint
 
-        if not NAME.match(name):
-            raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+        check_name(name)
         output = self.home / "adapters" / name
         if (output / "adapter_config.json").is_file() or checkpoint.checkpoints(output):
             raise LLMMCPError(f"adapter {name!r} already exists in {output}",
                               "choose another name, delete it (delete_adapter), or resume its job")
-        if any(j["name"] == name and j["status"] in ("queued", "running") for j in self.store.jobs()):
+        if self.busy(name):
             raise LLMMCPError(f"a job making {name!r} is already queued or running")
         overrides = [f"{k}={_scalar(v)}" for k, v in (options or {}).items()]
         flags = {"data": str(dataset), "output": str(output), "model": self.model}
@@ -63,6 +64,10 @@ class Jobs:
                                                 "resume": False}, logs / f"{job_id}.log")
         self._kick()
         return self.store.job(job_id) or job
+
+    def busy(self, name: str) -> bool:
+        """Is a job making adapter `name` queued or running?"""
+        return any(j["name"] == name and j["status"] in ("queued", "running") for j in self.store.jobs())
 
     def get(self, job_id: str) -> dict:
         job = self.store.job(job_id)
@@ -118,8 +123,7 @@ class Jobs:
                     os.kill(pid, signal.SIGTERM)
                 except OSError:
                     pass
-            self.store.update_job(job["id"], status="interrupted", ended=now(),
-                                  error="the server stopped while the job ran; resume_job continues it")
+            self.store.update_job(job["id"], status="interrupted", ended=now(), error=INTERRUPTED)
 
     def close(self) -> None:
         """Stop watching; running jobs are stopped and left `interrupted` (resumable)."""
@@ -131,8 +135,7 @@ class Jobs:
                     proc.wait(10)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                self.store.update_job(job_id, status="interrupted", ended=now(),
-                                      error="the server stopped while the job ran; resume_job continues it")
+                self.store.update_job(job_id, status="interrupted", ended=now(), error=INTERRUPTED)
             self._procs.clear()
 
     def _kick(self) -> None:
@@ -227,7 +230,3 @@ def _is_our_trainer(pid: int) -> bool:
     except OSError:
         return False
     return b"llm_mcp" in cmdline and b"train" in cmdline
-
-
-def is_terminal(job: dict) -> bool:
-    return job["status"] in TERMINAL

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.serve.engine import Request
 from llm_mcp.serve.state import State
+from llm_mcp.store import TERMINAL
 
 INSTRUCTIONS = """A local language model with LoRA adapters that teach it tools. `chat` asks the
 base model or an adapter; `start_training` makes a new adapter from a dataset in the server's data
@@ -94,7 +95,7 @@ def build_mcp(state: State) -> MCPServer:
         row = state.store.adapter(name)
         if row is None and name not in engine.adapters:
             raise LLMMCPError(f"no adapter {name!r}", "list_adapters shows the known ones")
-        if any(j["name"] == name and j["status"] in ("queued", "running") for j in state.store.jobs()):
+        if jobs.busy(name):
             raise LLMMCPError(f"a training job is making {name!r}", "cancel_job it first")
         if name in engine.adapters:
             await to_thread.run_sync(engine.unload_adapter, name)
@@ -182,7 +183,7 @@ def build_mcp(state: State) -> MCPServer:
                 await ctx.report_progress(p["step"], p["total_steps"],
                                           f"step {p['step']}/{p['total_steps']} loss {p['loss']:.4f} "
                                           f"eta {p['eta_s']:.0f}s")
-            if job["status"] in ("completed", "failed", "cancelled", "interrupted") or loop.time() > deadline:
+            if job["status"] in TERMINAL or loop.time() > deadline:
                 return _job(job)
             await asyncio.sleep(0.25)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import NAME, Engine
+from llm_mcp.serve.engine import NAME, Engine, check_name
 from llm_mcp.serve.jobs import Jobs
 from llm_mcp.store import Store
 
@@ -64,10 +64,7 @@ class State:
 
     def load_adapter(self, name: str, path: str | None = None) -> dict:
         """Load a registered adapter, one in $LLM_MCP_HOME/adapters/<name>, or one at `path`."""
-        from llm_mcp.adapters.card import read_card
-
-        if not NAME.match(name or ""):
-            raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+        check_name(name)
         if path:
             folder = self.safe_path(path)
         else:
@@ -76,8 +73,13 @@ class State:
             if not folder.exists():
                 raise LLMMCPError(f"no adapter {name!r} is known",
                                   "give its folder as path, or train it with start_training")
-        self.engine.load_adapter(name, folder)
-        self.store.put_adapter(name, folder, read_card(folder))
+        return self.add_adapter(name, folder)
+
+    def add_adapter(self, name: str, folder: Path) -> dict:
+        """Load the adapter in `folder` for serving and register it (no path rules: the caller
+        checked the folder)."""
+        loaded = self.engine.load_adapter(name, folder)
+        self.store.put_adapter(name, folder, loaded.card)
         return self.describe_adapter(name)
 
     def describe_adapter(self, name: str) -> dict:
@@ -96,10 +98,9 @@ class State:
 
     def discover(self) -> None:
         """Register adapters found in $LLM_MCP_HOME/adapters that the store does not know."""
-        from llm_mcp.adapters.card import read_card
+        from llm_mcp.adapters.card import adapter_folders, read_card
 
-        folder = self.home / "adapters"
-        for sub in sorted(folder.glob("*")) if folder.is_dir() else []:
+        for sub in adapter_folders(self.home):
             if (sub / "adapter_model.safetensors").is_file() and NAME.match(sub.name) \
                     and self.store.adapter(sub.name) is None:
                 self.store.put_adapter(sub.name, sub, read_card(sub))
