@@ -53,9 +53,9 @@ def build_mcp(state: State) -> MCPServer:
     @mcp.tool()
     @_errors
     async def chat(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None,
-                   adapter: str | None = None, max_new_tokens: int = 256,
+                   adapter: str | None = None, max_new_tokens: int | None = None,
                    temperature: float = 0.0) -> ChatResult:
-        """Ask the model: OpenAI-style messages, optional tool schemas (OpenAI or MCP shape), an optional adapter name (else the base model). Returns the text and structured tool calls."""
+        """Ask the model: OpenAI-style messages, optional tool schemas (OpenAI or MCP shape), an optional adapter name (else the base model), max_new_tokens (default 256 or the server's limit). Returns the text and structured tool calls."""
         result = await engine.agenerate(Request(messages, tools or [], adapter, max_new_tokens, temperature))
         if state.log_requests:
             state.store.log_request("mcp", adapter or engine.name, result.prompt_tokens,

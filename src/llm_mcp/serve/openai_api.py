@@ -48,9 +48,10 @@ def routes(state: State) -> list[Route]:
             adapter = state.adapter_for(body.get("model"))
         except LLMMCPError as err:
             return error(404, str(err), param="model", code="model_not_found")
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 256
+        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")  # None: the engine's default
         temperature = body.get("temperature")
-        if not isinstance(max_tokens, int) or (temperature is not None and not isinstance(temperature, (int, float))):
+        if not isinstance(max_tokens, (int, type(None))) or (
+                temperature is not None and not isinstance(temperature, (int, float))):
             return error(400, "max_tokens must be an integer and temperature a number")
         tools = body.get("tools") or []
         req = Request(messages, tools, adapter, max_tokens, float(temperature or 0.0),
