@@ -15,7 +15,7 @@ from llm_mcp.chat import ChatFormat, Message, ToolCall
 from llm_mcp.data import check_examples, check_parity, read_dataset, read_tools_file, summarize
 from llm_mcp.data.convert import to_record
 from llm_mcp.data.example import Example
-from llm_mcp.data.synth import synthesize
+from llm_mcp.data.synth import POOLS, synthesize
 from llm_mcp.data.tokenize import IGNORE, tokenize_examples
 
 DATA = REPO / "tests" / "data"
@@ -164,8 +164,9 @@ def test_parity_passes_on_good_data_and_catches_a_broken_format(smol_tokenizer, 
 
     broken = Truncating(smol_tokenizer)
     ds = read_dataset(REPO / "examples" / "test.jsonl", tools=TOOLS)
-    long_lines = {ex.line for ex in ds.examples if any(len(json.dumps(c.to_dict())) > 45
-                                                       for c in ex.calls())}
+    long_lines = {ex.line for ex in ds.examples  # the examples whose call turn gets cut
+                  if any(t["role"] == "assistant" and len(t["content"]) > 60
+                         for t in ChatFormat._hermes_messages(broken, ex.messages, ex.tools))}
     flagged = {i.line for ex in ds.examples for i in check_parity(ex, broken)[0] if i.kind == "parity"}
     assert flagged and flagged == long_lines
 
@@ -232,6 +233,17 @@ def test_synth_is_deterministic_valid_and_varied(tmp_path):
     values = lambda rs: {json.dumps(v) for r in rs for c in r["tool_calls"]  # noqa: E731
                          for k, v in c["arguments"].items() if k != "unit"}
     assert not values(a) & values(b)
+    # the training split invents some names, emails, tickers...; the test split never does
+    pools = {json.dumps(v) for pool in POOLS.values() for v in pool}
+    strings = lambda rs, key: {json.dumps(c["arguments"][key]) for r in rs for c in r["tool_calls"]  # noqa: E731
+                               if key in c["arguments"]}
+    assert strings(a, "to") - pools and strings(a, "location") - pools
+    assert not (strings(b, "to") | strings(b, "location") | strings(b, "symbol")) - pools
+    plain = synthesize(TOOLS, 300, seed=7, values="train", made_up_share=0.0)
+    assert not (strings(plain, "to") | strings(plain, "location")) - pools
+    # small talk: the two splits ask different questions
+    talk = lambda rs: {r["output"] for r in rs if not r["tool_calls"]}  # noqa: E731
+    assert talk(a) and talk(b) and not talk(a) & talk(b)
 
 
 def test_the_shipped_split_is_clean_and_disjoint():
@@ -241,6 +253,9 @@ def test_the_shipped_split_is_clean_and_disjoint():
     assert not check_examples(train.examples) and not check_examples(test.examples)
     inputs = lambda ds: {ex.messages[0].content for ex in ds.examples}  # noqa: E731
     assert not inputs(train) & inputs(test)
+    values = lambda ds: {json.dumps(v) for ex in ds.examples for m in ex.messages  # noqa: E731
+                         for c in m.tool_calls for k, v in c.arguments.items() if k != "unit"}
+    assert not values(train) & values(test)
 
 
 def _cli(*args):

@@ -126,7 +126,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
     tools = read_tools_file(args.tools)
     records = synthesize(tools, args.n, args.seed, None if args.values == "any" else args.values,
-                         no_tool_share=args.no_tool_share)
+                         no_tool_share=args.no_tool_share, parallel_share=args.parallel_share,
+                         made_up_share=args.made_up_share)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w") as f:
@@ -172,6 +173,9 @@ def add_parser(sub) -> None:
     y.add_argument("--seed", type=int, default=0)
     y.add_argument("--values", choices=["any", "train", "test"], default="any",
                    help="train/test draw from disjoint halves of every value pool")
-    y.add_argument("--no-tool-share", type=float, default=0.15)
+    y.add_argument("--no-tool-share", type=float, default=0.15, help="share of requests that need no tool")
+    y.add_argument("--parallel-share", type=float, default=0.1, help="share of requests with two calls")
+    y.add_argument("--made-up-share", type=float, default=0.25,
+                   help="share of names, cities, emails, tickers... invented to teach copying (not in --values test)")
     y.add_argument("--out", required=True)
     y.set_defaults(func=cmd_synth)
