@@ -21,13 +21,15 @@ def test_the_default_recipe_teaches_smollm2_to_call_tools(smol_dir, tmp_path):
     from llm_mcp.train.recipe import train
 
     out = tmp_path / "adapters" / "tools"
+    tools = str(REPO / "examples" / "tools.json")
     result = train(load_config("default", None, {"data": str(REPO / "examples" / "train.jsonl"),
-                                                 "output": str(out)}))
+                                                 "tools": tools, "output": str(out)}))
     assert result.final_loss < 0.2
 
     report_dir = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "llm_mcp", "eval", "--data", str(REPO / "examples" / "test.jsonl"),
-                           "--adapter", str(out), "--base", "--dtype", "bf16", "--out", str(report_dir)],
+                           "--tools", tools, "--adapter", str(out), "--base", "--dtype", "bf16",
+                           "--out", str(report_dir)],
                           capture_output=True, text=True, timeout=1200)
     print(proc.stdout)
     assert proc.returncode == 0, proc.stderr

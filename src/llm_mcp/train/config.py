@@ -39,6 +39,9 @@ class LoraSettings(BaseModel):
     use_dora: bool = Field(False, description="weight-decomposed LoRA (DoRA); slower")
     modules_to_save: list[str] | None = Field(
         None, description="modules trained in full and saved with the adapter (e.g. lm_head)")
+    layers_to_transform: list[int] | Literal["upper-half"] | None = Field(
+        None, description="adapt only these decoder layers (10-29, 0,1,2, or upper-half); the "
+                          "backward pass then stops at the lowest one (faster); null: all")
 
     @field_validator("target_modules", "modules_to_save", mode="before")
     @classmethod
@@ -46,6 +49,22 @@ class LoraSettings(BaseModel):
         if isinstance(value, str) and value != "all-linear":
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("layers_to_transform", mode="before")
+    @classmethod
+    def _layers(cls, value: Any) -> Any:
+        """'10-29' → [10, ..., 29]; '0,2,4', a single number and 'upper-half' work too."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value]
+        if not isinstance(value, str) or value == "upper-half":
+            return value
+        out: list[int] = []
+        for part in value.split(","):
+            low, dash, high = part.strip().partition("-")
+            if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+                raise ValueError(f"{value!r}: write layer numbers like 10-29 or 0,1,2, or upper-half")
+            out += range(int(low), int(high) + 1) if dash else [int(low)]
+        return out
 
 
 class TrainConfig(BaseModel):

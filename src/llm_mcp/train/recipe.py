@@ -113,20 +113,42 @@ def _label_count(item) -> int:
     return sum(1 for t in item.labels[1:] if t != IGNORE)
 
 
-def _check_targets(model, targets) -> None:
-    """target_modules that match nothing → an error listing the model's linear layers."""
+def _linear_names(model) -> list[str]:
+    """The model's linear layers by their last name, the output head left out."""
     import torch
 
+    head = model.get_output_embeddings()
+    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                   if (isinstance(m, torch.nn.Linear) or "Linear" in type(m).__name__) and m is not head})
+
+
+def _check_targets(model, targets) -> None:
+    """target_modules that match nothing → an error listing the model's linear layers."""
     if targets == "all-linear":
         return
-    linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
-                     if isinstance(m, torch.nn.Linear) or "Linear" in type(m).__name__})
+    linear = _linear_names(model)
     names = [name for name, _ in model.named_modules()]
     missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
         raise LLMMCPError(f"target_modules {missing} match no module of this model; its linear "
                           f"layers are: {', '.join(linear)}",
                           f"for example lora.target_modules={','.join(linear[:2])}, or all-linear")
+
+
+def _layers(model, layers: list[int] | str | None) -> list[int] | None:
+    """lora.layers_to_transform made concrete for this model ("upper-half" → its upper half)."""
+    count = getattr(model.config, "num_hidden_layers", None)
+    if layers == "upper-half":
+        if count is None:
+            raise LLMMCPError("lora.layers_to_transform=upper-half: this model's config does not "
+                              "say how many layers it has", "list the layers, e.g. 12-23, or null")
+        return list(range(count // 2, count))
+    outside = [i for i in layers or [] if count is not None and not 0 <= i < count]
+    if outside:
+        raise LLMMCPError(f"lora.layers_to_transform names layers {outside}, but this model has "
+                          f"{count} decoder layers (0-{count - 1})",
+                          f"for example lora.layers_to_transform={count // 2}-{count - 1} or upper-half")
+    return layers
 
 
 def _precision(config: TrainConfig, device_type: str) -> str:
@@ -225,7 +247,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     elif config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     _check_targets(model, config.lora.target_modules)
-    lora = LoraConfig(task_type="CAUSAL_LM", **config.lora.model_dump())
+    settings = config.lora.model_dump()
+    settings["layers_to_transform"] = _layers(model, settings["layers_to_transform"])
+    if settings["layers_to_transform"] and settings["target_modules"] == "all-linear":
+        settings["target_modules"] = _linear_names(model)  # PEFT takes layers with a list only
+    lora = LoraConfig(task_type="CAUSAL_LM", **settings)
     model = get_peft_model(model, lora)
     model.train()
     report = trainable_report(model)
