@@ -1,8 +1,9 @@
 """Training throughput: TRL's SFTTrainer (defaults, then tuned) against llm-mcp's recipe.
 
-Three trainers, each in its own subprocess (so the peak RSS is that trainer's alone), on the same
-model, the same examples, the same LoRA (r=16, alpha=32, all-linear, dropout 0), learning rate
-1e-3 with a cosine schedule, the same precision (bf16 autocast when the CPU has avx512_bf16 or
+Three trainers (and the recipe again, memory-lean), each in its own subprocess (so the peak RSS
+is that trainer's alone), on the same model, the same examples, the same LoRA (r=16, alpha=32,
+all-linear, dropout 0; on every layer, or with --layers upper-half on the upper half of the
+decoder layers as the default preset does), learning rate 1e-3 with a cosine schedule, the same precision (bf16 autocast when the CPU has avx512_bf16 or
 amx_bf16, else fp32) and the same effective batch (--batch examples per optimizer step, no
 gradient accumulation) for --steps steps, all on the CPU:
 
@@ -17,6 +18,8 @@ gradient accumulation) for --steps steps, all on the CPU:
      N examples (so the effective batch would differ); padding_free is the same pad-free forward.
   c  llm-mcp: llm_mcp.train.recipe.train with the default preset (shared-prefix packing, the
      output head only at labelled positions).
+  d  the same, memory-lean: gradient_checkpointing=true (activations recomputed in the backward
+     pass instead of kept) and base_dtype=bf16 when bf16 (the frozen weights in half the bytes).
 
 The examples are the first steps*batch of --data, and every trainer sees the same examples in
 the same steps: TRL reads them in order (train_sampling_strategy="sequential"); the recipe
@@ -28,7 +31,8 @@ The TRL texts drop the whitespace after the final end-of-turn token, so that TRL
 a second EOS; that newline is not trained by the recipe either.
 
   LLM_MCP_HOME=... python bench/train_throughput.py [--model smollm2-135m-instruct]
-      [--data examples/train.jsonl] [--steps 4] [--batch 8] [--only a,b,c] [--json out.json]
+      [--data examples/train.jsonl] [--steps 4] [--batch 8] [--only a,b,c,d] [--layers all|upper-half]
+      [--json out.json]
 """
 
 from __future__ import annotations
@@ -44,8 +48,9 @@ import tempfile
 import time
 from pathlib import Path
 
-NAMES = {"a": "TRL defaults", "b": "TRL tuned", "c": "llm-mcp"}
-LOSS_OVER = {"a": "all tokens (not comparable)", "b": "completion tokens", "c": "assistant tokens"}
+NAMES = {"a": "TRL defaults", "b": "TRL tuned", "c": "llm-mcp", "d": "llm-mcp, memory-lean"}
+LOSS_OVER = {"a": "all tokens (not comparable)", "b": "completion tokens", "c": "assistant tokens",
+             "d": "assistant tokens"}
 LORA = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear", "lora_dropout": 0.0}
 LR, SEED, WARMUP_RATIO = 1e-3, 0, 0.05  # WARMUP_RATIO: the default preset's
 
@@ -91,6 +96,18 @@ def prepare(model: str, data: str, n: int, work: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------- trainers
+
+def trl_lora(args) -> dict:
+    """LORA for PEFT's LoraConfig; with --layers upper-half, the upper half of the decoder layers
+    (PEFT takes a layer list only with named target modules: the Llama-family linear layers)."""
+    if args.layers != "upper-half":
+        return dict(LORA)
+    from transformers import AutoConfig
+
+    count = AutoConfig.from_pretrained(args.model_dir).num_hidden_layers
+    return dict(LORA, target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
+                                      "down_proj"], layers_to_transform=list(range(count // 2, count)))
+
 
 def run_trl(args, tuned: bool) -> dict:
     from datasets import Dataset
@@ -142,7 +159,7 @@ def run_trl(args, tuned: bool) -> dict:
             config = SFTConfig(output_dir=str(Path(args.work) / f"trl_{name}"), **common, **options)
             trainer = SFTTrainer(model=args.model_dir, args=config, train_dataset=Dataset.from_list(rows),
                                  processing_class=load_tokenizer(args.model),
-                                 peft_config=LoraConfig(task_type="CAUSAL_LM", **LORA),
+                                 peft_config=LoraConfig(task_type="CAUSAL_LM", **trl_lora(args)),
                                  callbacks=[clock])
             break
         except (ValueError, RuntimeError, NotImplementedError, TypeError) as err:
@@ -166,7 +183,7 @@ def run_trl(args, tuned: bool) -> dict:
             "settings": settings, "refused": refused}
 
 
-def run_llm_mcp(args) -> dict:
+def run_llm_mcp(args, lean: bool) -> dict:
     from llm_mcp.train.config import load_config
     from llm_mcp.train.recipe import train
 
@@ -174,7 +191,11 @@ def run_llm_mcp(args) -> dict:
     overrides = [f"max_steps={args.steps}", f"micro_batch_size={args.batch}", "save_every=100000",
                  f"precision={args.precision}", "gradient_accumulation_steps=1", "device=cpu",
                  f"learning_rate={LR}", f"seed={SEED}", "lr_scheduler=cosine",
-                 f"warmup_ratio={WARMUP_RATIO}"] + [f"lora.{k}={v}" for k, v in LORA.items()]
+                 f"warmup_ratio={WARMUP_RATIO}", f"gradient_checkpointing={lean}"]
+    if lean and args.precision == "bf16":
+        overrides.append("base_dtype=bf16")
+    overrides += [f"lora.{k}={v}" for k, v in LORA.items()]
+    overrides.append("lora.layers_to_transform=" + ("upper-half" if args.layers == "upper-half" else "null"))
     config = load_config("default", None, {"model": args.model, "data": str(Path(args.work) / "llm_mcp.jsonl"),
                                            "output": str(out)}, overrides)
     result = train(config, progress=False)
@@ -185,12 +206,16 @@ def run_llm_mcp(args) -> dict:
             "final_loss": losses[-1] if losses else result.final_loss,
             "settings": {"packing": config.packing, "micro_batch_size": config.micro_batch_size,
                          "gradient_checkpointing": config.gradient_checkpointing,
+                         "base_dtype": config.base_dtype,
                          "precision": config.precision, "recipe_examples_per_s": result.examples_per_s},
             "refused": []}
 
 
 def child(args) -> None:
-    result = run_llm_mcp(args) if args.child == "c" else run_trl(args, tuned=args.child == "b")
+    if args.child in ("c", "d"):
+        result = run_llm_mcp(args, lean=args.child == "d")
+    else:
+        result = run_trl(args, tuned=args.child == "b")
     result["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -215,8 +240,10 @@ def main() -> None:
     p.add_argument("--data", default="examples/train.jsonl")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--only", default="a,b,c", help="comma-separated subset of a,b,c")
+    p.add_argument("--only", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
     p.add_argument("--precision", choices=["auto", "bf16", "fp32"], default="auto")
+    p.add_argument("--layers", choices=["all", "upper-half"], default="all",
+                   help="LoRA on every decoder layer, or on the upper half (the default preset's)")
     p.add_argument("--json", help="also write the results as JSON here")
     p.add_argument("--child", choices=list(NAMES), help=argparse.SUPPRESS)
     p.add_argument("--work", help=argparse.SUPPRESS)
@@ -230,7 +257,7 @@ def main() -> None:
     precision = args.precision if args.precision != "auto" else ("bf16" if cpu_has_bf16() else "fp32")
     which = [k.strip() for k in args.only.split(",") if k.strip()]
     if not which or set(which) - set(NAMES):
-        p.error("--only takes a comma-separated subset of a,b,c")
+        p.error("--only takes a comma-separated subset of a,b,c,d")
     n = args.steps * args.batch
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TOKENIZERS_PARALLELISM="false")
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
@@ -247,7 +274,7 @@ def main() -> None:
             print(f"== ({key}) {NAMES[key]} ...", file=sys.stderr, flush=True)
             cmd = [sys.executable, __file__, "--child", key, "--work", tmp, "--model", args.model,
                    "--model-dir", info["model_dir"], "--steps", str(args.steps),
-                   "--batch", str(args.batch), "--precision", precision]
+                   "--batch", str(args.batch), "--precision", precision, "--layers", args.layers]
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
             found = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
             if proc.returncode or not found:
@@ -261,14 +288,15 @@ def main() -> None:
 
     md = table(rows)
     ratios = {}
-    if "c" in rows:
+    for ours in ("c", "d"):
         for other in ("a", "b"):
-            if other in rows:
-                ratios[f"c/{other}"] = {
-                    "examples_per_s": rows["c"]["examples_per_s"] / rows[other]["examples_per_s"],
-                    "peak_rss": rows["c"]["peak_rss_mb"] / rows[other]["peak_rss_mb"]}
-                md += (f"\n\n(c) over ({other}): {ratios[f'c/{other}']['examples_per_s']:.2f}x the "
-                       f"examples/s (and tokens/s), {ratios[f'c/{other}']['peak_rss']:.2f}x the peak RSS")
+            if ours in rows and other in rows:
+                key = f"{ours}/{other}"
+                ratios[key] = {
+                    "examples_per_s": rows[ours]["examples_per_s"] / rows[other]["examples_per_s"],
+                    "peak_rss": rows[ours]["peak_rss_mb"] / rows[other]["peak_rss_mb"]}
+                md += (f"\n\n({ours}) over ({other}): {ratios[key]['examples_per_s']:.2f}x the "
+                       f"examples/s (and tokens/s), {ratios[key]['peak_rss']:.2f}x the peak RSS")
     for key, r in rows.items():
         md += f"\n\n({key}) settings: {json.dumps(r['settings'])}"
         md += f"\n({key}) seconds at the end of each step: {r['step_ends_s']}"
@@ -276,12 +304,12 @@ def main() -> None:
             md += f"\n({key}) refused {refusal['options']}: {refusal['error']}"
     header = (f"model {args.model} ({info['format']} format), {n} examples of {args.data} "
               f"({info['tokens']} tokens), {args.steps} steps x {args.batch} examples, "
-              f"precision {precision}, {os.cpu_count()} CPUs\n\n")
+              f"precision {precision}, LoRA layers {args.layers}, {os.cpu_count()} CPUs\n\n")
     print(header + md)
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": args.model, "data": args.data, "steps": args.steps, "batch": args.batch,
-            "precision": precision, "dataset_tokens": info["tokens"], "results": rows,
+            "precision": precision, "layers": args.layers, "dataset_tokens": info["tokens"], "results": rows,
             "ratios": ratios, "markdown": header + md}, indent=1))
 
 

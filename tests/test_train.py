@@ -76,6 +76,12 @@ def test_overrides_reach_nested_keys_and_every_error_is_reported_at_once():
     assert "lora.r" in text and "learning_rate" in text and "colour: unknown key" in text
 
 
+def test_base_dtype_needs_mixed_precision():
+    assert load_config("default", overrides=["base_dtype=bf16"]).base_dtype == "bf16"
+    with pytest.raises(LLMMCPError, match="base_dtype=bf16 needs mixed precision"):
+        load_config("default", overrides=["base_dtype=bf16", "precision=fp32"])
+
+
 def test_a_config_file_sits_between_preset_and_overrides(tmp_path):
     f = tmp_path / "t.yaml"
     f.write_text("learning_rate: 3.0e-4\nlora:\n  r: 12\nmax_steps: 7\n")

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_mcp.config import DEFAULT_MODEL
 from llm_mcp.errors import LLMMCPError
@@ -107,6 +107,9 @@ class TrainConfig(BaseModel):
     seed: int = Field(0, description="seeds the LoRA init, dropout and the data order")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 autocast on GPUs and CPUs that support it, else fp32")
+    base_dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="dtype of the frozen base weights (auto: the compute dtype on GPUs; "
+                            "fp32 on CPUs, faster there under autocast; bf16 halves their memory)")
     device: Literal["auto", "cpu"] = Field("auto", description="auto (a CUDA GPU when there is one; "
                                                               "pick GPUs with CUDA_VISIBLE_DEVICES) or cpu")
 
@@ -128,6 +131,13 @@ class TrainConfig(BaseModel):
     keep_checkpoints: int = Field(2, gt=0, description="how many recent checkpoints to keep")
     log_every: int = Field(1, gt=0, description="metrics.jsonl line every N steps")
     explode_grad_norm: float = Field(1e4, gt=0, description="stop when the gradient norm exceeds this")
+
+    @model_validator(mode="after")
+    def _dtypes_agree(self) -> "TrainConfig":
+        if self.base_dtype in ("bf16", "fp16") and self.precision == "fp32":
+            raise ValueError(f"base_dtype={self.base_dtype} needs mixed precision (precision=auto, "
+                             "bf16 or fp16), not precision=fp32")
+        return self
 
     def warnings(self) -> list[str]:
         out = []
