@@ -100,15 +100,19 @@ def tiny_qwen2(tmp_path_factory, native_tokenizer) -> Path:
     return _tiny("qwen2", native_tokenizer, tmp_path_factory.mktemp("tiny-qwen2"))
 
 
-def random_adapter(base: Path, folder: Path, seed: int) -> Path:
-    """A PEFT adapter with random LoRA weights (so it changes the output) for the model at `base`."""
+def random_adapter(base: Path, folder: Path, seed: int, layers: list[int] | None = None) -> Path:
+    """A PEFT adapter with random LoRA weights (so it changes the output) for the model at `base`;
+    `layers`: only those decoder layers (as the default training preset's upper half)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base)
-    lora = LoraConfig(r=4, lora_alpha=64, target_modules="all-linear", init_lora_weights=False)
+    targets = "all-linear" if layers is None else ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                   "gate_proj", "up_proj", "down_proj"]
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules=targets, layers_to_transform=layers,
+                      init_lora_weights=False)
     get_peft_model(model, lora).save_pretrained(folder)
     return folder
 

@@ -118,4 +118,7 @@ def test_loss_equals_transformers_own_shifted_loss(tiny_llama, items):
 
 @pytest.mark.slow
 def test_packing_changes_nothing_on_smollm2(smol_dir, items):
-    _assert_packing_changes_nothing(_lora(smol_dir), items, [0, 1, 2, 6, 7], 1e-5)
+    # float64 weights: in fp32, on 30 layers and ~800-token rows, summation order alone moved the
+    # smallest LoRA gradients by 1.8e-5 relative (measured); in float64 the gap is 9e-7 (what
+    # is left comes from transformers' RMSNorm and rotary maths, which run in fp32 regardless)
+    _assert_packing_changes_nothing(_lora(smol_dir, "float64"), items, [0, 1, 2, 6, 7], 1e-5)

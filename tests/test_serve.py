@@ -26,7 +26,9 @@ PROMPTS = ["What's the weather in Oslo?", "Email bob@example.com", "Hello!", "Co
 @pytest.fixture(scope="module")
 def adapters(tiny_llama, tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("adapters")
-    return {"alpha": random_adapter(tiny_llama, root / "alpha", 1), "beta": random_adapter(tiny_llama, root / "beta", 2)}
+    # beta adapts layer 1 only, as the default training preset adapts the upper half
+    return {"alpha": random_adapter(tiny_llama, root / "alpha", 1),
+            "beta": random_adapter(tiny_llama, root / "beta", 2, layers=[1])}
 
 
 # ---- engine -----------------------------------------------------------------------------------

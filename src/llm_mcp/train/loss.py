@@ -27,7 +27,8 @@ def token_loss_sum(model, batch: dict):
         return zero, 0
     out = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"],
                 attention_mask=batch["attention_mask"], logits_to_keep=keep, use_cache=False)
-    logits = out.logits.float()  # (batch, kept, vocab)
+    # (batch, kept, vocab), in fp32 at least (bf16 logits lose the loss; fp64 ones stay fp64)
+    logits = out.logits.to(torch.promote_types(out.logits.dtype, torch.float32))
     kept = targets[:, keep]  # (batch, kept)
     loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), kept.reshape(-1),
                                              ignore_index=IGNORE, reduction="sum")
