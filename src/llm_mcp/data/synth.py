@@ -4,8 +4,9 @@ For each request: a tool (or two, for parallel calls), argument values drawn fro
 enum, type, range, format and description (e.g. "City name, e.g. Tokyo" draws cities), optional
 arguments present about half the time, and one of several phrasings that mention every value; a
 share of requests need no tool and are answered in plain text. Deterministic per seed. With
-`values="train"` or `"test"` the two draw from disjoint halves of every value pool (even vs odd
-numbers), so a test split never repeats a training value.
+`values="train"` or `"test"` the two draw from disjoint halves of every value pool and of the
+small talk (even vs odd numbers), so a test split never repeats a training value or question.
+Outside a test split, a share of the names, emails, tickers... are invented (`_made_up`).
 """
 
 from __future__ import annotations
