@@ -95,8 +95,11 @@ def run(name: str, model: Path, work: Path, args, *overrides: str, env: dict | N
                    seconds=round(time.perf_counter() - started, 2))
         traceback.print_exc()
     finally:
-        for k, v in saved_env.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        for k, v in saved_env.items():  # the environment as it was
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
         if cuda:
             row["peak_gpu_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
             torch.cuda.set_per_process_memory_fraction(1.0)
