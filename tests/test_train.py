@@ -168,6 +168,34 @@ def test_packing_and_accumulation_change_nothing_but_speed(tiny_llama, small_dat
             assert s1 == s2 and abs(a - b) < 1e-5 * max(1.0, abs(a)), (name, s1, a, b)
 
 
+def test_gradient_checkpointing_recomputes_only_the_adapted_layers(tiny_llama, small_data, tmp_path):
+    import torch
+
+    from llm_mcp.train.recipe import train
+
+    calls = {}
+
+    def count(module, args, output):  # attention runs again when a checkpointed layer is recomputed
+        if hasattr(module, "layer_idx") and type(module).__name__.endswith("Attention"):
+            calls[module.layer_idx] = calls.get(module.layer_idx, 0) + 1
+
+    curves = {}
+    for name in ("kept", "checkpointed"):
+        calls.clear()
+        hook = torch.nn.modules.module.register_module_forward_hook(count)
+        try:
+            train(_config(tiny_llama, small_data, tmp_path / name, "max_steps=3", "lora.layers_to_transform=1",
+                          f"gradient_checkpointing={name == 'checkpointed'}"))
+        finally:
+            hook.remove()
+        curves[name] = (_losses(tmp_path / name), dict(calls))
+    (kept, kept_calls), (checked, checked_calls) = curves["kept"], curves["checkpointed"]
+    assert kept == checked
+    assert kept_calls[0] == kept_calls[1] == checked_calls[0] > 0
+    # layer 1 holds the LoRA weights and runs twice; layer 0 once, as nothing below needs a gradient
+    assert checked_calls[1] == 2 * checked_calls[0]
+
+
 # ---- when it goes wrong -----------------------------------------------------------------------
 
 def test_resume_after_kill_9_repeats_the_same_losses(tiny_llama, small_data, tmp_path):

@@ -103,7 +103,7 @@ class TrainConfig(BaseModel):
                                             "examples of a micro-batch is computed once")
     row_tokens: int = Field(4096, gt=8, description="most tokens in one packed row")
     gradient_checkpointing: bool = Field(False, description="recompute activations in backward "
-                                                            "(less memory, ~30% slower)")
+                                                            "(less memory, ~25% slower)")
     seed: int = Field(0, description="seeds the LoRA init, dropout and the data order")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="auto: bf16 autocast on GPUs and CPUs that support it, else fp32")

@@ -249,8 +249,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     if config.load_in_4bit:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=config.gradient_checkpointing)
-    elif config.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     _check_targets(model, config.lora.target_modules)
     settings = config.lora.model_dump()
     settings["layers_to_transform"] = _layers(model, settings["layers_to_transform"])
@@ -258,6 +256,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         settings["target_modules"] = _linear_names(model)  # PEFT takes layers with a list only
     lora = LoraConfig(task_type="CAUSAL_LM", **settings)
     model = get_peft_model(model, lora)
+    if config.gradient_checkpointing and not config.load_in_4bit:
+        # Non-reentrant checkpointing reaches the LoRA weights as they are. transformers also makes
+        # the embeddings' output require grad (only reentrant checkpointing needs that), which
+        # would run the backward pass through every layer below the LoRA ones: half the
+        # examples/s with LoRA on the upper half, measured. Enabled after PEFT, which does the same.
+        base = model.get_base_model()
+        base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        base.disable_input_require_grads()
     model.train()
     report = trainable_report(model)
     if main:
