@@ -1,8 +1,8 @@
 """A training recipe over several seeds: train wall time, exact tool calls, no-call answers.
 
 The seed alone (LoRA init, data order) moves one run of the default recipe by several points of
-exact match on the sample test split (docs/benchmarks.md: 92.0% and 88.5% for seeds 0 and 1), so a
-recipe change is worth keeping when it moves the mean over seeds, not one run. This trains one
+exact match on the sample test split (docs/benchmarks.md: 85.1-92.0% over seeds 0-3), so a recipe
+change is worth keeping when it moves the mean over seeds, not one run. This trains one
 adapter per seed with `llm-mcp train` (each in its own process, timed), then scores all of them
 in one `llm-mcp eval` per test file.
 
