@@ -68,14 +68,14 @@ def main() -> None:
                 runs[seed]["scores"][test] = {"exact": summary["exact"], "no_call": summary["no_call"],
                                               "call_examples": summary["call_examples"],
                                               "no_call_examples": summary["no_call_examples"]}
-    print(table(runs, tests, args.overrides))
+    print(table(runs, tests, args.preset, args.overrides))
     if args.json:
-        Path(args.json).write_text(json.dumps({"overrides": args.overrides, "runs": runs}, indent=2))
+        Path(args.json).write_text(json.dumps({"preset": args.preset, "overrides": args.overrides, "runs": runs}, indent=2))
 
 
-def table(runs: dict[int, dict], tests: list[str], overrides: list[str]) -> str:
+def table(runs: dict[int, dict], tests: list[str], preset: str, overrides: list[str]) -> str:
     head = ["seed", "train wall"] + [f"{Path(t).name} exact / no-call" for t in tests]
-    lines = [f"recipe: default preset{' + ' + ' '.join(overrides) if overrides else ''}", "",
+    lines = [f"recipe: the {preset} preset{' + ' + ' '.join(overrides) if overrides else ''}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def share(value: float | None) -> str:

@@ -107,10 +107,12 @@ def random_adapter(base: Path, folder: Path, seed: int, layers: list[int] | None
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from llm_mcp.train.recipe import _linear_names
+
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(base)
-    targets = "all-linear" if layers is None else ["q_proj", "k_proj", "v_proj", "o_proj",
-                                                   "gate_proj", "up_proj", "down_proj"]
+    # PEFT takes a layer list only with named target modules
+    targets = "all-linear" if layers is None else _linear_names(model)
     lora = LoraConfig(r=4, lora_alpha=64, target_modules=targets, layers_to_transform=layers,
                       init_lora_weights=False)
     get_peft_model(model, lora).save_pretrained(folder)
