@@ -60,8 +60,10 @@ def test_hermes_render(hermes):
     text = r.text
     assert text.startswith("<|im_start|>system\nBe brief.\n\nYou can call functions")
     assert '<tools>\n{"name":"get_weather"' in text and '{"name":"get_time"' in text
+    # "Tokyo" follows a space in the request, so the call writes it as " Tokyo" (one token, the
+    # request's own); "celsius" is not in the request and is written as is
     assert ('<|im_start|>assistant\n<tool_call>{"name": "get_weather", "arguments": '
-            '{"location": "Tokyo", "unit": "celsius"}}</tool_call><|im_end|>') in text
+            '{"location": " Tokyo", "unit": "celsius"}}</tool_call><|im_end|>') in text
     assert '<|im_start|>tool\n<tool_response>\n{"temp_c": 21}\n</tool_response><|im_end|>' in text
     assert r.input_ids == hermes.tokenizer(text, add_special_tokens=False)["input_ids"]
 
@@ -70,7 +72,7 @@ def test_mask_covers_exactly_the_assistant_turns(hermes, native):
     for fmt in (hermes, native):
         r = fmt.render(CONVO, [WEATHER_TOOL])
         got = masked_text(fmt, r)
-        assert "get_weather" in got and '"Tokyo"' in got and "It is 21 °C in Tokyo." in got
+        assert "get_weather" in got and "Tokyo" in got and "It is 21 °C in Tokyo." in got
         assert got.count("<|im_end|>") == 2  # each assistant turn's end-of-turn token
         for never in ("Be brief", "What's the weather", "temp_c", "<tools>", "<|im_start|>"):
             assert never not in got, (fmt.kind, never)
@@ -127,6 +129,33 @@ def test_reply_text_cuts_at_end_of_turn(hermes):
     assert hermes.reply_text(ids) == "Paris."
 
 
+def test_hermes_calls_repeat_the_requests_tokens_for_copied_values(hermes):
+    """A value the request writes after a space is written with that space in the call, so the
+    call's tokens for it are the request's; one it writes after a quote, as is. The reply parses
+    back to the values without the space."""
+    tok = hermes.tokenizer
+    request = 'Weather in Zurich, and the price of SBUX. Email "frank@example.net" please.'
+    call_a = ToolCall("get_weather", {"location": "Zurich", "unit": "celsius"})
+    call_b = ToolCall("get_stock_price", {"symbol": "SBUX"})
+    call_c = ToolCall("send_email", {"to": "frank@example.net", "subject": " padded"})
+    msgs = [Message("user", request), Message("assistant", "", [call_a, call_b, call_c])]
+    r = hermes.render(msgs, [WEATHER_TOOL])
+    reply = r.text[slice(*r.spans[0])]
+    assert '{"location": " Zurich", "unit": "celsius"}' in reply
+    assert '{"symbol": " SBUX"}' in reply
+    assert '{"to": "frank@example.net", "subject": "  padded"}' in reply  # own space kept
+    masked = [i for i, m in zip(r.input_ids, r.assistant_mask) if m]
+    for word in (" Zurich", " SBUX", "frank@example.net"):
+        ids = tok(word, add_special_tokens=False)["input_ids"]
+        request_ids = tok(request, add_special_tokens=False)["input_ids"]
+        assert _contains(request_ids, ids) and _contains(masked, ids), word
+    assert hermes.parse(reply).calls == [call_a, call_b, call_c]
+
+
+def _contains(seq: list[int], part: list[int]) -> bool:
+    return any(seq[i:i + len(part)] == part for i in range(len(seq) - len(part) + 1))
+
+
 def test_bad_messages_are_clear_errors(hermes):
     with pytest.raises(LLMMCPError, match="unknown role"):
         hermes.render([{"role": "robot", "content": "x"}])
@@ -135,8 +164,17 @@ def test_bad_messages_are_clear_errors(hermes):
             {"function": {"name": "f", "arguments": "{bad"}}]}])
 
 
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [s for v in items for s in _strings(v)]
+
+
 def _round_trip(fmt, cs, text_before: str):
-    msgs = [Message("user", "Do it."), Message("assistant", text_before, cs)]
+    # the request repeats the values, after a space or a quote, so that some are written spaced
+    request = "Do it:" + "".join(f' {v} "{v}"' for c in cs for v in _strings(c.arguments)[::2])
+    msgs = [Message("user", request), Message("assistant", text_before, cs)]
     r = fmt.render(msgs, [WEATHER_TOOL])
     reply = r.text[slice(*r.spans[0])]
     parsed = fmt.parse(reply)

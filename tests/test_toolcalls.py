@@ -148,6 +148,23 @@ def replies(draw):
     return "".join(parts)
 
 
+@settings(max_examples=200, deadline=None)
+@given(calls, st.lists(st.sampled_from([" ", '"', "\n", "x"]), min_size=1, max_size=4))
+def test_spaced_values_round_trip(call, separators):
+    """dump_call with a context that has some values after a space, then parse with unspace,
+    whole or streamed: the call comes back exactly (values with their own leading spaces too)."""
+    strings = [v for v in call.arguments.values() if isinstance(v, str)]
+    context = "".join(sep + v for sep, v in zip(separators * 4, strings))
+    text = f"<tool_call>{dump_call(call, context)}</tool_call>"
+    assert parse(text, unspace=True).calls == [call]
+    parser = StreamParser(unspace=True)
+    for ch in text:
+        parser.feed(ch)
+    parser.finish()
+    assert parser.result().calls == [call]
+    assert parse(f"<tool_call>{dump_call(call, '')}</tool_call>", unspace=True).calls == [call]
+
+
 @settings(max_examples=300, deadline=None)
 @given(replies(), st.lists(st.integers(1, 7), min_size=1, max_size=40))
 def test_stream_equals_whole_parse_for_any_chunking(text, sizes):

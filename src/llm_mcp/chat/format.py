@@ -138,10 +138,10 @@ class ChatFormat:
         return text
 
     def parse(self, text: str) -> ParsedReply:
-        return parse(self.cut_at_stop(text))
+        return parse(self.cut_at_stop(text), unspace=self.kind == "hermes")
 
     def stream_parser(self) -> StreamParser:
-        return StreamParser()
+        return StreamParser(unspace=self.kind == "hermes")
 
     def describe(self) -> dict:
         return {"kind": self.kind, "reason": self.reason, "end_of_turn": self.end_of_turn,
@@ -191,16 +191,19 @@ class ChatFormat:
         if system:
             if self.system_ok:
                 chat.append({"role": "system", "content": system})
+        said = [system] if system else []  # what came before each turn: calls copy values from it
         for m in rest:
             if m.role == "assistant":
                 parts = [m.content] if m.content else []
-                parts += [f"{'<tool_call>'}{dump_call(c)}{'</tool_call>'}" for c in m.tool_calls]
+                context = "\n".join(said)
+                parts += [f"<tool_call>{dump_call(c, context)}</tool_call>" for c in m.tool_calls]
                 chat.append({"role": "assistant", "content": "\n".join(parts)})
             elif m.role == "tool":
                 chat.append({"role": self.tool_role,
                              "content": f"<tool_response>\n{m.content}\n</tool_response>"})
             else:
                 chat.append({"role": m.role, "content": m.content})
+            said.append(m.content or "")
         if system and not self.system_ok:
             first_user = next((c for c in chat if c["role"] == "user"), None)
             if first_user is None:

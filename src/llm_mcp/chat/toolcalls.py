@@ -36,11 +36,51 @@ class ParsedReply:
     errors: list[ParseError] = field(default_factory=list)
 
 
-def dump_call(call: ToolCall) -> str:
+def dump_call(call: ToolCall, context: str | None = None) -> str:
     """The JSON of one call as the built-in format writes it. `</` is escaped as `<\\/` (valid
-    JSON) so that no argument value can close the `<tool_call>` block early."""
-    text = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    JSON) so that no argument value can close the `<tool_call>` block early.
+
+    With `context` (the conversation before the call), a string value that the context writes
+    after a space is written with one more leading space: `{"location": " Zurich"}` for "weather
+    in Zurich". Byte-level BPE merges a word with the space before it (" Zurich" is one SmolLM2
+    token, "Zurich" after a quote is three: Z ur ich), and a model copies a value most reliably
+    when the call repeats the request's own tokens: measured, most misses of unseen values were
+    slips in that first token (BUX for SBUX, Zuraforr for Zurich). A value that begins with
+    whitespace always gets the extra space, so `parse(..., unspace=True)`, which removes one
+    leading space from every string value, gives back exactly the value written.
+    """
+    arguments = call.arguments if context is None else _map_strings(
+        call.arguments, lambda v: " " + v if _after_space(v, context) else v)
+    text = json.dumps({"name": call.name, "arguments": arguments}, ensure_ascii=False)
     return text.replace("</", "<\\/")
+
+
+def _after_space(value: str, context: str) -> bool:
+    if value[:1].isspace():
+        return True
+    i = context.find(value) if value else -1
+    while i >= 0:
+        if i > 0 and context[i - 1] == " ":
+            return True
+        i = context.find(value, i + 1)
+    return False
+
+
+def _map_strings(value, fn):
+    """`value` with `fn` applied to every string in it (not to object keys)."""
+    if isinstance(value, str):
+        return fn(value)
+    if isinstance(value, list):
+        return [_map_strings(v, fn) for v in value]
+    if isinstance(value, dict):
+        return {k: _map_strings(v, fn) for k, v in value.items()}
+    return value
+
+
+def _unspaced(calls: list[ToolCall]) -> list[ToolCall]:
+    """One leading space off every string value: the inverse of `dump_call` with a context."""
+    return [ToolCall(c.name, _map_strings(c.arguments, lambda v: v[1:] if v.startswith(" ") else v), c.id)
+            for c in calls]
 
 
 def _literal(node: ast.AST):
@@ -99,12 +139,13 @@ def _calls_from_values(values: list) -> list[ToolCall]:
     return calls
 
 
-def decode_block(raw: str) -> tuple[list[ToolCall], ParseError | None]:
-    """The calls inside one `<tool_call>` block."""
+def decode_block(raw: str, unspace: bool = False) -> tuple[list[ToolCall], ParseError | None]:
+    """The calls inside one `<tool_call>` block (`unspace`: see `parse`)."""
     if not raw.strip():
         return [], ParseError(raw, "empty tool call")
     try:
-        return _calls_from_values(_values(raw)), None
+        calls = _calls_from_values(_values(raw))
+        return (_unspaced(calls) if unspace else calls), None
     except ValueError as err:
         return [], ParseError(raw, f"not valid JSON: {err}")
     except LLMMCPError as err:
@@ -132,11 +173,12 @@ def _bare_calls(text: str) -> list[ToolCall] | None:
     return calls or None
 
 
-def parse(text: str) -> ParsedReply:
-    """Split a model reply into its text and its tool calls."""
+def parse(text: str, unspace: bool = False) -> ParsedReply:
+    """Split a model reply into its text and its tool calls. `unspace`: remove one leading space
+    from every string argument value (the built-in format's, see `dump_call`)."""
     bare = _bare_calls(text)
     if bare is not None:
-        return ParsedReply("", bare)
+        return ParsedReply("", _unspaced(bare) if unspace else bare)
     pieces, calls, errors = [], [], []
     rest = text
     while True:
@@ -148,7 +190,7 @@ def parse(text: str) -> ParsedReply:
         rest = rest[i + len(OPEN):]
         j = rest.find(CLOSE)
         block, rest = (rest, "") if j < 0 else (rest[:j], rest[j + len(CLOSE):])
-        found, error = decode_block(block)
+        found, error = decode_block(block, unspace)
         calls.extend(found)
         if error:
             errors.append(error)
@@ -184,7 +226,8 @@ class StreamParser:
     `parse()` of the whole text (content compared after stripping).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, unspace: bool = False) -> None:
+        self.unspace = unspace  # see `parse`
         self._buf = ""
         self._in_call = False
         self._started = False  # decided between bare-JSON mode and text mode
@@ -207,7 +250,7 @@ class StreamParser:
             events.append(TextDelta(text))
 
     def _emit_block(self, block: str, events: list) -> None:
-        found, error = decode_block(block)
+        found, error = decode_block(block, self.unspace)
         for call in found:
             self.calls.append(call)
             events.append(CallEvent(call))
@@ -229,7 +272,7 @@ class StreamParser:
                 self._started = True
             if self._bare:
                 if final:
-                    parsed = parse(self._buf)
+                    parsed = parse(self._buf, self.unspace)
                     self._buf = ""
                     self._emit_text(parsed.content, events)
                     for call in parsed.calls:
