@@ -104,6 +104,7 @@ def test_a_short_run_writes_a_plain_peft_adapter_with_card_metrics_and_plot(tiny
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-000002"]
     card = json.loads((out / "adapter_card.json").read_text())
     assert card["base_model"]["sha256"] and card["chat_format"] == "hermes"
+    assert "removes one leading space" in (out / "README.md").read_text()  # the Hermes note
     assert {t["name"] for t in card["tools"]} >= {"get_weather", "send_email"}
     assert card["lora"]["r"] == 4 and card["data"]["train"]["sha256"]
     assert card["parameters"]["trainable"] > 0 and card["metrics"]["steps"] == 3

@@ -20,6 +20,11 @@ from pathlib import Path
 
 CARD = "adapter_card.json"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
+HERMES_NOTE = (
+    " In that format a string argument that the request writes after a space is written with the"
+    ' space (`{"location": " Zurich"}`: the request\'s own token); llm-mcp removes one leading space'
+    " from every string value when it parses a reply, and so must any other Hermes parser"
+    " (vLLM's `hermes` tool parser does not).")
 
 
 def base_fingerprint(source) -> dict:
@@ -129,7 +134,7 @@ def render_readme(card: dict, name: str) -> str:
         f"model = PeftModel.from_pretrained(base, \"{name}\")",
         "```",
         f"Prompts must be written in the `{card['chat_format']}` chat format with the same tools "
-        "(llm-mcp does this).",
+        "(llm-mcp does this)." + (HERMES_NOTE if card["chat_format"] == "hermes" else ""),
         "",
         "## Training",
         f"- LoRA: r {lora['r']}, alpha {lora['lora_alpha']}, dropout {lora['lora_dropout']}, "
