@@ -94,6 +94,13 @@ def test_a_forced_tool_choice_makes_the_reply_a_call_to_that_tool(tiny_llama):
     result = engine.generate(Request([{"role": "user", "content": "hi"}], TOOLS, tool_choice="get_weather",
                                      max_new_tokens=4))
     assert result.raw.startswith('<tool_call>{"name": "get_weather", "arguments": ')
+    # `required`: the random model's reply is held to a tool name by the guide
+    names = {t["function"]["name"] for t in TOOLS}
+    for text in PROMPTS:
+        raw = engine.generate(Request([{"role": "user", "content": text}], TOOLS, tool_choice="required",
+                                      max_new_tokens=12)).raw
+        assert raw.startswith('<tool_call>{"name": "')
+        assert raw[len('<tool_call>{"name": "'):].split('"')[0] in names, raw
     engine.close()
 
 

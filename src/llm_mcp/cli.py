@@ -55,7 +55,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     reply = generate_reply(model, fmt, messages, tools, max_new_tokens=args.max_new_tokens,
-                           temperature=args.temperature, on_event=show)
+                           temperature=args.temperature, on_event=show, guided=not args.no_guide)
     if args.json:
         print(json.dumps({
             "content": reply.parsed.content,
@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="system prompt")
     chat.add_argument("--max-new-tokens", type=int, default=256)
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    chat.add_argument("--no-guide", action="store_true", help="do not hold tool names, parameter "
+                      "names and enums in calls to the tool schemas")
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     chat.set_defaults(func=cmd_chat)
 

@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from llm_mcp.chat.guide import CallGuide, TokenPieces
 from llm_mcp.chat.toolcalls import StreamParser, ParsedReply, dump_call, parse
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
@@ -77,6 +78,7 @@ class ChatFormat:
         self.args_as_string = False  # native templates that expect arguments as a JSON string
         self.tool_role = "tool"  # hermes: the role tool results go in
         self.system_ok = True  # hermes: whether the template accepts a system turn
+        self._pieces: TokenPieces | None = None  # the vocabulary's texts, for guide()
         self.end_of_turn = self._find_end_of_turn()
         if force not in (None, "native", "hermes"):
             raise LLMMCPError(f"unknown chat format {force!r}", "use native or hermes")
@@ -142,6 +144,15 @@ class ChatFormat:
 
     def stream_parser(self) -> StreamParser:
         return StreamParser(unspace=self.kind == "hermes")
+
+    def guide(self, tools: Any) -> CallGuide | None:
+        """Schema-guided decoding of calls to `tools` (chat/guide.py); the built-in format only."""
+        tool_list = normalize_tools(tools)
+        if self.kind != "hermes" or not tool_list:
+            return None
+        if self._pieces is None:
+            self._pieces = TokenPieces(self.tokenizer)
+        return CallGuide(self._pieces, tool_list)
 
     def describe(self) -> dict:
         return {"kind": self.kind, "reason": self.reason, "end_of_turn": self.end_of_turn,

@@ -68,13 +68,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 model.set_adapter(f"a{[n for n, _ in adapters].index(name)}")
             with model.disable_adapter() if adapters and not folder else nullcontext():
                 scores[name] = predict(model, fmt, cases, max_new_tokens=args.max_new_tokens,
-                                       batch_size=args.batch_size, progress=bars.task(name))
+                                       batch_size=args.batch_size, progress=bars.task(name),
+                                       guided=not args.no_guide)
             log.info("%s: %d examples in %.0fs", name, len(cases), scores[name].seconds)
 
     out = Path(args.out) if args.out else (
         home_dir() / "evals" / f"{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     meta = {"data": str(args.data), "model": model_spec, "examples": len(cases),
             "max_new_tokens": args.max_new_tokens, "dtype": str(loaded.dtype).replace("torch.", ""),
+            "guided": not args.no_guide,
             "adapters": {name: str(folder) for name, folder in adapters}}
     report.write(out, scores, meta, per_kind=args.failures)
     if args.json:
@@ -138,6 +140,8 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, help="only the first N examples")
     p.add_argument("--batch-size", type=int, default=16, help="replies decoded together (default 16)")
     p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--no-guide", action="store_true", help="decode without holding tool names, "
+                   "parameter names and enums to the schemas (the model alone; the server holds them)")
     p.add_argument("--out", help="report folder (default $LLM_MCP_HOME/evals/<data>-<time>)")
     p.add_argument("--failures", type=int, default=2, help="failures shown per kind and model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")

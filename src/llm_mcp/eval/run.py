@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from llm_mcp.chat.guide import apply_guide
 from llm_mcp.chat.types import ToolCall
 from llm_mcp.data.packing import common_prefix
 from llm_mcp.eval.cases import Case, from_example
@@ -129,9 +130,10 @@ def _groups(prompts: list[list[int]], batch_size: int, min_prefix: int = 16):
 
 
 def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
-            progress=None) -> Score:
+            progress=None, guided: bool = True) -> Score:
     """Greedy replies for every case (or Example: its last assistant turn is the answer) and
-    their score.
+    their score; `guided`: tool names, parameter names and enums held to the schemas, as the
+    server does (chat/guide.py).
 
     Cases that share a prompt prefix are decoded together: the prefix is computed once
     (batch 1), its K/V repeated for the batch, and each prompt's rest is left-padded against it
@@ -178,10 +180,15 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
             new = torch.empty((b, 0), dtype=torch.long, device=device)
             finished = torch.zeros(b, dtype=torch.bool, device=device)
             ended = [0.0] * b  # seconds from the batch start to each row's last token
+            guides = [fmt.guide(cases[i].tools) if guided else None for i in members]
             for _ in range(max_new_tokens):
                 out = model(input_ids=ids, attention_mask=mask, position_ids=pos,
                             use_cache=True, logits_to_keep=1, **{name: cache})
-                token = out.logits[:, -1].argmax(-1)  # (b,)
+                logits = out.logits[:, -1]  # (b, vocab)
+                for row, guide in enumerate(guides):
+                    if guide is not None and not finished[row]:
+                        apply_guide(logits[row], guide, fmt.reply_text(new[row].tolist()))
+                token = logits.argmax(-1)  # (b,)
                 token = torch.where(finished, torch.full_like(token, pad), token)
                 now = time.perf_counter() - batch_started
                 for row in (~finished).nonzero().flatten().tolist():

@@ -55,7 +55,7 @@ class BearerAuth:
 
 def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], dtype: str = "auto",
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
-                max_batch: int = 16, max_queue: int = 64):
+                max_batch: int = 16, max_queue: int = 64, guided: bool = True):
     from llm_mcp.config import home_dir
     from llm_mcp.serve.engine import Engine
     from llm_mcp.serve.jobs import Jobs
@@ -70,7 +70,8 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
         dirs.append(Path(d).resolve())
     store = open_store(home)
     engine = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
-                    max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue)
+                    max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
+                    guided=guided)
     state = State(engine, store, Jobs(store, home, model), home, dirs)
     state.discover()
     from llm_mcp.adapters.card import find_adapter
@@ -120,7 +121,8 @@ def serve(args) -> int:
         adapters[name] = folder or name
     state = build_state(args.model, adapters=adapters, allow_dirs=args.allow_dir or [], dtype=args.dtype,
                         device=args.device, chat_format=args.chat_format,
-                        max_new_tokens=args.max_new_tokens, max_batch=args.max_batch)
+                        max_new_tokens=args.max_new_tokens, max_batch=args.max_batch,
+                        guided=not args.no_guide)
     try:
         if args.transport == "stdio":
             from llm_mcp.serve.mcp_server import build_mcp
@@ -172,6 +174,8 @@ def add_parser(sub) -> None:
     p.add_argument("--chat-format", choices=["auto", "native", "hermes"], default="auto")
     p.add_argument("--max-new-tokens", type=int, default=1024, help="the most tokens a request may ask for")
     p.add_argument("--max-batch", type=int, default=16, help="requests decoded together")
+    p.add_argument("--no-guide", action="store_true", help="do not hold tool names, parameter "
+                   "names and enums in calls to the request's tool schemas")
     p.set_defaults(func=lambda args: _run(args))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from llm_mcp.chat import ChatFormat, ParsedReply
+from llm_mcp.chat.guide import apply_guide
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
 
@@ -75,6 +76,7 @@ class Request:
     on_event: Callable[[Any], None] | None = None  # TextDelta / CallEvent / ErrorEvent, worker thread
     # set by the engine
     prompt: list[int] = field(default_factory=list)
+    guide: Any = None  # chat.guide.CallGuide: names, parameters and enums held to the tools
     prefix: str = ""  # reply text forced by tool_choice
     result: Result | None = None
     error: BaseException | None = None
@@ -93,7 +95,7 @@ class Engine:
     def __init__(self, model: str, *, dtype: str = "auto", device: str = "auto",
                  gguf_file: str | None = None, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
-                 gather_s: float = 0.03):
+                 gather_s: float = 0.03, guided: bool = True):
         from llm_mcp.models import load_model
 
         loaded = load_model(model, dtype=dtype, device=device, gguf_file=gguf_file)
@@ -105,6 +107,7 @@ class Engine:
         self.fmt = ChatFormat(loaded.tokenizer, None if chat_format == "auto" else chat_format)
         self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, gather_s
         self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
+        self.guided = guided  # schema-guided decoding of calls (chat/guide.py)
         self.adapters: dict[str, Adapter] = {}
         self._prefixes: dict[str, tuple] = {}  # adapter key → (prefix ids, its KV cache), newest last
         self._keys = 0
@@ -180,7 +183,7 @@ class Engine:
                 key = loaded.key
             _, scope = self._adapter_choice([key])
             with scope():
-                return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens)
+                return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens, guided=self.guided)
 
     # ---- requests -----------------------------------------------------------------------------
 
@@ -211,9 +214,11 @@ class Engine:
         if choice == "none":
             tools = []
         prompt = self.fmt.prompt_ids(messages, tools)
+        req.guide = self.fmt.guide(tools) if self.guided else None
         if self.fmt.kind == "hermes" and choice not in ("auto", "none"):
             # the reply is made to start with a call (to that tool): a prefix the model continues
-            req.prefix = "<tool_call>" if choice == "required" else f'<tool_call>{{"name": "{choice}", "arguments": '
+            # (with `required` the guide then holds the name to the tools)
+            req.prefix = '<tool_call>{"name": "' if choice == "required" else f'<tool_call>{{"name": "{choice}", "arguments": '
             prompt = prompt + self.tokenizer(req.prefix, add_special_tokens=False)["input_ids"]
         if len(prompt) > self.max_prompt_tokens:
             raise LLMMCPError(f"the prompt is {len(prompt)} tokens, over the server's limit of "
@@ -337,6 +342,9 @@ class Engine:
                 out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
                                  logits_to_keep=1, **{name: cache}, **kwargs)
                 logits = out.logits[:, -1].float()  # (b, vocab)
+                for row in (~finished).nonzero().flatten().tolist():
+                    if batch[row].guide is not None:
+                        apply_guide(logits[row], batch[row].guide, rows[row].stream.seen)
                 token = logits.argmax(-1)
                 hot = temps > 0
                 if hot.any():

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from llm_mcp.chat import ChatFormat, ParsedReply
+from llm_mcp.chat.guide import apply_guide
 from llm_mcp.chat.toolcalls import Event
 
 
@@ -83,11 +84,19 @@ class _Streamer:
 
 def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = None, *,
                    max_new_tokens: int = 256, temperature: float = 0.0,
-                   on_event: Callable[[Event], None] | None = None) -> Reply:
-    """One assistant turn for `messages`, greedy unless temperature > 0."""
+                   on_event: Callable[[Event], None] | None = None, guided: bool = True) -> Reply:
+    """One assistant turn for `messages`, greedy unless temperature > 0; `guided`: tool names,
+    parameter names and enums held to the schemas (chat/guide.py), as the server does."""
     import torch
+    from transformers import LogitsProcessorList
 
     prompt = fmt.prompt_ids(messages, tools)
+    guide = fmt.guide(tools) if guided else None
+
+    def hold(ids, scores):  # ids (1, seq), scores (1, vocab)
+        apply_guide(scores[0], guide, fmt.reply_text(ids[0, len(prompt):].tolist()))
+        return scores
+
     device = next(model.parameters()).device
     input_ids = torch.tensor([prompt], device=device)
     streamer = _Streamer(fmt, on_event)
@@ -98,7 +107,8 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
         out = model.generate(
             input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
             max_new_tokens=max_new_tokens, eos_token_id=fmt.stop_token_ids,
-            pad_token_id=fmt.tokenizer.pad_token_id, streamer=streamer, **sampling,
+            pad_token_id=fmt.tokenizer.pad_token_id, streamer=streamer,
+            logits_processor=LogitsProcessorList([hold] if guide else []), **sampling,
         )
     seconds = time.perf_counter() - started
     new = out[0, len(prompt):].tolist()
