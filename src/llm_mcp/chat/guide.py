@@ -33,14 +33,12 @@ class TokenPieces:
         texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         decode = tokenizer.convert_tokens_to_string
         self.by_text: dict[str, list[int]] = {}
-        self.text_of: dict[int, str] = {}
         for i, token in enumerate(texts):
             if token is None or i in special:
                 continue
             text = decode([token])
             if text and "\ufffd" not in text:  # (half a UTF-8 character spells nothing alone)
                 self.by_text.setdefault(text, []).append(i)
-                self.text_of[i] = text
         self.sorted = sorted(self.by_text)
 
     def fitting(self, need: str) -> set[int]:
@@ -79,7 +77,8 @@ class CallGuide:
             if kind == "key":
                 options = [k for k in params if k not in used]
             else:  # a string value: limited only by a string enum
-                enum = (params.get(key) or {}).get("enum") if isinstance(params.get(key), dict) else None
+                spec = params.get(key)
+                enum = spec.get("enum") if isinstance(spec, dict) else None
                 if not enum or not all(isinstance(v, str) for v in enum):
                     return None
                 options = [v for e in enum for v in (e, " " + e)]  # the format's spaced copies too

@@ -56,14 +56,7 @@ def dump_call(call: ToolCall, context: str | None = None) -> str:
 
 
 def _after_space(value: str, context: str) -> bool:
-    if value[:1].isspace():
-        return True
-    i = context.find(value) if value else -1
-    while i >= 0:
-        if i > 0 and context[i - 1] == " ":
-            return True
-        i = context.find(value, i + 1)
-    return False
+    return value[:1].isspace() or (bool(value) and f" {value}" in context)
 
 
 def _map_strings(value, fn):
