@@ -1,4 +1,4 @@
-"""`llm-mcp adapters list | show | delete | merge`."""
+"""`llm-mcp adapters list | show | delete | merge | export-check`."""
 
 from __future__ import annotations
 
@@ -80,8 +80,19 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_check(args: argparse.Namespace) -> int:
+    from llm_mcp.adapters.card import find_adapter
+    from llm_mcp.adapters.export import TARGETS, as_json, export_check, render
+
+    folder = find_adapter(args.adapter)
+    targets = tuple(args.target) if args.target else TARGETS
+    found = [f for f in export_check(folder) if f.target in targets]
+    print(json.dumps(as_json(found), indent=1) if args.json else f"{folder}\n{render(found, targets)}")
+    return 1 if any(f.level == "fail" for f in found) else 0
+
+
 def add_parser(sub) -> None:
-    p = sub.add_parser("adapters", help="list, show, delete and merge trained adapters")
+    p = sub.add_parser("adapters", help="list, show, delete, merge and export-check trained adapters")
     actions = p.add_subparsers(dest="adapters_command", metavar="ACTION", required=True)
     ls = actions.add_parser("list", help="adapters in $LLM_MCP_HOME (trained, registered by the server)")
     ls.add_argument("--json", action="store_true")
@@ -99,3 +110,10 @@ def add_parser(sub) -> None:
     m.add_argument("--model", help="base model (default: the one in the adapter card)")
     m.add_argument("--dtype", default="auto", help="auto (fp32), fp32, bf16, fp16")
     m.set_defaults(func=cmd_merge)
+    check = actions.add_parser("export-check", help="will plain PEFT, vLLM and Ollama load it as it "
+                               "is? what to do where not (exit 1 when one refuses it)")
+    check.add_argument("adapter", help="adapter folder or name")
+    check.add_argument("--target", action="append", choices=("peft", "vllm", "ollama"),
+                       help="only this target (repeatable; default all)")
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=cmd_export_check)
