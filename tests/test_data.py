@@ -15,7 +15,7 @@ from llm_mcp.chat import ChatFormat, Message, ToolCall
 from llm_mcp.data import check_examples, check_parity, read_dataset, read_tools_file, summarize
 from llm_mcp.data.convert import to_record
 from llm_mcp.data.example import Example
-from llm_mcp.data.synth import POOLS, synthesize
+from llm_mcp.data.synth import FIRST_NAMES, POOLS, _half, synthesize
 from llm_mcp.data.tokenize import IGNORE, tokenize_examples
 
 DATA = REPO / "tests" / "data"
@@ -242,6 +242,10 @@ def test_synth_is_deterministic_valid_and_varied(tmp_path):
     assert not (strings(b, "to") | strings(b, "location") | strings(b, "symbol")) - pools
     plain = synthesize(TOOLS, 300, seed=7, values="train", made_up_share=0.0)
     assert not (strings(plain, "to") | strings(plain, "location")) - pools
+    # invented emails are built on first names that no test split's email or name uses
+    tested = ({e.split("@")[0].split(".")[0] for e in _half(POOLS["email"], "test")}
+              | {n.lower() for n in _half(POOLS["name"], "test")})
+    assert not set(FIRST_NAMES) & tested
     # small talk: the two splits ask different questions
     talk = lambda rs: {r["output"] for r in rs if not r["tool_calls"]}  # noqa: E731
     assert talk(a) and talk(b) and not talk(a) & talk(b)

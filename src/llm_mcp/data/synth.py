@@ -84,7 +84,11 @@ MORE: dict[str, list[str]] = {
               "dryer"],
     "subject": ["Project update", "Dinner on Friday", "Holiday plans", "Your order", "Welcome aboard",
                 "Next steps", "Budget question", "Team lunch", "New address", "Meeting recap",
-                "Happy anniversary", "Feedback request", "Flight details", "Reminder"],
+                "Happy anniversary", "Feedback request", "Flight details", "Reminder",
+                # one-word subjects in both halves: a request writes them unquoted, and a model that
+                # saw only quoted subjects reads `subject Reminder and body "…"` as one subject
+                "Update", "Invitation", "Receipt", "Agenda", "Question", "Congratulations",
+                "Apology", "Announcement"],
     "text": ["Where is the nearest pharmacy?", "I am allergic to nuts", "Can I pay by card?",
              "The bus is late", "Nice to meet you", "I lost my keys", "What time do you open?",
              "Congratulations on the new job", "We need more chairs", "The soup is delicious",
@@ -290,7 +294,7 @@ def _value(rng: random.Random, name: str, spec: dict, values: str | None,
         hours = _half(list(range(7, 21)), values)
         return f"{rng.choice(hours):02d}:{rng.choice(['00', '15', '30', '45'])}"
     pool = "email" if fmt == "email" else _pool_for(name, spec) or "word"
-    if made_up and pool in MADE_UP and rng.random() < made_up:
+    if made_up and pool in MADE_UP and rng.random() < made_up * MADE_UP[pool]:
         return _made_up(rng, pool)
     return rng.choice(_half(POOLS[pool], values))
 
@@ -305,8 +309,25 @@ FIRST_NAMES = ["adam", "beth", "chris", "diana", "eric", "fiona", "george", "han
                "tina", "ursula", "vera", "will", "xena", "yusuf", "zack", "amir", "bianca",
                "carlos", "dora", "elena", "felix", "gina", "henry", "irene", "james", "kevin",
                "linda", "max", "nick", "otto", "peter", "ruth", "simon", "ulla", "vince",
-               "walter", "yvonne", "ben", "clara", "david", "emily", "fred"]
-MADE_UP = {"city", "name", "word", "label", "email", "symbol", "currency"}
+               "walter", "yvonne", "ben", "clara", "david", "emily", "fred", "julia", "daniel",
+               "sophie", "michael", "lisa", "paul", "maria", "john", "kim", "alex", "nathan", "olga",
+               "ruby", "leah", "ivy", "mateo", "elsa", "jonas", "lara", "ali", "hana", "marta",
+               "igor", "tara", "noel", "rita", "owen", "gwen", "luke", "jade",
+               # names whose capitalised form is one token (" Sara") and the lower-case one is not
+               # (" s", "ara"), as in SmolLM2's tokenizer: the trap itself
+               "aaron", "adrian", "alan", "albert", "amelia", "andre", "andrea", "angela", "anton",
+               "arthur", "bella", "bruno", "charles", "colin", "daisy", "dana", "diego", "edgar",
+               "edith", "eliza", "ella", "ellen", "eva", "ezra", "gabriel", "hans", "harry",
+               "helen", "holly", "ian", "jacob", "jason", "jenny", "jerome", "joan", "joel",
+               "jorge", "joseph", "judith", "julian", "june", "karen", "karl", "katie", "keith",
+               "kelly", "kurt", "lars", "leon", "lewis", "logan", "lorenzo", "louis", "lucy",
+               "luis", "luna", "marcus", "mario", "martha", "melissa", "miguel", "molly", "monica",
+               "morgan", "naomi", "neil", "pablo", "pedro", "pierre", "ralph", "rebecca", "robin",
+               "ryan", "sally", "samuel", "sandra", "sean", "seth", "sharon", "stefan", "susan",
+               "teresa", "thomas", "tony", "troy"]
+# pool → how many times `made_up_share` its values are invented: an email on a first
+# name is the copy a small model misses most (" Sara" is one token, the request's " s", "ara" two)
+MADE_UP = {"city": 1, "name": 1, "word": 1, "label": 1, "email": 3, "symbol": 1, "currency": 1}
 
 
 def _made_up(rng: random.Random, pool: str) -> str:
@@ -319,8 +340,8 @@ def _made_up(rng: random.Random, pool: str) -> str:
             value = word(2, 3).capitalize()
         elif pool in ("word", "label"):
             value = word(2, 3)
-        elif pool == "email":  # half on a common first name: its capitalised form is the trap
-            local = rng.choice(FIRST_NAMES) if rng.random() < 0.5 else word(1, 3)
+        elif pool == "email":  # mostly on a common first name: its capitalised form is the trap
+            local = rng.choice(FIRST_NAMES) if rng.random() < 0.7 else word(1, 3)
             if rng.random() < 0.4:
                 local += rng.choice([".", "_", ""]) + word(1, 2)
             value = f"{local}@{word(2, 3)}.{rng.choice(['com', 'org', 'net', 'io', 'dev', 'eu'])}"
