@@ -100,9 +100,11 @@ def tiny_qwen2(tmp_path_factory, native_tokenizer) -> Path:
     return _tiny("qwen2", native_tokenizer, tmp_path_factory.mktemp("tiny-qwen2"))
 
 
-def random_adapter(base: Path, folder: Path, seed: int, layers: list[int] | None = None) -> Path:
+def random_adapter(base: Path, folder: Path, seed: int, layers: list[int] | None = None,
+                   **lora) -> Path:
     """A PEFT adapter with random LoRA weights (so it changes the output) for the model at `base`;
-    `layers`: only those decoder layers (as the default training preset's upper half)."""
+    `layers`: only those decoder layers (as the default training preset's upper half); `lora`:
+    other LoraConfig settings (r, use_dora, bias, ...)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -113,9 +115,9 @@ def random_adapter(base: Path, folder: Path, seed: int, layers: list[int] | None
     model = AutoModelForCausalLM.from_pretrained(base)
     # PEFT takes a layer list only with named target modules
     targets = "all-linear" if layers is None else _linear_names(model)
-    lora = LoraConfig(r=4, lora_alpha=64, target_modules=targets, layers_to_transform=layers,
-                      init_lora_weights=False)
-    get_peft_model(model, lora).save_pretrained(folder)
+    config = LoraConfig(**{"r": 4, "lora_alpha": 64, "target_modules": targets,
+                           "layers_to_transform": layers, "init_lora_weights": False, **lora})
+    get_peft_model(model, config).save_pretrained(folder)
     return folder
 
 

@@ -22,18 +22,6 @@ def _levels(found: list[dict], target: str) -> list[str]:
     return [f["level"] for f in found if f["target"] == target]
 
 
-def _peft_adapter(base: Path, folder: Path, **lora) -> Path:
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(base)
-    get_peft_model(model, LoraConfig(**{"r": 4, "lora_alpha": 8, "target_modules": "all-linear",
-                                        **lora})).save_pretrained(folder)
-    return folder
-
-
 def test_an_adapter_like_the_default_recipes_passes_everywhere(tiny_llama, tmp_path):
     folder = random_adapter(tiny_llama, tmp_path / "a", 0, layers=[1])
     rc, found = _check(folder)
@@ -49,8 +37,8 @@ def test_an_adapter_like_the_default_recipes_passes_everywhere(tiny_llama, tmp_p
 
 
 def test_what_vllm_refuses_is_named_with_what_to_do(tiny_llama, tmp_path):
-    folder = _peft_adapter(tiny_llama, tmp_path / "b", r=40, lora_alpha=80, use_dora=True,
-                           bias="lora_only")
+    folder = random_adapter(tiny_llama, tmp_path / "b", 0, r=40, lora_alpha=80, use_dora=True,
+                            bias="lora_only")
     rc, found = _check(folder, "--target", "vllm")
     assert rc == 1 and {f["target"] for f in found} == {"vllm"}
     text = " | ".join(f"{f['level']}: {f['what']} -> {f['fix']}" for f in found)
@@ -62,8 +50,8 @@ def test_what_vllm_refuses_is_named_with_what_to_do(tiny_llama, tmp_path):
 
 
 def test_lora_on_the_embeddings_and_modules_to_save_fail_for_vllm(tiny_llama, tmp_path):
-    folder = _peft_adapter(tiny_llama, tmp_path / "c", target_modules=["q_proj", "embed_tokens"],
-                           modules_to_save=["lm_head"])
+    folder = random_adapter(tiny_llama, tmp_path / "c", 0, target_modules=["q_proj", "embed_tokens"],
+                            modules_to_save=["lm_head"])
     rc, found = _check(folder, "--target", "vllm", "--target", "ollama")
     assert rc == 1
     fails = [f["what"] for f in found if f["level"] == "fail"]

@@ -92,6 +92,8 @@ def cmd_export_check(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
+    from llm_mcp.adapters.export import TARGETS  # (no torch: json, re and dataclasses)
+
     p = sub.add_parser("adapters", help="list, show, delete, merge and export-check trained adapters")
     actions = p.add_subparsers(dest="adapters_command", metavar="ACTION", required=True)
     ls = actions.add_parser("list", help="adapters in $LLM_MCP_HOME (trained, registered by the server)")
@@ -113,7 +115,7 @@ def add_parser(sub) -> None:
     check = actions.add_parser("export-check", help="will plain PEFT, vLLM and Ollama load it as it "
                                "is? what to do where not (exit 1 when one refuses it)")
     check.add_argument("adapter", help="adapter folder or name")
-    check.add_argument("--target", action="append", choices=("peft", "vllm", "ollama"),
+    check.add_argument("--target", action="append", choices=TARGETS,
                        help="only this target (repeatable; default all)")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_export_check)

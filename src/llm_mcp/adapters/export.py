@@ -50,8 +50,8 @@ def export_check(folder: Path) -> list[Finding]:
     config = json.loads((folder / PEFT_FILES[0]).read_text())
     card = read_card(folder)
     weights = folder / PEFT_FILES[1]
-    shapes = _tensor_shapes(weights) if weights.is_file() else None
-    return [*_peft(folder, config, card, shapes), *_vllm(config, card, shapes),
+    modules = _modules(_tensor_shapes(weights)) if weights.is_file() else None
+    return [*_peft(folder, config, card, modules), *_vllm(config, card, modules or {}),
             *_ollama(config, card, _architecture(config, card))]
 
 
@@ -72,7 +72,7 @@ def _modules(shapes: dict[str, list[int]]) -> dict[str, dict[str, list[int]]]:
     return out
 
 
-def _peft(folder: Path, config: dict, card: dict, shapes) -> list[Finding]:
+def _peft(folder: Path, config: dict, card: dict, modules) -> list[Finding]:
     found = []
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles:
@@ -83,11 +83,10 @@ def _peft(folder: Path, config: dict, card: dict, shapes) -> list[Finding]:
         found.append(Finding("peft", "fail", f"peft_type is {config.get('peft_type')!r}, not LORA",
                              "these checks know LoRA adapters only"))
         return found
-    if shapes is None:
+    if modules is None:
         found.append(Finding("peft", "fail", "no adapter_model.safetensors",
                              "train again, or copy the file that `llm-mcp train --output` wrote"))
         return found
-    modules = _modules(shapes)
     ranks = config.get("rank_pattern") or {}
     broken = []
     for name, parts in sorted(modules.items()):
@@ -125,7 +124,7 @@ def _peft(folder: Path, config: dict, card: dict, shapes) -> list[Finding]:
     return found
 
 
-def _vllm(config: dict, card: dict, shapes) -> list[Finding]:
+def _vllm(config: dict, card: dict, modules: dict) -> list[Finding]:
     found = []
     r = int(config.get("r", 0))
     if r > VLLM_RANKS[-1]:
@@ -149,7 +148,7 @@ def _vllm(config: dict, card: dict, shapes) -> list[Finding]:
     if patterns:
         found.append(Finding("vllm", "fail", f"{' and '.join(patterns)} set: vLLM scales every "
                              "module by the one lora_alpha / r", "train with one rank and alpha"))
-    leaves = sorted({name.rsplit(".", 1)[-1] for name in _modules(shapes or {})})
+    leaves = sorted({name.rsplit(".", 1)[-1] for name in modules})
     odd = [x for x in leaves if x in NOT_LINEAR]
     if odd:
         found.append(Finding("vllm", "fail", f"LoRA on {', '.join(odd)}: vLLM puts LoRA on the "
