@@ -122,20 +122,45 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from llm_mcp.chat.types import read_tools_file
-    from llm_mcp.data.synth import synthesize
+    from llm_mcp.data.synth import Options, synthesize
 
+    if not args.out and not args.show:
+        raise LLMMCPError("nothing to do", "give --out FILE to write the examples, or --show N to read a sample")
     tools = read_tools_file(args.tools)
-    records = synthesize(tools, args.n, args.seed, None if args.values == "any" else args.values,
-                         no_tool_share=args.no_tool_share, parallel_share=args.parallel_share,
-                         made_up_share=args.made_up_share)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    calls = sum(len(r["tool_calls"]) for r in records)
-    print(f"wrote {len(records)} examples ({calls} calls, "
-          f"{sum(not r['tool_calls'] for r in records)} without a call) to {out}", file=sys.stderr)
+    options = Options(no_tool_share=args.no_tool_share, parallel_share=args.parallel_share,
+                      distractors=args.distractors, mask_share=args.mask_share,
+                      bank_call_share=args.bank_call_share, group=args.group, rough_rate=args.rough_rate,
+                      max_tools=args.max_tools)
+    result = synthesize(tools, args.n, args.seed, options)
+    records = result.records
+    if args.teacher:
+        from llm_mcp.data.synth.teacher import rewrite
+
+        if not args.teacher_model:
+            raise LLMMCPError("--teacher needs --teacher-model", "the model name the endpoint serves")
+        report = rewrite(records, args.teacher, args.teacher_model, args.teacher_key_env,
+                         args.teacher_share, args.seed)
+        print(report.line(), file=sys.stderr)
+    for name, count in result.skipped.items():
+        print(f"warning: {count} requests for {name!r} were dropped: no arguments valid against its "
+              "schema could be drawn (a pattern or a constraint the synthesizer cannot meet?)", file=sys.stderr)
+    if args.show:
+        step = max(1, len(records) // args.show)
+        for r in records[::step][:args.show]:
+            calls = "; ".join(f"{c['name']}({json.dumps(c['arguments'], ensure_ascii=False)})"
+                              for c in r["tool_calls"]) or f"(no call) {r['output']}"
+            print(f"{r['input']}\n    → {calls}")
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        with tmp.open("w") as f:
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        tmp.replace(out)
+        calls = sum(len(r["tool_calls"]) for r in records)
+        print(f"wrote {len(records)} examples ({calls} calls, "
+              f"{sum(not r['tool_calls'] for r in records)} without a call) to {out}", file=sys.stderr)
     return 0
 
 
@@ -167,15 +192,29 @@ def add_parser(sub) -> None:
     c.add_argument("--to", required=True, choices=["openai", "flat"])
     c.add_argument("--no-tools", action="store_true", help="do not repeat the tools in every record")
     c.set_defaults(func=cmd_convert)
-    y = actions.add_parser("synth", help="examples from tool schemas alone")
+    y = actions.add_parser("synth", help="examples from tool schemas alone, phrased the ways people ask")
     y.add_argument("--tools", required=True, help="tool schemas (JSON list or an MCP tools/list result)")
-    y.add_argument("--n", type=int, default=500)
+    y.add_argument("--n", type=int, default=600)
     y.add_argument("--seed", type=int, default=0)
-    y.add_argument("--values", choices=["any", "train", "test"], default="any",
-                   help="train/test draw from disjoint halves of every value pool")
-    y.add_argument("--no-tool-share", type=float, default=0.15, help="share of requests that need no tool")
-    y.add_argument("--parallel-share", type=float, default=0.1, help="share of requests with two calls")
-    y.add_argument("--made-up-share", type=float, default=0.25,
-                   help="share of names, cities, emails, tickers... invented to teach copying (not in --values test)")
-    y.add_argument("--out", required=True)
+    y.add_argument("--no-tool-share", type=float, default=0.2,
+                   help="requests that need no tool: small talk, near misses, asks no tool serves")
+    y.add_argument("--parallel-share", type=float, default=0.25, help="requests with two or three intents")
+    y.add_argument("--distractors", type=int, default=4, help="at most this many other tools in each prompt")
+    y.add_argument("--mask-share", type=float, default=0.12,
+                   help="share of prompts whose tool and parameter names are replaced (descriptions kept)")
+    y.add_argument("--bank-call-share", type=float, default=0.12, help="share of calls to a distractor tool")
+    y.add_argument("--group", type=int, default=16, help="examples that share one prompt (packed together)")
+    y.add_argument("--max-tools", type=int, default=12,
+                   help="tools in a prompt, distractors included (a subset of a larger tool set)")
+    y.add_argument("--rough-rate", type=float, default=0.25,
+                   help="rate of typing habits: lower case, no punctuation, shorthand, typos")
+    y.add_argument("--show", type=int, default=0, metavar="N", help="print N examples to read")
+    y.add_argument("--teacher", metavar="URL",
+                   help="an OpenAI-compatible endpoint (up to /v1) that rewrites the requests; "
+                        "only rewrites that pass verification are kept")
+    y.add_argument("--teacher-model", help="the model the teacher endpoint serves")
+    y.add_argument("--teacher-share", type=float, default=1.0, help="share of call examples to rewrite")
+    y.add_argument("--teacher-key-env", default="LLM_MCP_TEACHER_KEY",
+                   help="environment variable holding the teacher's API key (never logged)")
+    y.add_argument("--out", help="the .jsonl to write")
     y.set_defaults(func=cmd_synth)

@@ -1,0 +1,264 @@
+"""Training examples from tool schemas alone, phrased the many ways people ask.
+
+`synthesize(tools, n)` writes flat records ({"input", "output", "tool_calls", "tools"}) in groups
+that share one prompt: the user's tools (or a subset of a large set) with a few distractor tools
+from `bank.yaml`, in a varied order, so the model has to pick among tools it was not asked for
+and shared-prefix packing still computes each group's prompt once. In each group:
+
+- requests for one, two or three intents (the same tool twice among them), each a command, a
+  question or a fragment, arguments through phrases that suit them ("in Lisbon", "at 8pm",
+  "for 4 people"), optional ones often left out, the case, punctuation, shorthand and a typo
+  varied at a rate (`requests.py`);
+- values that look real (Faker: people, places, companies, emails, phone numbers, dates) or take
+  the shape the description shows ("like PX-482913"); the call holds the normalised value
+  ("six" → 6, "8pm" → "20:00", "euros" → "EUR") (`values.py`);
+- a share of groups with masked names (tool and parameter names replaced, descriptions kept), so
+  the model reads descriptions rather than names;
+- calls to the distractors at a small share, so that reading any tool's description is learned;
+- requests that need no tool: small talk, near misses (a topic without its need) and asks for a
+  bank tool that is not in the prompt, answered in text.
+
+Every call is validated against the schema it came from (jsonschema); an intent whose arguments
+cannot be made valid is drawn again, and `Synthesis.skipped` counts the tools that never gave a
+valid call. Deterministic per seed.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from jsonschema import Draft202012Validator
+from jsonschema.validators import validator_for
+
+from llm_mcp.data.synth import requests as rq
+from llm_mcp.data.synth.values import Fakes, Resolver, Said, data, humanize, merge_all_of, value_for
+
+
+@dataclass
+class Options:
+    """How the examples vary (all shares are of examples unless said otherwise)."""
+
+    no_tool_share: float = 0.2       # requests that need no tool
+    parallel_share: float = 0.25     # requests with two intents (a fifth of them three)
+    same_tool_share: float = 0.3     # of multi-intent requests: the same tool again
+    group: int = 16                  # examples that share one prompt (tool list)
+    distractors: int = 4             # at most this many bank tools in a prompt
+    max_tools: int = 12              # tools in a prompt, distractors included
+    mask_share: float = 0.12         # of groups: tool and parameter names replaced
+    bank_call_share: float = 0.12    # of intents: a call to a distractor in the prompt
+    optional_share: float = 0.45     # each optional argument present
+    rough_rate: float = 0.25         # typing habits (lower case, punctuation, shorthand, typo)
+    generic_share: float = 0.25      # an argument introduced by its parameter's name
+
+
+@dataclass
+class Synthesis:
+    records: list[dict]
+    skipped: dict[str, int] = field(default_factory=dict)  # tool → intents that never validated
+
+
+def bank_tools() -> list[dict]:
+    return [dict(t, description=t.get("description", "")) for t in data("bank")]
+
+
+def _words(tool: dict) -> set[str]:
+    return {w for w in re.split(r"[^a-z]+", humanize(tool["name"])) if len(w) > 3}
+
+
+def _validator(tool: dict, cache: dict):
+    key = tool["name"]
+    if key not in cache:
+        schema = tool["parameters"]
+        cls = validator_for(schema, default=Draft202012Validator)
+        cache[key] = cls(schema)
+    return cache[key]
+
+
+class Synthesizer:
+    def __init__(self, tools: list[dict], seed: int, options: Options):
+        if not tools:
+            raise ValueError("synthesis needs at least one tool")
+        self.tools = tools
+        self.rng = random.Random(seed)
+        self.fakes = Fakes(self.rng, seed)
+        self.o = options
+        names = {t["name"] for t in tools}
+        own_words = set().union(*(_words(t) for t in tools))
+        # bank tools that could serve a request for one of the user's tools are left out
+        self.bank = [t for t in bank_tools() if t["name"] not in names and not (_words(t) & own_words)]
+        self.validators: dict = {}
+        self.skipped: dict[str, int] = {}
+        self.seen: set[str] = set()
+
+    # one argument set, valid against the schema, and the phrases that say it
+    def arguments(self, tool: dict) -> tuple[dict, list[str], list[str]] | None:
+        rng, schema = self.rng, tool["parameters"]
+        resolve = Resolver(schema)
+        validator = _validator(tool, self.validators)
+        for _ in range(5):
+            top = _branch(rng, resolve(schema), resolve)
+            props = top.get("properties") or {}
+            required = set(top.get("required", []))
+            said = {key: value_for(rng, self.fakes, key, spec, resolve) for key, spec in props.items()
+                    if key in required or rng.random() < self.o.optional_share}
+            for key in sorted(required - set(props)):  # required but not described: any word
+                word = self.fakes.en.word()
+                said[key] = Said(word, word, True)
+            values = {key: s.value for key, s in said.items()}
+            if not validator.is_valid(values):
+                continue
+            keys = list(said)
+            if rng.random() < 0.5:
+                rng.shuffle(keys)
+            phrases = [rq.argument_phrase(rng, key, resolve(props.get(key, {})), said[key],
+                                          self.o.generic_share) for key in keys]
+            return values, phrases, [s.text for s in said.values() if s.copied]
+        self.skipped[tool["name"]] = self.skipped.get(tool["name"], 0) + 1
+        return None
+
+    def prompt(self) -> tuple[list[dict], list[dict]]:
+        """A group's prompt tools and the user's tools among them."""
+        o = self.o
+        k = self.rng.randint(0, min(o.distractors, len(self.bank)))
+        room = max(1, o.max_tools - k)
+        own = list(self.tools) if len(self.tools) <= room else self.rng.sample(self.tools, room)
+        extra = self.rng.sample(self.bank, k)
+        listed = own + extra
+        if self.rng.random() < 0.7:
+            self.rng.shuffle(listed)
+        return listed, own
+
+    def group(self, size: int) -> list[dict]:
+        listed, own = self.prompt()
+        extra = [t for t in listed if t not in own]
+        absent = [t for t in self.bank if t not in extra]
+        names, params = self.masks(listed) if self.rng.random() < self.o.mask_share else ({}, {})
+        shown = [_renamed(t, names, params) for t in listed]
+        out = []
+        for _ in range(size * 5):
+            if len(out) == size:
+                break
+            record = self.record(own, extra, absent)
+            if record is None or record["input"] in self.seen:
+                continue
+            self.seen.add(record["input"])
+            record["tool_calls"] = [{"name": names.get(c["name"], c["name"]),
+                                     "arguments": {params.get((c["name"], k), k): v for k, v in c["arguments"].items()}}
+                                    for c in record["tool_calls"]]
+            record["tools"] = shown
+            out.append(record)
+        return out
+
+    def masks(self, listed: list[dict]) -> tuple[dict, dict]:
+        def word() -> str:
+            return "".join(self.rng.choice("bcdfghjklmnprstvz") + self.rng.choice("aeiou")
+                           for _ in range(self.rng.randint(2, 3)))
+        names, params, used = {}, {}, set()
+        for t in listed:
+            while (new := f"{word()}_{word()}") in used:
+                pass
+            used.add(new)
+            names[t["name"]] = new
+            for p in (t["parameters"].get("properties") or {}):
+                params[(t["name"], p)] = word() + self.rng.choice(["", "_" + word()])
+        return names, params
+
+    def record(self, own: list[dict], extra: list[dict], absent: list[dict]) -> dict | None:
+        o, rng = self.o, self.rng
+        roll = rng.random()
+        if roll < o.no_tool_share:
+            return self.no_call(absent)
+        count = 1
+        if roll < o.no_tool_share + o.parallel_share:
+            count = 3 if rng.random() < 0.2 else 2
+        chosen: list[dict] = []
+        for _ in range(count):
+            if chosen and rng.random() < o.same_tool_share:
+                chosen.append(chosen[-1])
+            elif extra and rng.random() < o.bank_call_share:
+                chosen.append(rng.choice(extra))
+            else:
+                chosen.append(rng.choice(own))
+        calls, parts, protected = [], [], []
+        for k, tool in enumerate(chosen):
+            made = self.arguments(tool)
+            if made is None:
+                return None
+            values, phrases, said = made
+            calls.append({"name": tool["name"], "arguments": values})
+            protected += said
+            intent = rq.intent_of(tool, rng)
+            args = rq.join_phrases(rng, phrases)
+            if k == 0:
+                parts.append(rq.one_request(rng, intent, args))
+            elif tool is chosen[k - 1] and args and rng.random() < 0.5:
+                parts[-1] = parts[-1].rstrip(".!?") + rq.again(rng, args)
+            else:
+                parts.append(rq.continuation(rng, intent, args))
+        text = rq.join_requests(rng, parts)
+        text, lowered = rq.roughen(rng, text, protected, o.rough_rate)
+        if lowered:
+            calls = [_lowered(c, protected) for c in calls]
+        return {"input": text, "output": "", "tool_calls": calls}
+
+    def no_call(self, absent: list[dict]) -> dict:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.35 and absent:
+            tool = rng.choice(absent)
+            made = self.arguments(tool)
+            if made is not None:
+                intent = rq.intent_of(tool, rng)
+                text = rq.one_request(rng, intent, rq.join_phrases(rng, made[1]))
+                text, _ = rq.roughen(rng, text, made[2], self.o.rough_rate)
+                answer = rng.choice(data("phrases")["refusals"]).format(do=intent.do)
+                return {"input": text, "output": answer, "tool_calls": []}
+        source = data("phrases")["near_misses"] if roll < 0.6 else data("pools")["small_talk"]
+        question, answer = rng.choice(source)
+        opener = rng.choice(data("phrases")["openers"])
+        if opener:
+            question = opener + question[0].lower() + question[1:]
+        question, _ = rq.roughen(rng, question, [], self.o.rough_rate)
+        return {"input": question, "output": answer, "tool_calls": []}
+
+
+def _branch(rng: random.Random, top: dict, resolve: Resolver) -> dict:
+    """The object schema to fill: `allOf` merged, one branch of a top-level `anyOf`/`oneOf`."""
+    if "allOf" in top:
+        top = merge_all_of(top, resolve)
+    for key in ("oneOf", "anyOf"):
+        if top.get(key) and not top.get("properties"):
+            branch = resolve(rng.choice(top[key]))
+            top = {**{k: v for k, v in top.items() if k != key}, **branch}
+    return top
+
+
+def _lowered(call: dict, protected: list[str]) -> dict:
+    def low(v):
+        return v.lower() if isinstance(v, str) and v in protected else v
+    return {"name": call["name"], "arguments": {k: low(v) for k, v in call["arguments"].items()}}
+
+
+def _renamed(tool: dict, names: dict, params: dict) -> dict:
+    if not names:
+        return tool
+    schema = dict(tool["parameters"])
+    props = schema.get("properties") or {}
+    schema["properties"] = {params.get((tool["name"], k), k): v for k, v in props.items()}
+    if "required" in schema:
+        schema["required"] = [params.get((tool["name"], k), k) for k in schema["required"]]
+    return {"name": names[tool["name"]], "description": tool.get("description", ""), "parameters": schema}
+
+
+def synthesize(tools: list[dict], n: int, seed: int = 0, options: Options | None = None) -> Synthesis:
+    """`n` records from normalised tool schemas, in groups of `options.group` that share a prompt."""
+    synth = Synthesizer(tools, seed, options or Options())
+    records: list[dict] = []
+    stalls = 0
+    while len(records) < n and stalls < 20:
+        got = synth.group(min(synth.o.group, n - len(records)))
+        stalls = stalls + 1 if not got else 0
+        records += got
+    return Synthesis(records, synth.skipped)

@@ -1,0 +1,244 @@
+"""The request synthesizer: valid for any schema, varied, deterministic, grouped by prompt."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from conftest import REPO
+from llm_mcp.data import check_examples, read_dataset, read_tools_file
+from llm_mcp.data.synth import Options, bank_tools, synthesize
+from llm_mcp.data.synth.requests import intent_of
+from llm_mcp.data.synth.values import number_words
+from llm_mcp.errors import LLMMCPError
+
+TOOLS = read_tools_file(REPO / "examples" / "tools.json")
+
+
+def _valid(records: list[dict]) -> None:
+    """Every call names a tool of its record's prompt and validates against that tool's schema."""
+    for r in records:
+        schemas = {t["name"]: t["parameters"] for t in r["tools"]}
+        for call in r["tool_calls"]:
+            assert call["name"] in schemas, (r["input"], call)
+            errors = list(Draft202012Validator(schemas[call["name"]]).iter_errors(call["arguments"]))
+            assert not errors, (r["input"], call, errors[0].message)
+
+
+def test_deterministic_valid_and_readable_by_the_dataset_reader(tmp_path):
+    a = synthesize(TOOLS, 200, seed=7).records
+    assert a == synthesize(TOOLS, 200, seed=7).records
+    assert a != synthesize(TOOLS, 200, seed=8).records
+    assert len(a) == 200 and len({r["input"] for r in a}) == 200
+    _valid(a)
+    f = tmp_path / "s.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in a))
+    ds = read_dataset(f)
+    assert ds.format == "flat" and not ds.issues and check_examples(ds.examples) == []
+
+
+def test_groups_share_a_prompt_with_distractors_in_varied_order():
+    records = synthesize(TOOLS, 320, seed=3).records
+    prompts = [json.dumps(r["tools"]) for r in records]
+    groups = [prompts[k:k + 16] for k in range(0, 320, 16)]
+    assert all(len(set(g)) == 1 for g in groups)  # 16 examples share each prompt
+    assert len(set(prompts)) > 10
+    own = {t["name"] for t in TOOLS}
+    bank = {t["name"] for t in bank_tools()}
+    firsts = Counter(r["tools"][0]["name"] for r in records[::16])
+    assert len(firsts) > 4  # the order varies
+    unmasked = [r for r in records if own & {t["name"] for t in r["tools"]}]
+    assert any({t["name"] for t in r["tools"]} & bank for r in unmasked)  # distractors
+    masked = [r for r in records if not own & {t["name"] for t in r["tools"]}]
+    assert masked and len(masked) < len(records) / 3  # a share with masked names
+    for r in masked:  # descriptions kept, names replaced
+        assert {t["description"] for t in TOOLS} & {t["description"] for t in r["tools"]}
+    called = Counter(c["name"] for r in unmasked for c in r["tool_calls"])
+    assert all(called[name] > 10 for name in own)
+    assert 0 < sum(called[b] for b in bank) < sum(called[o] for o in own) / 4
+
+
+def test_requests_vary_and_rarely_name_the_parameters():
+    records = synthesize(TOOLS, 600, seed=5).records
+    calls = [r for r in records if r["tool_calls"]]
+    no_call = [r for r in records if not r["tool_calls"]]
+    assert 0.12 < len(no_call) / len(records) < 0.3
+    multi = [r for r in calls if len(r["tool_calls"]) > 1]
+    assert 0.15 < len(multi) / len(calls) and any(len(r["tool_calls"]) == 3 for r in multi)
+    assert any(len({c["name"] for c in r["tool_calls"]}) == 1 for r in multi)  # the same tool twice
+    # the old single pattern "<description> with <parameter> <value>" is gone
+    weather = [r["input"] for r in calls if r["tool_calls"][0]["name"] == "get_weather"]
+    assert sum("location" in w.lower() for w in weather) < len(weather) / 3
+    assert len({w.split()[0].lower() for w in weather}) > 8
+    # lower case, no final punctuation and questions all occur
+    inputs = [r["input"] for r in records]
+    assert sum(i == i.lower() for i in inputs) > 30
+    assert sum(i.endswith("?") for i in inputs) > 30 and sum(i[-1].isalnum() for i in inputs) > 60
+    # no-call kinds: small talk or near misses, and asks that no listed tool serves
+    refusals = [r for r in no_call if "tool" in r["output"]]
+    assert refusals and len(refusals) < len(no_call)
+    for r in refusals:  # the tool asked for is not in the prompt
+        listed = {t["name"] for t in r["tools"]}
+        assert not any(b["name"] in listed and intent_of(b).do in r["output"] for b in bank_tools())
+
+
+def test_values_are_normalised_for_the_schema():
+    records = synthesize(TOOLS, 800, seed=11).records
+    events = [(r["input"], c["arguments"]) for r in records for c in r["tool_calls"]
+              if c["name"] == "create_event"]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d", a["date"]) for _, a in events)
+    assert all(re.fullmatch(r"\d\d:\d\d", a["time"]) for _, a in events if "time" in a)
+    # "8pm"-style times and written dates occur in the requests; the call holds HH:MM / ISO
+    assert any(re.search(r"\d ?(am|pm)\b", i, re.I) for i, _ in events)
+    assert any(re.search(r"(January|February|March|April|May|June|July|August|September|October|"
+                         r"November|December)", i, re.I) for i, _ in events)
+    timers = [(r["input"], c["arguments"]["minutes"]) for r in records for c in r["tool_calls"]
+              if c["name"] == "set_timer"]
+    assert any(number_words(m) in i.lower() and str(m) not in i for i, m in timers)  # "twenty"
+    money = [(r["input"], c["arguments"]) for r in records for c in r["tool_calls"]
+             if c["name"] == "convert_currency"]
+    assert all(re.fullmatch(r"[A-Z]{3}", a["from_currency"]) for _, a in money)
+    assert any(a["from_currency"] not in i and a["from_currency"].lower() not in i.lower() for i, a in money)
+
+
+# JSON Schemas of the kinds tools carry: nested objects, arrays of objects, anyOf/oneOf, $ref into
+# $defs, formats, enums, ranges, additionalProperties
+NAMES = st.sampled_from(["city", "to", "count", "when", "user", "tags", "mode", "note", "id", "limit",
+                         "address", "items", "price", "email", "start_time", "flag", "level", "x"])
+LEAVES = st.one_of(
+    st.just({"type": "string"}),
+    st.just({"type": "string", "format": "date"}),
+    st.just({"type": "string", "format": "date-time"}),
+    st.just({"type": "string", "format": "email"}),
+    st.just({"type": "string", "format": "uuid"}),
+    st.just({"type": "string", "description": "Order id, like AB-1234"}),
+    st.just({"type": "string", "minLength": 3, "maxLength": 8}),
+    st.just({"type": "boolean"}),
+    st.just({"type": ["string", "null"]}),
+    st.just({"$ref": "#/$defs/point"}),
+    st.builds(lambda lo, span: {"type": "integer", "minimum": lo, "maximum": lo + span},
+              st.integers(-50, 50), st.integers(0, 500)),
+    st.builds(lambda lo: {"type": "number", "exclusiveMinimum": lo}, st.integers(-5, 5)),
+    st.lists(st.text("abcxyz_", min_size=1, max_size=6), min_size=1, max_size=4, unique=True)
+    .map(lambda e: {"type": "string", "enum": e}),
+)
+
+
+# oneOf needs exactly one branch to match: branches of different types, as real schemas have them
+ONE_OF = [{"oneOf": [{"type": "string"}, {"type": "integer"}]},
+          {"oneOf": [{"$ref": "#/$defs/point"}, {"type": "string", "format": "date"}]},
+          {"oneOf": [{"type": "boolean"}, {"type": "array", "items": {"type": "string"}}]},
+          {"oneOf": [{"type": "object", "properties": {"kind": {"const": "a"}}, "required": ["kind"]},
+                     {"type": "null"}]}]
+
+
+def _objects(children):
+    return st.builds(
+        lambda props, req, closed: {"type": "object", "properties": props,
+                                    "required": sorted(k for k in props if k in req),
+                                    **({"additionalProperties": False} if closed else {})},
+        st.dictionaries(NAMES, children, min_size=1, max_size=4), st.sets(NAMES), st.booleans())
+
+
+SCHEMAS = st.recursive(LEAVES, lambda children: st.one_of(
+    _objects(children),
+    st.builds(lambda s, lo: {"type": "array", "items": s, "minItems": lo}, children, st.integers(0, 2)),
+    st.lists(children, min_size=1, max_size=3).map(lambda alts: {"anyOf": alts}),
+    st.sampled_from(ONE_OF),
+    st.builds(lambda s: {"type": "array", "items": {"type": "object", "properties": {"v": s},
+                                                    "required": ["v"]}}, children),
+), max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_objects(SCHEMAS), min_size=1, max_size=3), st.integers(0, 10_000))
+def test_every_call_validates_for_any_schema(params, seed):
+    defs = {"point": {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                      "required": ["lat", "lon"]}}
+    tools = [{"name": f"tool_{k}", "description": f"Do thing {k}.", "parameters": {**p, "$defs": defs}}
+             for k, p in enumerate(params)]
+    result = synthesize(tools, 24, seed=seed, options=Options(group=8))
+    _valid(result.records)
+    assert result.records and not result.skipped
+
+
+def test_a_pattern_it_cannot_meet_is_reported_not_written():
+    tool = {"name": "code", "description": "Look up a code.", "parameters": {
+        "type": "object", "properties": {"code": {"type": "string", "pattern": "^Q[0-9]{2}Z$"}},
+        "required": ["code"]}}
+    result = synthesize([tool], 20, seed=1, options=Options(no_tool_share=0.0, bank_call_share=0.0))
+    _valid(result.records)
+    assert result.skipped.get("code", 0) > 0
+
+
+def test_synth_cli_writes_and_shows(tmp_path):
+    out = tmp_path / "syn.jsonl"
+    r = subprocess.run([sys.executable, "-m", "llm_mcp", "data", "synth", "--tools", "examples/tools.json",
+                        "--n", "40", "--seed", "3", "--out", str(out), "--show", "5"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(out.read_text().splitlines()) == 40
+    assert r.stdout.count("\n    → ") == 5 and "wrote 40 examples" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "llm_mcp", "data", "synth", "--tools", "examples/tools.json"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 2 and "--out" in r.stderr
+
+
+def test_the_natural_sets_never_feed_the_generator():
+    """The held-out requests are not among the synthesizer's data, nor in the training data."""
+    from llm_mcp.data.synth.values import HERE
+
+    data_text = " ".join(p.read_text().lower() for p in HERE.glob("*.yaml"))
+    train = (REPO / "examples" / "train.jsonl").read_text().lower()
+    for path in (REPO / "examples" / "natural.jsonl", REPO / "examples" / "unseen" / "natural.jsonl"):
+        for line in path.read_text().splitlines():
+            request = json.loads(line)["messages"][-1]["content"].lower()
+            if len(request) > 25:
+                assert request not in data_text and request not in train, request
+
+
+def test_teacher_verification_keeps_only_requests_that_carry_every_value():
+    from llm_mcp.data.synth.teacher import verify
+
+    calls = [{"name": "set_timer", "arguments": {"minutes": 25, "label": "Pasta water"}}]
+    assert verify("timer for twenty-five minutes, pasta water pls", calls, []) is None
+    assert verify("set a 25 min timer for the pasta water", calls, []) is None
+    assert verify("set a timer for the pasta", calls, []) == "missing-value"
+    assert verify("pasta water timer", calls, []) == "missing-value"  # the 25 is missing
+    assert verify('<tool_call>{"name": "set_timer"}</tool_call>', calls, []) == "markup"
+    assert verify("", calls, []) == "empty"
+    kept = ["set a 25 min timer for the pasta water"]
+    assert verify("set a 25 min timer for the pasta water!", calls, kept) == "duplicate"
+
+
+def test_teacher_against_a_live_llm_mcp_server_accounts_for_every_request(tiny_llama, tmp_path, monkeypatch):
+    """A random tiny model is a poor teacher: what is checked is that every request is asked of
+    the real server, verified, and counted as kept or rejected with a reason; the key stays out."""
+    from conftest import Server
+    from llm_mcp.data.synth.teacher import rewrite
+
+    records = synthesize(TOOLS, 12, seed=2, options=Options(no_tool_share=0.0)).records
+    before = [r["input"] for r in records]
+    monkeypatch.setenv("LLM_MCP_TEACHER_KEY", "sk-secret-not-to-be-logged")
+    server = Server(tiny_llama, tmp_path)
+    try:
+        report = rewrite(records, server.url + "/v1", "anything", seed=1)
+    finally:
+        server.stop()
+    assert report.asked == 12 and report.kept + sum(report.rejected.values()) == 12
+    assert set(report.rejected) <= {"empty", "too-long", "markup", "missing-value", "duplicate"}
+    changed = sum(a != r["input"] for a, r in zip(before, records))
+    assert changed == report.kept
+    assert "sk-secret" not in (tmp_path / f"server-{server.port}.log").read_text()
+    _valid(records)
+    # a wrong address fails at once, naming what to check
+    with pytest.raises(LLMMCPError, match="did not answer"):
+        rewrite(records, "http://127.0.0.1:9/v1", "m")
