@@ -1,6 +1,6 @@
-"""Schema-guided decoding (chat/guide.py) on SmolLM2's real vocabulary: which tokens each slot of
-a call allows, and greedy decoding from random logits held to the schemas, which can only end
-in names, parameters and enum values the tools have."""
+"""Schema-constrained decoding (chat/guide.py, xgrammar) on SmolLM2's real vocabulary: which
+tokens a call allows, free text left free, and greedy decoding from random logits held to the
+schemas, which can only end in a call that parses and validates."""
 
 from __future__ import annotations
 
@@ -9,74 +9,95 @@ from pathlib import Path
 
 import pytest
 import torch
+from jsonschema import Draft202012Validator
 
 from llm_mcp.chat import ChatFormat
-from llm_mcp.chat.guide import apply_guide
+from llm_mcp.chat.guide import apply_guide, loosen
+from llm_mcp.chat.toolcalls import parse
 from llm_mcp.chat.types import normalize_tools
 
 TOOLS = json.loads((Path(__file__).parent.parent / "examples" / "tools.json").read_text())
+OBJECT_TOOL = {"name": "file_report", "description": "File a report.", "parameters": {
+    "type": "object", "properties": {
+        "body": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string", "enum": ["bug", "ui", "docs"]}},
+        "owner": {"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]}},
+    "required": ["body", "owner"]}}
 
 
 @pytest.fixture(scope="module")
-def guide(smol_tokenizer):
-    return ChatFormat(smol_tokenizer).guide(TOOLS)
+def fmt(smol_tokenizer):
+    return ChatFormat(smol_tokenizer)
 
 
-def test_slots_allow_only_what_the_schemas_name(guide, smol_tokenizer):
-    def _texts(guide, text):
-        allowed = guide.allowed(text)
-        return None if allowed is None else {smol_tokenizer.decode([i]) for i in allowed}
+def _texts(fmt, tok, text, tools=TOOLS) -> set[str] | None:
+    """The texts of the tokens allowed after `text`; None when every token is."""
+    logits = torch.zeros(len(tok))
+    apply_guide(logits, fmt.guide(tools), text)
+    ids = (logits > float("-inf")).nonzero().flatten().tolist()
+    return None if len(ids) == len(tok) else {tok.decode([i]) for i in ids}
 
+
+def test_calls_allow_only_what_the_schemas_name(fmt, smol_tokenizer):
     call = '<tool_call>{"name": "'
-    names = _texts(guide, call)
-    assert {"get", "send", "set", "web"} <= names and "foo" not in names and "" not in names
-    assert _texts(guide, call + "get_w") == {"e", "ea", "eat"}  # get_weather only
+    names = _texts(fmt, smol_tokenizer, call)
+    assert {"get", "send", "set", "web"} <= names and not {"foo", "hello", '"'} & names
+    assert _texts(fmt, smol_tokenizer, call + "get_w") <= {"e", "ea", "eat", "eath", "weather"[1:]}
     weather = call + 'get_weather", "arguments": {"'
-    assert {"location", "unit", "u", "l"} <= _texts(guide, weather)
-    assert not _texts(guide, weather) & {"minutes", "symbol", "query"}
-    # a parameter already written is not offered again
-    rest = _texts(guide, weather + 'location": " Oslo", "')
-    assert {"u", "unit"} <= rest and not any(t.startswith("l") for t in rest)
-    # an enum of strings: its values, written as is or spaced (the built-in format's copies)
-    unit = _texts(guide, weather + 'location": " Oslo", "unit": "')
+    keys = _texts(fmt, smol_tokenizer, weather)
+    assert "location" in keys and not keys & {"minutes", "symbol", "query"}
+    # an enum of strings: its values, as is or spaced (the built-in format's copies)
+    unit = _texts(fmt, smol_tokenizer, weather + 'location": " Oslo", "unit": "')
     assert {"c", "f", " c", " f"} <= unit and not {"k", " k", "Oslo"} & unit
+    # a string is a string: no object or number where the schema asks for text
+    body = _texts(fmt, smol_tokenizer, call + 'send_email", "arguments": {"to": "a@b.io", "subject": "x", "body": ')
+    assert '"' in body and all(t.startswith('"') for t in body)  # compact JSON: a string opens
+    # an integer is an integer
+    minutes = _texts(fmt, smol_tokenizer, call + 'set_timer", "arguments": {"minutes": ')
+    assert "5" in minutes and not minutes & {'"', "{", "true"}
 
 
-def test_free_places_are_not_limited(guide):
-    weather = '<tool_call>{"name": "get_weather", "arguments": {"'
-    assert guide.allowed("Just text, no call.") is None
-    assert guide.allowed(weather + 'location": " Os') is None  # a free string value
-    assert guide.allowed('<tool_call>{"name": "set_timer", "arguments": {"minutes": 4') is None
-    assert guide.allowed(weather + 'location": "x"}}</tool_call>\nDone') is None  # after the call
-    # every parameter written: nothing left to offer, so nothing is limited
-    assert guide.allowed(weather + 'location": "x", "unit": "celsius", "') is None
-    # a tool the schemas do not have (the model wrote it unguided): its keys are not limited
-    assert guide.allowed('<tool_call>{"name": "nope", "arguments": {"') is None
+def test_free_text_and_after_a_call_are_not_limited(fmt, smol_tokenizer):
+    assert _texts(fmt, smol_tokenizer, "Just text, no call.") is None
+    done = '<tool_call>{"name": "get_weather", "arguments": {"location": "x"}}</tool_call>\nDone'
+    assert _texts(fmt, smol_tokenizer, done) is None
+    # text the grammar refuses (written unguided): the guide lets go rather than stop the reply
+    assert _texts(fmt, smol_tokenizer, '<tool_call>{"name": "nope", "arguments": {"') is None
+
+
+def test_schemas_that_do_not_compile_are_not_guided(fmt):
+    bad = [{"name": "broken", "description": "", "parameters": {"type": "object", "properties": 5}}]
+    assert fmt.guide(bad) is None and fmt.guide([]) is None
+
+
+def test_loosen_allows_the_spaced_copies_only_where_the_format_writes_them():
+    schema = {"type": "object", "properties": {
+        "unit": {"type": "string", "enum": ["c", "f"]}, "day": {"type": "string", "format": "date"},
+        "kind": {"const": "a"}, "n": {"type": "integer", "minimum": 1}}}
+    loose = loosen(schema)
+    assert loose["properties"]["unit"]["enum"] == ["c", " c", "f", " f"]
+    assert "format" not in loose["properties"]["day"] and loose["properties"]["kind"]["enum"] == ["a", " a"]
+    assert loose["properties"]["n"] == {"type": "integer", "minimum": 1}
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_greedy_decoding_of_random_logits_ends_in_schema_words(guide, smol_tokenizer, seed):
-    """Random logits stand in for a model that knows nothing: held to the schemas, the name, the
-    first parameter and the unit still come out as the tools define them."""
+def test_greedy_decoding_of_random_logits_writes_a_valid_call(fmt, smol_tokenizer, seed):
+    """Random logits stand in for a model that knows nothing: once it opens a call, the guide
+    alone brings it to a call that parses and validates against the tool's schema."""
     gen = torch.Generator().manual_seed(seed)
-    vocab = len(smol_tokenizer)
-
-    def fill(text: str, stop: str) -> str:
-        """Greedy tokens under the guide until `stop` follows what they wrote."""
-        start = len(text)
-        for _ in range(40):
-            logits = torch.randn(vocab, generator=gen)
-            apply_guide(logits, guide, text)
-            text += smol_tokenizer.decode([int(logits.argmax())])
-            if stop in text[start:]:
-                return text[start:text.index(stop, start)]
-        raise AssertionError(f"no {stop!r} after {text[start:]!r}")
-
-    text = '<tool_call>{"name": "'
-    name = fill(text, '"')
-    tools = {t["name"]: t for t in normalize_tools(TOOLS)}
-    assert name in tools
-    text += name + '", "arguments": {"'
-    assert fill(text, '"') in tools[name]["parameters"]["properties"]
-    text = '<tool_call>{"name": "get_weather", "arguments": {"location": "Oslo", "unit": "'
-    assert fill(text, '"').lstrip(" ") in ("celsius", "fahrenheit")
+    tools = normalize_tools(TOOLS) + [OBJECT_TOOL]
+    guide = fmt.guide(tools)
+    text = "<tool_call>"
+    for _ in range(400):
+        logits = torch.randn(len(smol_tokenizer), generator=gen)
+        for closing in ('"', "}"):  # a nudge to end strings and objects within 200 tokens
+            logits[smol_tokenizer.convert_tokens_to_ids(closing)] += 4
+        apply_guide(logits, guide, text)
+        text += smol_tokenizer.decode([int(logits.argmax())])
+        if text.endswith("</tool_call>"):
+            break
+    reply = parse(text, unspace=True)
+    calls = reply.calls
+    assert not reply.errors and len(calls) == 1, text
+    schema = {t["name"]: t["parameters"] for t in tools}[calls[0].name]
+    assert not list(Draft202012Validator(schema).iter_errors(calls[0].arguments)), text

@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from llm_mcp.chat.guide import CallGuide, TokenPieces
+from llm_mcp.chat.guide import CallGuide, Grammars
 from llm_mcp.chat.toolcalls import StreamParser, ParsedReply, dump_call, parse
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
@@ -78,7 +78,7 @@ class ChatFormat:
         self.args_as_string = False  # native templates that expect arguments as a JSON string
         self.tool_role = "tool"  # hermes: the role tool results go in
         self.system_ok = True  # hermes: whether the template accepts a system turn
-        self._pieces: TokenPieces | None = None  # the vocabulary's texts, for guide()
+        self._grammars: Grammars | None = None  # the vocabulary for xgrammar, for guide()
         self.end_of_turn = self._find_end_of_turn()
         if force not in (None, "native", "hermes"):
             raise LLMMCPError(f"unknown chat format {force!r}", "use native or hermes")
@@ -146,13 +146,18 @@ class ChatFormat:
         return StreamParser(unspace=self.kind == "hermes")
 
     def guide(self, tools: Any) -> CallGuide | None:
-        """Schema-guided decoding of calls to `tools` (chat/guide.py); the built-in format only."""
-        tool_list = normalize_tools(tools)
+        """Calls to `tools` held to their schemas (chat/guide.py); the built-in format only. None
+        when there is nothing to guide or the schemas do not compile."""
+        try:
+            tool_list = normalize_tools(tools)
+        except LLMMCPError:
+            return None
         if self.kind != "hermes" or not tool_list:
             return None
-        if self._pieces is None:
-            self._pieces = TokenPieces(self.tokenizer)
-        return CallGuide(self._pieces, tool_list)
+        if self._grammars is None:
+            self._grammars = Grammars(self.tokenizer)
+        compiled = self._grammars.compiled(tool_list)
+        return CallGuide(compiled, self._grammars.vocab) if compiled is not None else None
 
     def describe(self) -> dict:
         return {"kind": self.kind, "reason": self.reason, "end_of_turn": self.end_of_turn,

@@ -1,163 +1,153 @@
-"""Schema-guided decoding of the built-in format's tool calls.
+"""Schema-constrained decoding of the built-in format's tool calls, with xgrammar.
 
-While a reply is inside a `<tool_call>` block, the next token is limited where the tools'
-schemas leave a fixed choice:
+Text outside a call is free. Once a reply writes `<tool_call>`, a grammar compiled from the tools
+holds it to one of
 
-    {"name": "get_w…           → the tool names
-    "arguments": {"loc…         → the chosen tool's parameter names not written yet
-    "unit": "cel…               → the parameter's enum, when it is one of strings
+    <tool_call>{"name": "<a tool's name>", "arguments": <JSON valid for that tool's parameters>}</tool_call>
 
-Everything else (string and number values, whether to write another argument, text outside
-calls) is the model's own choice. So a reply never names a tool or parameter that does not exist
-and never writes an enum value outside its enum; measured on the sample tools, most remaining
-misses of small adapters were a second call's argument written into the first call.
+so the tool name, the argument names, each value's JSON type, string enums, required keys, no
+unknown keys, the format's compact JSON (", " and ": ", no other whitespace) and the closing of
+the block all follow the schemas; the values themselves,
+whether to call, and how many calls stay the model's choice. (xgrammar's structural tags: a
+trigger string switches from free text into a tag whose content is a JSON Schema.)
 
-A slot's candidates are strings that end with the closing quote; a token fits when it is a
-prefix of what a candidate still needs, or runs past the end of one (`location":` finishes the
-key and goes on). When no candidate is left (every parameter written) nothing is limited.
+The built-in format writes a string value that the request has after a space with that space
+(`" Zurich"`, chat/toolcalls.py), so the schemas are loosened to match what the format writes:
+string enums and consts also accept their spaced form, and string `format`, `pattern` and length
+limits are left to validation after parsing.
+
+A guide is per reply (`CallGuide`, a grammar matcher fed the reply's text as it grows); the
+compiled grammar is cached per tool list and the tokenizer's vocabulary is read once per
+`ChatFormat`. If the reply ever leaves the grammar (text the matcher refuses), or the tools'
+schemas cannot be compiled, the guide lets go: it never stops a reply.
 """
 
 from __future__ import annotations
 
-import bisect
 import json
+import logging
+from typing import Any
 
 from llm_mcp.chat.toolcalls import CLOSE, OPEN
 
+log = logging.getLogger(__name__)
 
-class TokenPieces:
-    """Every token's text, indexed for prefix questions (one per tokenizer, built once)."""
+# string constraints that a spaced copy (" 2027-03-05") would break: checked after parsing instead
+_LOOSENED = ("format", "pattern", "minLength", "maxLength")
+
+
+def loosen(schema: Any) -> Any:
+    """The schema as the built-in format writes values: spaced string enums and consts allowed."""
+    if isinstance(schema, list):
+        return [loosen(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict = {}
+    for key, value in schema.items():
+        if key in _LOOSENED and isinstance(value, (str, int)):
+            continue
+        if key == "enum" and isinstance(value, list):
+            out[key] = list(dict.fromkeys(
+                [v for e in value for v in ((e, " " + e) if isinstance(e, str) else (e,))]))
+        elif key == "const" and isinstance(value, str):
+            out["enum"] = [value, " " + value]
+        elif key in ("properties", "$defs", "definitions", "patternProperties"):
+            out[key] = {k: loosen(v) for k, v in value.items()} if isinstance(value, dict) else value
+        else:
+            out[key] = loosen(value)
+    return out
+
+
+class Grammars:
+    """The tokenizer's vocabulary for xgrammar (read once) and the grammars compiled per tool list."""
 
     def __init__(self, tokenizer):
-        special = set(tokenizer.all_special_ids)
-        texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-        decode = tokenizer.convert_tokens_to_string
-        self.by_text: dict[str, list[int]] = {}
-        for i, token in enumerate(texts):
-            if token is None or i in special:
-                continue
-            text = decode([token])
-            if text and "\ufffd" not in text:  # (half a UTF-8 character spells nothing alone)
-                self.by_text.setdefault(text, []).append(i)
-        self.sorted = sorted(self.by_text)
+        import xgrammar as xgr
 
-    def fitting(self, need: str) -> set[int]:
-        """Tokens whose text is a non-empty prefix of `need`, or starts with all of `need`."""
-        out: set[int] = set()
-        for k in range(1, len(need) + 1):
-            out.update(self.by_text.get(need[:k], ()))
-        i = bisect.bisect_left(self.sorted, need)
-        while i < len(self.sorted) and self.sorted[i].startswith(need):
-            out.update(self.by_text[self.sorted[i]])
-            i += 1
-        return out
+        self.vocab = len(tokenizer)
+        self.info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=self.vocab)
+        self.compiler = xgr.GrammarCompiler(self.info, max_threads=1)
+        self._compiled: dict[str, Any] = {}
+
+    def compiled(self, tools: list[dict]):
+        """The grammar of free text with calls to `tools`; None when the schemas do not compile."""
+        key = json.dumps(tools, sort_keys=True, default=str)
+        if key not in self._compiled:
+            try:
+                tags = [{"type": "tag", "begin": f'{OPEN}{{"name": {json.dumps(t["name"])}, "arguments": ',
+                         "content": {"type": "grammar", "grammar": self._arguments(t)},
+                         "end": "}" + CLOSE} for t in tools]
+                spec = {"type": "structural_tag", "format": {
+                    "type": "triggered_tags", "triggers": [OPEN], "tags": tags,
+                    "at_least_one": False, "stop_after_first": False}}
+                self._compiled[key] = self.compiler.compile_structural_tag(json.dumps(spec))
+            except Exception as err:  # noqa: BLE001 - a schema xgrammar cannot read: decode unguided
+                log.warning("tool calls are not guided: the tools' schemas do not compile (%s)", err)
+                self._compiled[key] = None
+        return self._compiled[key]
+
+
+    @staticmethod
+    def _arguments(tool: dict) -> str:
+        """The grammar (EBNF) of one tool's arguments, written as the format writes JSON: compact,
+        ", " and ": " between items, no other whitespace."""
+        import xgrammar as xgr
+
+        schema = _object(loosen(tool.get("parameters")))
+        return str(xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False,
+                                                separators=(", ", ": "), strict_mode=True))
+
+
+def _object(schema: Any) -> dict:
+    if not isinstance(schema, dict) or not schema:
+        return {"type": "object"}
+    return schema if "type" in schema or "$ref" in schema or "anyOf" in schema or "oneOf" in schema \
+        else {"type": "object", **schema}
 
 
 class CallGuide:
-    """The allowed next tokens of one reply, given its text so far (`allowed`)."""
+    """One reply's guide: a grammar matcher fed the reply's text as it grows."""
 
-    def __init__(self, pieces: TokenPieces, tools: list[dict]):
-        self.pieces = pieces
-        self.tools = {t["name"]: t for t in tools}
-        self._cache: dict[tuple, list[int]] = {}
+    def __init__(self, compiled, vocab: int):
+        import xgrammar as xgr
 
-    def allowed(self, text: str) -> list[int] | None:
-        """Token ids the next token must be one of, or None when it is free."""
+        self._compiled = compiled
+        self.vocab = vocab
+        self.matcher = xgr.GrammarMatcher(compiled)
+        self.bitmask = xgr.allocate_token_bitmask(1, vocab)
+        self.fed = ""
+        self.released = False  # the reply left the grammar: decoding goes on unguided
+
+    def _feed(self, text: str) -> bool:
+        import xgrammar as xgr
+
+        if not text.startswith(self.fed):  # a different reply: start again
+            self.matcher = xgr.GrammarMatcher(self._compiled)
+            self.fed = ""
+        new = text[len(self.fed):]
+        if new and not self.matcher.accept_string(new):
+            self.released = True
+            return False
+        self.fed = text
+        return True
+
+    def inside_call(self, text: str) -> bool:
         start = text.rfind(OPEN)
-        if start < 0 or CLOSE in text[start:]:
-            return None
-        slot = _slot(text[start + len(OPEN):])
-        if slot is None:
-            return None
-        kind, partial, name, key, used = slot
-        if kind == "name":
-            options = list(self.tools)
-        else:
-            params = ((self.tools.get(name) or {}).get("parameters") or {}).get("properties") or {}
-            if kind == "key":
-                options = [k for k in params if k not in used]
-            else:  # a string value: limited only by a string enum
-                spec = params.get(key)
-                enum = spec.get("enum") if isinstance(spec, dict) else None
-                if not enum or not all(isinstance(v, str) for v in enum):
-                    return None
-                options = [v for e in enum for v in (e, " " + e)]  # the format's spaced copies too
-        needs = sorted({json.dumps(o, ensure_ascii=False)[1:] for o in options})  # 'get_weather"'
-        needs = [n[len(partial):] for n in needs if n.startswith(partial) and len(n) > len(partial)]
-        if not needs:
-            return None
-        cache_key = tuple(needs)
-        if cache_key not in self._cache:
-            ids: set[int] = set()
-            for need in needs:
-                ids |= self.pieces.fitting(need)
-            self._cache[cache_key] = sorted(ids)
-        return self._cache[cache_key] or None
+        return start >= 0 and CLOSE not in text[start:]
 
+    def apply(self, logits, text: str) -> None:
+        """Limit one row's next-token logits (vocab,) in place to what may follow `text`."""
+        import xgrammar as xgr
 
-def _slot(block: str):
-    """Where a call's JSON text ends: ("name"|"key"|"value", the string so far as written (JSON
-    escapes included), the tool name, the parameter, the parameters written), or None when it
-    is not inside a string the schema decides."""
-    stack: list[dict] = []  # one per open object/array: {"obj", "key", "keys", "want_key"}
-    name = None
-    in_string, is_key, buf, escape = False, False, [], False
-    for ch in block:
-        if in_string:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
-            elif ch == '"':
-                in_string = False
-                text = "".join(buf)
-                try:
-                    value = json.loads(f'"{text}"')
-                except ValueError:
-                    return None
-                top = stack[-1] if stack else None
-                if top is None:
-                    return None
-                if is_key:
-                    top["key"] = value
-                    top["keys"].append(value)
-                    top["want_key"] = False
-                elif len(stack) == 1 and top.get("key") == "name":
-                    name = value
-                continue
-            buf.append(ch)
-            continue
-        if ch == '"':
-            in_string, buf = True, []
-            is_key = bool(stack) and stack[-1]["obj"] and stack[-1]["want_key"]
-        elif ch in "{[":
-            stack.append({"obj": ch == "{", "key": None, "keys": [], "want_key": ch == "{"})
-        elif ch in "}]":
-            if not stack:
-                return None
-            stack.pop()
-        elif ch == "," and stack and stack[-1]["obj"]:
-            stack[-1]["want_key"] = True
-    if not in_string or not stack:
-        return None
-    partial = "".join(buf)
-    top = stack[-1]
-    if len(stack) == 1 and not is_key and top["key"] == "name":
-        return "name", partial, None, None, []
-    if len(stack) == 2 and stack[0]["key"] in ("arguments", "parameters") and top["obj"] and name:
-        if is_key:
-            return "key", partial, name, None, top["keys"]
-        return "value", partial, name, top["key"], top["keys"]
-    return None
+        if self.released or not self._feed(text) or self.matcher.is_terminated():
+            return
+        self.matcher.fill_next_token_bitmask(self.bitmask)
+        head = logits[:self.vocab]
+        xgr.apply_token_bitmask_inplace(head.unsqueeze(0) if head.dim() == 1 else head, self.bitmask)
+        if logits.shape[-1] > self.vocab and self.inside_call(text):
+            logits[self.vocab:] = float("-inf")  # ids past the tokenizer spell nothing
 
 
 def apply_guide(logits, guide: CallGuide, text: str) -> None:
     """Limit one row's next-token logits (vocab,) in place to what `guide` allows after `text`."""
-    import torch
-
-    allowed = guide.allowed(text)
-    if allowed is not None:
-        keep = torch.tensor(allowed, device=logits.device)
-        kept = logits[keep]
-        logits.fill_(float("-inf"))
-        logits[keep] = kept
+    guide.apply(logits, text)
