@@ -122,3 +122,22 @@ def test_packing_changes_nothing_on_smollm2(smol_dir, items):
     # smallest LoRA gradients by 1.8e-5 relative (measured); in float64 the gap is 9e-7 (what
     # is left comes from transformers' RMSNorm and rotary maths, which run in fp32 regardless)
     _assert_packing_changes_nothing(_lora(smol_dir, "float64"), items, [0, 1, 2, 6, 7], 1e-5)
+
+
+def test_packing_only_where_sharing_pays():
+    """Examples that share only a short preamble and have long continuations stay apart (one row
+    each: a long packed row's attention would cost more than the preamble saves); examples that
+    share a long prompt and have short continuations share it."""
+    from llm_mcp.data.tokenize import Tokenized
+
+    def item(prefix: list[int], own: int, seed: int) -> Tokenized:
+        ids = prefix + [1000 + seed * 10_000 + k for k in range(own)]
+        return Tokenized(ids, [IGNORE] * (len(ids) - 5) + ids[-5:])
+
+    preamble, prompt = list(range(60)), list(range(900))
+    apart = [item(preamble, 900, s) for s in range(8)]
+    rows = build_rows(apart, list(range(8)), packing=True)
+    assert sorted(len(r) for r in rows) == [960] * 8
+    together = [item(prompt, 60, s) for s in range(8)]
+    (row,) = build_rows(together, list(range(8)), packing=True)
+    assert len(row) == 900 + 8 * 60

@@ -65,6 +65,17 @@ class Row:
         self.blocks.append((start, plen, conts))
 
 
+# A row's attention (dense under the block mask) costs as much as its matmuls at about this many
+# tokens: per layer and token the matmuls take ~2(4h² + 3h·i) FLOPs, attention ~4h per token
+# pair, so (4h² + 3h·i) / 2h = 2h + 1.5i ≈ 3,500 for SmolLM2-135M (h 576, i 1,536).
+ATTENTION_TOKENS = 3500
+
+
+def cost(tokens: int) -> float:
+    """The relative compute of a row of `tokens` tokens: matmuls plus attention."""
+    return tokens + tokens * tokens / ATTENTION_TOKENS
+
+
 def common_prefix(a: list[int], b: list[int], limit: int) -> int:
     """How many leading tokens `a` and `b` share, at most `limit`."""
     n, limit = 0, min(len(a), len(b), limit)
@@ -80,8 +91,10 @@ def shared_prefixes(items: list[Tokenized], indices: list[int] | None = None,
     Sorted by token ids, examples form a prefix tree; for each subtree the cheaper of "one unit
     sharing the subtree's common prefix" and "the best grouping of its child subtrees" is taken
     (so 6 examples with 8 tools and 3 with the first 2 of those tools make two units, not one
-    unit sharing only the first 2 tools). The prefix stops before the token that predicts an
-    example's first label (see the module docstring), so reusing it changes no loss term. A
+    unit sharing only the first 2 tools). A unit of T tokens costs T matmul tokens plus the
+    attention of a T-long row (`cost`), so examples that share only a short preamble and have
+    long continuations of their own stay apart. The prefix stops before the token that predicts
+    an example's first label (see the module docstring), so reusing it changes no loss term. A
     common prefix shorter than `min_len` is not worth sharing."""
     indices = list(range(len(items))) if indices is None else indices
     order = sorted(indices, key=lambda i: items[i].input_ids)
@@ -94,20 +107,20 @@ def shared_prefixes(items: list[Tokenized], indices: list[int] | None = None,
 
     lcp = [common(order[k], order[k + 1]) for k in range(len(order) - 1)]
 
-    def best(lo: int, hi: int) -> tuple[int, list[Unit]]:  # order[lo:hi]
+    def best(lo: int, hi: int) -> tuple[float, list[Unit]]:  # order[lo:hi]
         if hi - lo == 1:
-            return len(items[order[lo]]), [Unit(0, [order[lo]])]
+            return cost(len(items[order[lo]])), [Unit(0, [order[lo]])]
         plen = min(lcp[lo:hi - 1])
         members = order[lo:hi]
-        together = plen + sum(len(items[i]) - plen for i in members) if plen >= min_len else None
+        together = cost(plen + sum(len(items[i]) - plen for i in members)) if plen >= min_len else None
         cuts = [k + 1 for k in range(lo, hi - 1) if lcp[k] == plen]
-        cost, units = 0, []
+        apart, units = 0.0, []
         for a, b in zip([lo] + cuts, cuts + [hi]):
             c, u = best(a, b)
-            cost, units = cost + c, units + u
-        if together is not None and together <= cost:
+            apart, units = apart + c, units + u
+        if together is not None and together <= apart:
             return together, [Unit(plen, members)]
-        return cost, units
+        return apart, units
 
     return best(0, len(order))[1]
 
@@ -126,7 +139,12 @@ def _split(unit: Unit, items: list[Tokenized], row_tokens: int) -> list[Unit]:
 
 def build_rows(items: list[Tokenized], indices: list[int], packing: bool = True,
                row_tokens: int = 4096, min_prefix: int = 16) -> list[Row]:
-    """The rows of one micro-batch. Without packing every example is a row of its own."""
+    """The rows of one micro-batch. Without packing every example is a row of its own.
+
+    Packing pays where examples share a prefix: the prefix is computed once. An example that
+    shares none stays a row of its own rather than joining others in a long row, whose attention
+    (dense under the block mask) grows with the square of the row: measured on examples that
+    each carry their own tools (docs/benchmarks.md)."""
     if not packing:
         rows = []
         for i in indices:
@@ -138,9 +156,10 @@ def build_rows(items: list[Tokenized], indices: list[int], packing: bool = True,
              for part in _split(unit, items, row_tokens)]
     units.sort(key=lambda u: -u.length(items))
     rows: list[Row] = []
-    for unit in units:  # first-fit decreasing
+    for unit in units:  # first-fit decreasing, among rows that share prefixes
         size = unit.length(items)
-        row = next((r for r in rows if len(r) + size <= row_tokens), None)
+        alone = unit.prefix_len == 0  # shares nothing: a row of its own (see below)
+        row = None if alone else next((r for r in rows if r.blocks[0][1] and len(r) + size <= row_tokens), None)
         if row is None:
             row = Row()
             rows.append(row)

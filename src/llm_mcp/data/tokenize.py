@@ -9,6 +9,8 @@ Packing (with prompt prefixes shared between examples) is in `data/packing.py`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from llm_mcp.data.example import Example, Issue
@@ -22,6 +24,7 @@ class Tokenized:
     labels: list[int]
     source: str = ""
     line: int = 0
+    prompt: str = ""  # which tool list the example was rendered with (examples that share one pack together)
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -41,8 +44,12 @@ def tokenize_examples(examples: list[Example], fmt, max_length: int) -> tuple[li
                                  "raise max_length or shorten the example", level="warning"))
             continue
         labels = [t if m else IGNORE for t, m in zip(r.input_ids, r.assistant_mask)]
-        out.append(Tokenized(r.input_ids, labels, ex.source, ex.line))
+        out.append(Tokenized(r.input_ids, labels, ex.source, ex.line, _prompt_key(ex.tools)))
     return out, dropped
+
+
+def _prompt_key(tools: list[dict]) -> str:
+    return hashlib.sha1(json.dumps(tools, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def length_buckets(items: list[Tokenized], batch_size: int) -> list[list[int]]:

@@ -86,6 +86,13 @@ def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
     for ex in ds.examples:
         issues += check_parity(ex, fmt)[0]
     errors = [i for i in issues if i.level == "error"]
+    if errors and config.skip_invalid:
+        bad = {(i.source, i.line) for i in errors}
+        for issue in errors:
+            log.warning("skipped: %s", issue)
+        ds.examples = [ex for ex in ds.examples if (ex.source, ex.line) not in bad]
+        log.warning("skip_invalid: %d invalid examples dropped, %d left", len(bad), len(ds.examples))
+        errors = [i for i in errors if i.line == 0]  # a file-level error still stops training
     if errors or not ds.examples:
         raise issues_error(path, errors, "nothing trained")
     items, dropped = tokenize_examples(ds.examples, fmt, config.max_length)
@@ -102,11 +109,22 @@ def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
     return Prepared(items, ds.examples, list(seen.values()), digest, len(dropped))
 
 
-def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
+def epoch_order(n: int, seed: int, epoch: int, prompts: list[str] | None = None,
+                chunk: int = 1) -> list[int]:
+    """A shuffle of the examples. Where they carry different tool lists (`prompts`), examples of
+    one list are dealt out in chunks of `chunk` (one step's worth) and the chunks shuffled, so a
+    micro-batch shares its prompt and packing computes it once; one list: a plain shuffle."""
     rng = random.Random(seed * 1_000_003 + epoch)
     order = list(range(n))
     rng.shuffle(order)
-    return order
+    if not prompts or chunk <= 1 or len(set(prompts)) == 1:
+        return order
+    by_prompt: dict[str, list[int]] = {}
+    for i in order:
+        by_prompt.setdefault(prompts[i], []).append(i)
+    chunks = [group[k:k + chunk] for group in by_prompt.values() for k in range(0, len(group), chunk)]
+    rng.shuffle(chunks)
+    return [i for c in chunks for i in c]
 
 
 def _label_count(item) -> int:
@@ -328,7 +346,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         for step in range(start_step, total_steps):
             epoch, within = divmod(step, steps_per_epoch)
             if epoch != order_epoch:
-                order_epoch, order = epoch, epoch_order(len(items), config.seed, epoch)
+                order_epoch, order = epoch, epoch_order(len(items), config.seed, epoch,
+                                                        [it.prompt for it in items], per_step)
             everyone = order[within * per_step:(within + 1) * per_step]
             mine = everyone[rank::world]  # dealt out round-robin to the processes
             step_tokens = sum(_label_count(items[i]) for i in everyone)
