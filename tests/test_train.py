@@ -358,3 +358,32 @@ def test_two_processes_match_one_with_the_same_effective_batch(tiny_llama, small
     assert card["metrics"]["processes"] == 2
     for (_, a), (_, b) in zip(_losses(one), _losses(two)):
         assert abs(a - b) < 1e-4 * max(1.0, abs(a))
+
+
+def test_examples_with_different_tool_lists_are_batched_by_prompt():
+    from llm_mcp.train.recipe import epoch_order
+
+    prompts = ["a"] * 8 + ["b"] * 8 + ["c"] * 4
+    order = epoch_order(20, seed=3, epoch=0, prompts=prompts, chunk=4)
+    assert sorted(order) == list(range(20))
+    assert all(len({prompts[i] for i in order[k:k + 4]}) == 1 for k in range(0, 20, 4))
+    assert order != epoch_order(20, seed=3, epoch=1, prompts=prompts, chunk=4)
+    # one prompt for all: the plain shuffle, as before
+    assert epoch_order(20, 3, 0, ["a"] * 20, 4) == epoch_order(20, 3, 0)
+
+
+def test_skip_invalid_trains_on_the_valid_examples_and_lists_the_rest(tiny_llama, small_data, tmp_path, caplog):
+    from llm_mcp.train.recipe import train
+
+    lines = small_data.read_text().splitlines()
+    broken = json.loads(lines[1])
+    broken["tool_calls"] = [{"name": "no_such_tool", "arguments": {}}]
+    data = tmp_path / "mixed.jsonl"
+    data.write_text("\n".join([lines[0], json.dumps(broken), *lines[2:6]]) + "\n")
+    with pytest.raises(LLMMCPError, match=r"mixed.jsonl:2"):
+        train(_config(tiny_llama, data, tmp_path / "refused", "max_steps=1"))
+    assert not (tmp_path / "refused" / "adapter_model.safetensors").exists()
+    with caplog.at_level("WARNING"):
+        result = train(_config(tiny_llama, data, tmp_path / "kept", "max_steps=1", "skip_invalid=true"))
+    assert (result.output / "adapter_model.safetensors").is_file()
+    assert "mixed.jsonl:2" in caplog.text and "1 invalid examples dropped, 5 left" in caplog.text

@@ -17,6 +17,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     flags = {"data": args.data, "output": args.output, "eval_data": args.eval_data,
              "tools": args.tools, "model": args.model, "gguf_file": args.gguf_file}
+    if args.skip_invalid:
+        flags["skip_invalid"] = True
     config = load_config(args.preset, args.config, flags, args.overrides)
     if args.resume and not args.config:  # continue with the settings the run started with
         from llm_mcp.train.recipe import default_output
@@ -54,6 +56,8 @@ def add_parser(sub) -> None:
     p.add_argument("--eval-data", help="held-out dataset for the eval loss")
     p.add_argument("--tools", help="tool schemas for records that carry none")
     p.add_argument("--model", help="base model (default smollm2-135m-instruct)")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="train on the valid examples, listing the dropped ones (default: refuse the file)")
     p.add_argument("--gguf-file", help="which .gguf file, when --model is a folder holding several")
     p.add_argument("--preset", default="default", choices=presets,
                    help="starting settings (default: the measured recipe for small models)")

@@ -78,6 +78,8 @@ class TrainConfig(BaseModel):
     data: str | None = Field(None, description="training dataset (any format `llm-mcp data` reads)")
     eval_data: str | None = Field(None, description="held-out dataset for the eval loss")
     tools: str | None = Field(None, description="tool schemas for records that carry none")
+    skip_invalid: bool = Field(False, description="train on the valid examples and list the dropped "
+                               "ones (default: any invalid example stops training)")
     format: Literal["auto", "flat", "openai", "sharegpt", "xlam"] = Field(
         "auto", description="dataset record format (auto: detected per record)")
     chat_format: Literal["auto", "native", "hermes"] = Field(
