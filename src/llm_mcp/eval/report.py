@@ -24,15 +24,19 @@ ROWS = [
 ]
 
 
-def _cell(value, kind: str) -> str:
-    return f"{100 * value:.1f}%" if kind == "rate" else f"{value:g}"
+def _cell(summary: dict, key: str, kind: str) -> str:
+    """A rate over no cases is "n/a" (a file without no-call cases has no no-call accuracy)."""
+    if kind != "rate":
+        return f"{summary[key]:g}"
+    cases = summary["no_call_examples"] if key == "no_call" else summary["call_examples"]
+    return f"{100 * summary[key]:.1f}%" if cases else "n/a"
 
 
 def table(scores: dict[str, Score], markdown: bool = False) -> str:
     """One row per metric, one column per model; then AST match per expected tool."""
     names = list(scores)
     summaries = {n: s.summary() for n, s in scores.items()}
-    rows = [[label] + [_cell(summaries[n][key], kind) for n in names] for key, label, kind in ROWS]
+    rows = [[label] + [_cell(summaries[n], key, kind) for n in names] for key, label, kind in ROWS]
     per_tool = {n: s.per_tool() for n, s in scores.items()}
     tools = sorted({t for p in per_tool.values() for t in p})
     for tool in tools:
