@@ -1,7 +1,7 @@
 """The proof: the default recipe teaches the real embedded SmolLM2 to call tools it could not
-call before (one epoch of examples/train.jsonl, ~4 minutes on 2 CPU cores), and `llm-mcp eval`
-shows it side by side with the base on the held-out examples/test.jsonl, whose argument values
-never occur in the training data."""
+call before, judged on requests people wrote (examples/natural.jsonl, held out: written by hand,
+never read by the generator), after one epoch of examples/train.jsonl (synthesized from the tool
+schemas alone, ~10 minutes on 2 CPU cores). `llm-mcp eval` scores it against the base."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ import pytest
 REPO = Path(__file__).parent.parent
 
 
+def _eval(data: str, tools: str, out: Path, *models: str, limit: int | None = None) -> dict:
+    cmd = [sys.executable, "-m", "llm_mcp", "eval", "--data", str(REPO / "examples" / data), "--tools", tools,
+           *models, "--dtype", "bf16", "--out", str(out)] + (["--limit", str(limit)] if limit else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    return {k: v["summary"] for k, v in json.loads((out / "report.json").read_text())["models"].items()}
+
+
 @pytest.mark.slow
 def test_the_default_recipe_teaches_smollm2_to_call_tools(smol_dir, tmp_path):
     from llm_mcp.train.config import load_config
@@ -22,21 +31,14 @@ def test_the_default_recipe_teaches_smollm2_to_call_tools(smol_dir, tmp_path):
 
     out = tmp_path / "adapters" / "tools"
     tools = str(REPO / "examples" / "tools.json")
-    result = train(load_config("default", None, {"data": str(REPO / "examples" / "train.jsonl"),
-                                                 "tools": tools, "output": str(out)}))
-    assert result.final_loss < 0.2
+    result = train(load_config("default", None, {"data": str(REPO / "examples" / "train.jsonl"), "output": str(out)}))
+    assert result.final_loss < 0.8
 
-    report_dir = tmp_path / "report"
-    proc = subprocess.run([sys.executable, "-m", "llm_mcp", "eval", "--data", str(REPO / "examples" / "test.jsonl"),
-                           "--tools", tools, "--adapter", str(out), "--base", "--dtype", "bf16",
-                           "--out", str(report_dir)],
-                          capture_output=True, text=True, timeout=1200)
-    print(proc.stdout)
-    assert proc.returncode == 0, proc.stderr
-    models = json.loads((report_dir / "report.json").read_text())["models"]
-    base, tuned = models["base"]["summary"], models["tools"]["summary"]
-    assert base["examples"] == tuned["examples"] == 100
-    assert base["ast"] < 0.2  # it does not call tools out of the box
-    # four seeds of this recipe scored 96.5-97.7% exact and 100% no-call (docs/benchmarks.md)
-    assert tuned["exact"] >= 0.92 and tuned["no_call"] >= 0.92, tuned
-    assert tuned["ast"] >= tuned["exact"] and tuned["well_formed"] > base["well_formed"]
+    natural = _eval("natural.jsonl", tools, tmp_path / "natural", "--adapter", str(out))["tools"]
+    base = _eval("natural.jsonl", tools, tmp_path / "base", "--base", limit=40)["base"]
+    assert natural["examples"] == 118 and base["examples"] == 40
+    assert base["ast"] == 0.0  # it does not call tools out of the box
+    # measured in docs/benchmarks.md ("Natural requests"): 82% well-formed, 53% right tool, 13%
+    # AST; far from the goal (85% AST), so these thresholds only hold the gain over the base
+    assert natural["well_formed"] >= 0.6 and natural["tool_name"] >= 0.3, natural
+    assert natural["ast"] >= 0.05 and natural["no_call"] >= 0.2, natural

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.request
 from collections import Counter
 
 import pytest
@@ -225,15 +226,17 @@ def test_teacher_against_a_live_llm_mcp_server_accounts_for_every_request(tiny_l
     from conftest import Server
     from llm_mcp.data.synth.teacher import rewrite
 
-    records = synthesize(TOOLS, 12, seed=2, options=Options(no_tool_share=0.0)).records
+    records = synthesize(TOOLS, 4, seed=2, options=Options(no_tool_share=0.0)).records
     before = [r["input"] for r in records]
     monkeypatch.setenv("LLM_MCP_TEACHER_KEY", "sk-secret-not-to-be-logged")
     server = Server(tiny_llama, tmp_path)
     try:
-        report = rewrite(records, server.url + "/v1", "anything", seed=1)
+        with urllib.request.urlopen(server.url + "/v1/models", timeout=30) as resp:
+            model = json.loads(resp.read())["data"][0]["id"]
+        report = rewrite(records, server.url + "/v1", model, seed=1)
     finally:
         server.stop()
-    assert report.asked == 12 and report.kept + sum(report.rejected.values()) == 12
+    assert report.asked == 4 and report.kept + sum(report.rejected.values()) == 4
     assert set(report.rejected) <= {"empty", "too-long", "markup", "missing-value", "duplicate"}
     changed = sum(a != r["input"] for a, r in zip(before, records))
     assert changed == report.kept

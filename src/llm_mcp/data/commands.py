@@ -130,7 +130,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     options = Options(no_tool_share=args.no_tool_share, parallel_share=args.parallel_share,
                       distractors=args.distractors, mask_share=args.mask_share,
                       bank_call_share=args.bank_call_share, group=args.group, rough_rate=args.rough_rate,
-                      max_tools=args.max_tools)
+                      max_tools=args.max_tools, shuffle_share=args.shuffle_share)
     result = synthesize(tools, args.n, args.seed, options)
     records = result.records
     if args.teacher:
@@ -202,6 +202,7 @@ def add_parser(sub) -> None:
     y.add_argument("--distractors", type=int, default=4, help="at most this many other tools in each prompt")
     y.add_argument("--mask-share", type=float, default=0.12,
                    help="share of prompts whose tool and parameter names are replaced (descriptions kept)")
+    y.add_argument("--shuffle-share", type=float, default=0.7, help="share of prompts listing the tools in a shuffled order")
     y.add_argument("--bank-call-share", type=float, default=0.12, help="share of calls to a distractor tool")
     y.add_argument("--group", type=int, default=16, help="examples that share one prompt (packed together)")
     y.add_argument("--max-tools", type=int, default=12,

@@ -46,6 +46,7 @@ class Options:
     group: int = 16                  # examples that share one prompt (tool list)
     distractors: int = 4             # at most this many bank tools in a prompt
     max_tools: int = 12              # tools in a prompt, distractors included
+    shuffle_share: float = 0.7       # of groups: the tools listed in a shuffled order
     mask_share: float = 0.12         # of groups: tool and parameter names replaced
     bank_call_share: float = 0.12    # of intents: a call to a distractor in the prompt
     optional_share: float = 0.45     # each optional argument present
@@ -126,7 +127,7 @@ class Synthesizer:
         own = list(self.tools) if len(self.tools) <= room else self.rng.sample(self.tools, room)
         extra = self.rng.sample(self.bank, k)
         listed = own + extra
-        if self.rng.random() < 0.7:
+        if self.rng.random() < self.o.shuffle_share:
             self.rng.shuffle(listed)
         return listed, own
 

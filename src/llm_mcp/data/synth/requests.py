@@ -185,8 +185,12 @@ def one_request(rng: random.Random, intent: Intent, args: str, kind: str | None 
         roll = rng.random()
         asks_for_thing = intent.what.split()[0].lower() in ("the", "a", "an", "your", "my", "current", "latest")
         kind = ("question" if intent.reads and asks_for_thing and roll < 0.3 else
-                "fragment" if args and roll > 0.82 else "ask")
-    return fill(rng.choice(frames[kind]), vary_verb(rng, intent), intent, args)
+                "fragment" if args and roll > 0.82 else
+                "bare" if args and roll > 0.64 else "ask")
+    do = vary_verb(rng, intent)
+    verb = do[: len(do) - len(intent.what)].strip() or intent.verb
+    frame = rng.choice(frames[kind]).replace("{Verb}", verb[:1].upper() + verb[1:]).replace("{verb}", verb)
+    return fill(frame, do, intent, args)
 
 
 def continuation(rng: random.Random, intent: Intent, args: str) -> str:

@@ -302,11 +302,15 @@ def number_value(rng: random.Random, name: str, spec: dict, integer: bool) -> Sa
         value: Any = n
         if "year" in name.lower():
             return Said(n, str(n))
-        text = number_words(n) if 0 <= n < 1000 and rng.random() < 0.25 else f"{n:,}" if n >= 1000 and rng.random() < 0.5 else str(n)
+        text = number_words(n) if 0 <= n < 1000 and rng.random() < 0.3 else f"{n:,}" if n >= 1000 and rng.random() < 0.5 else str(n)
         if unit == "minutes":
             words = data("phrases")["hours_words"].get(n)
-            if words and rng.random() < 0.5:
+            if words and rng.random() < 0.6:
                 return Said(n, rng.choice(words))
+            if n % 60 == 0 and n >= 60 and rng.random() < 0.5:  # "2 hours", "three hrs"
+                hours = n // 60
+                count = number_words(hours) if rng.random() < 0.4 else str(hours)
+                return Said(n, f"{count} {rng.choice(['hours', 'hrs', 'hr', 'hours'])}" if hours > 1 else "an hour")
     else:
         roll = rng.random()
         common = [v for v in COMMON + [150, 200, 250, 300, 500, 1000, 1500, 2000, 5000] if lo <= v <= hi]
