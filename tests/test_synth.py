@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -191,6 +192,12 @@ def test_synth_cli_writes_and_shows(tmp_path):
     r = subprocess.run([sys.executable, "-m", "llm_mcp", "data", "synth", "--tools", "examples/tools.json"],
                        capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 2 and "--out" in r.stderr
+    # the same file in another process, whatever its hash seed (Faker reseeded before each draw)
+    again = tmp_path / "again.jsonl"
+    subprocess.run([sys.executable, "-m", "llm_mcp", "data", "synth", "--tools", "examples/tools.json",
+                    "--n", "40", "--seed", "3", "--out", str(again)], capture_output=True, cwd=REPO,
+                   timeout=300, env={**os.environ, "PYTHONHASHSEED": "123"}, check=True)
+    assert again.read_text() == out.read_text()
 
 
 def test_the_natural_sets_never_feed_the_generator():

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).parent
-LOCALES = ["en_US", "en_GB", "en_AU", "en_CA", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "pt_BR",
+LOCALES = ["en_US", "en_GB", "en_AU", "en_CA", "de_DE", "fr_FR", "es_ES", "nl_NL", "pt_BR",
            "en_IE", "en_NZ"]
 
 
@@ -52,11 +52,18 @@ class Fakes:
             self.by_locale[loc] = fake
 
     def any(self, locales: list[str] | None = None):
-        return self.by_locale[self.rng.choice(locales or LOCALES)]
+        return self._seeded(self.rng.choice(locales or LOCALES))
 
     @property
     def en(self):
-        return self.by_locale["en_US"]
+        return self._seeded("en_US")
+
+    def _seeded(self, locale: str):
+        # reseeded from our generator before every use: each value depends on the seed alone,
+        # not on how many draws some provider made before (a few vary between processes)
+        fake = self.by_locale[locale]
+        fake.seed_instance(self.rng.getrandbits(32))
+        return fake
 
 
 # (words in the parameter's name or description, kind); the name is searched first
