@@ -28,12 +28,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	@echo "== 1. the base model, asked to use a tool, answers in prose"
 	$(BIN)/llm-mcp chat --tools examples/tools.json --max-new-tokens 48 "Can you get the current weather for a city: location Tokyo."
-	@echo "== 2. train an adapter on examples/train.jsonl (the default recipe with the real tool schemas, ~4.5 minutes on 2 CPU cores; kept once made)"
-	test -f $(ADAPTER)/adapter_model.safetensors || $(BIN)/llm-mcp train --data examples/train.jsonl --tools examples/tools.json --output $(ADAPTER)
+	@echo "== 2. train an adapter on examples/train.jsonl (the default recipe, 640 synthesized examples, ~10 minutes on 2 CPU cores; kept once made)"
+	test -f $(ADAPTER)/adapter_model.safetensors || $(BIN)/llm-mcp train --data examples/train.jsonl --output $(ADAPTER)
 	@echo "== 3. the adapter calls the tool"
 	$(BIN)/llm-mcp chat --adapter $(ADAPTER) --tools examples/tools.json "Can you get the current weather for a city: location Tokyo."
-	@echo "== 4. base vs adapter on the 100 held-out examples (~5 minutes)"
-	$(BIN)/llm-mcp eval --data examples/test.jsonl --tools examples/tools.json --base --adapter $(ADAPTER) --out $(ADAPTER)-eval
+	@echo "== 4. base vs adapter on 118 requests people wrote (held out; ~15 minutes)"
+	$(BIN)/llm-mcp eval --data examples/natural.jsonl --tools examples/tools.json --base --adapter $(ADAPTER) --out $(ADAPTER)-eval
 	@echo "== 5. serve both: MCP on http://127.0.0.1:8000/mcp, OpenAI API on /v1 (Ctrl-C stops)"
 	$(BIN)/llm-mcp serve --adapter tools=$(ADAPTER)
 

@@ -128,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="system prompt")
     chat.add_argument("--max-new-tokens", type=int, default=256)
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    chat.add_argument("--no-guide", action="store_true", help="do not hold tool names, parameter "
-                      "names and enums in calls to the tool schemas")
+    chat.add_argument("--no-guide", action="store_true", help="do not hold calls to the tools' "
+                      "JSON Schemas (xgrammar)")
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     chat.set_defaults(func=cmd_chat)
 

@@ -140,8 +140,8 @@ def add_parser(sub) -> None:
     p.add_argument("--limit", type=int, help="only the first N examples")
     p.add_argument("--batch-size", type=int, default=16, help="replies decoded together (default 16)")
     p.add_argument("--max-new-tokens", type=int, default=128)
-    p.add_argument("--no-guide", action="store_true", help="decode without holding tool names, "
-                   "parameter names and enums to the schemas (the model alone; the server holds them)")
+    p.add_argument("--no-guide", action="store_true", help="decode without holding calls to the "
+                   "tools' JSON Schemas (the model alone; the server holds them)")
     p.add_argument("--out", help="report folder (default $LLM_MCP_HOME/evals/<data>-<time>)")
     p.add_argument("--failures", type=int, default=2, help="failures shown per kind and model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")

@@ -174,8 +174,8 @@ def add_parser(sub) -> None:
     p.add_argument("--chat-format", choices=["auto", "native", "hermes"], default="auto")
     p.add_argument("--max-new-tokens", type=int, default=1024, help="the most tokens a request may ask for")
     p.add_argument("--max-batch", type=int, default=16, help="requests decoded together")
-    p.add_argument("--no-guide", action="store_true", help="do not hold tool names, parameter "
-                   "names and enums in calls to the request's tool schemas")
+    p.add_argument("--no-guide", action="store_true", help="do not hold calls to the request's "
+                   "tool JSON Schemas (xgrammar)")
     p.set_defaults(func=lambda args: _run(args))
 
 
