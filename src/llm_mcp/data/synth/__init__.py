@@ -162,8 +162,12 @@ class Synthesizer:
                 pass
             used.add(new)
             names[t["name"]] = new
+            taken: set[str] = set()
             for p in (t["parameters"].get("properties") or {}):
-                params[(t["name"], p)] = word() + self.rng.choice(["", "_" + word()])
+                while (masked := word() + self.rng.choice(["", "_" + word()])) in taken:
+                    pass  # two parameters of one tool never share a name
+                taken.add(masked)
+                params[(t["name"], p)] = masked
         return names, params
 
     def record(self, own: list[dict], extra: list[dict], absent: list[dict]) -> dict | None:
