@@ -73,7 +73,8 @@ def find_adapter(name_or_dir: str) -> Path:
 
 def read_card(folder: Path) -> dict:
     path = Path(folder) / CARD
-    return json.loads(path.read_text()) if path.is_file() else {}
+    # a card that is a symlink is not the adapter's own (it could show any file it points to)
+    return json.loads(path.read_text()) if path.is_file() and not path.is_symlink() else {}
 
 
 def write_adapter(model, output: Path, *, config, source, fmt, tools: list[dict],

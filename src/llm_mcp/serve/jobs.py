@@ -43,7 +43,7 @@ class Jobs:
 
     def start(self, dataset: Path, name: str, options: dict | None = None) -> dict:
         """Queue a training job making adapter `name` from `dataset` (already a checked path)."""
-        from llm_mcp.train.config import load_config
+        from llm_mcp.train.config import load_config, option_key
         from llm_mcp.train import checkpoint
 
         check_name(name)
@@ -53,7 +53,7 @@ class Jobs:
                               "choose another name, delete it (delete_adapter), or resume its job")
         if self.busy(name):
             raise LLMMCPError(f"a job making {name!r} is already queued or running")
-        overrides = [f"{k}={_scalar(v)}" for k, v in (options or {}).items()]
+        overrides = [f"{option_key(k)}={_scalar(v)}" for k, v in (options or {}).items()]
         flags = {"data": str(dataset), "output": str(output), "model": self.model}
         load_config("default", None, flags, overrides)  # every bad option, before anything starts
         job_id = uuid.uuid4().hex[:12]

@@ -16,15 +16,13 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import BaseModel, Field
 
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import Request
+from llm_mcp.serve.engine import Request, check_name
 from llm_mcp.serve.state import State
 from llm_mcp.store import TERMINAL
 
 INSTRUCTIONS = """A local language model with LoRA adapters that teach it tools. `chat` asks the
 base model or an adapter; `start_training` makes a new adapter from a dataset in the server's data
 directory and `wait_for_job` follows it; `evaluate` measures tool-call accuracy."""
-
-RESERVED_OPTIONS = {"data", "output", "model", "gguf_file"}  # the server sets these itself
 
 
 class ChatResult(BaseModel):
@@ -92,6 +90,7 @@ def build_mcp(state: State) -> MCPServer:
     @_errors
     async def delete_adapter(name: str) -> dict[str, Any]:
         """Unload an adapter and forget it; its files are deleted when they are in the data directory's adapters folder."""
+        check_name(name)
         row = state.store.adapter(name)
         if row is None and name not in engine.adapters:
             raise LLMMCPError(f"no adapter {name!r}", "list_adapters shows the known ones")
@@ -102,7 +101,8 @@ def build_mcp(state: State) -> MCPServer:
         deleted = False
         if row:
             folder = state.home / "adapters" / name
-            if folder.resolve() == state.safe_path(row["path"], must_exist=False) and folder.is_dir():
+            if folder.is_dir() and state.is_own_folder(folder) \
+                    and folder.resolve() == state.safe_path(row["path"], must_exist=False):
                 shutil.rmtree(folder)
                 deleted = True
             state.store.delete_adapter(name)
@@ -134,14 +134,7 @@ def build_mcp(state: State) -> MCPServer:
     @_errors
     async def start_training(dataset: str, name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """Train a LoRA adapter called `name` on a dataset in the data directory, in a separate process; returns the job (follow it with wait_for_job). `options` are training config keys, e.g. {"max_steps": 50, "lora.r": 8, "eval_data": "test.jsonl"}."""
-        options = dict(options or {})
-        bad = sorted(RESERVED_OPTIONS & set(options))
-        if bad:
-            raise LLMMCPError(f"options may not set {', '.join(bad)}: the server chooses them",
-                              "pass the dataset as `dataset` and the adapter name as `name`")
-        for key in ("eval_data", "tools"):
-            if options.get(key):
-                options[key] = str(state.safe_path(str(options[key])))
+        options = state.training_options(options)
         file = state.safe_path(dataset)
         return _job(await to_thread.run_sync(jobs.start, file, name, options))
 
@@ -172,6 +165,8 @@ def build_mcp(state: State) -> MCPServer:
     @_errors
     async def wait_for_job(job_id: str, ctx: Context, timeout_s: float = 3600) -> dict[str, Any]:
         """Wait until a job ends (or timeout_s passes), sending progress notifications (step of total, loss, ETA) as it trains."""
+        if not 0 <= timeout_s <= 7 * 86400:  # NaN too
+            raise LLMMCPError(f"timeout_s {timeout_s} is not a number of seconds in 0..604800")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         sent = None
@@ -192,10 +187,13 @@ def build_mcp(state: State) -> MCPServer:
     async def evaluate(dataset: str, adapter: str | None = None, limit: int = 100,
                        max_new_tokens: int = 128) -> dict[str, Any]:
         """Tool-call accuracy (BFCL rules) of the base model or a loaded adapter on a dataset in the data directory: AST and exact match, no-call accuracy, per tool. Serving pauses while it runs."""
+        if not 1 <= max_new_tokens <= engine.max_new_tokens or limit < 1:
+            raise LLMMCPError(f"max_new_tokens must be in 1..{engine.max_new_tokens} and limit at least 1")
+
         def run():
             from llm_mcp.eval.cases import read_cases
 
-            cases = read_cases(state.safe_path(dataset))[:max(limit, 1)]
+            cases = read_cases(state.safe_path(dataset))[:limit]
             score = engine.evaluate(cases, adapter, max_new_tokens)
             return {"model": adapter or engine.name, "summary": score.summary(), "per_tool": score.per_tool()}
         return await to_thread.run_sync(run)

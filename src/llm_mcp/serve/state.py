@@ -14,6 +14,9 @@ from llm_mcp.store import Store
 
 log = logging.getLogger(__name__)
 
+RESERVED_OPTIONS = {"data", "output", "model", "gguf_file"}  # a server's jobs: it sets these itself
+PATH_OPTIONS = ("eval_data", "tools")  # options naming files: held to the data directory
+
 
 @dataclass
 class State:
@@ -44,6 +47,30 @@ class State:
             raise LLMMCPError(f"{path!r} does not exist (looked at {resolved})")
         return resolved
 
+    def training_options(self, options) -> dict:
+        """A client's training options, checked as the config will read them: keys normalised
+        (` output`, `lora.r`/`r`), none the server sets itself, paths inside the data directory."""
+        from llm_mcp.train.config import option_key
+
+        if options is None:
+            return {}
+        if not isinstance(options, dict):
+            raise LLMMCPError("options must be an object of training config keys")
+        out: dict = {}
+        for key, value in options.items():
+            name = option_key(key)
+            if name in out:
+                raise LLMMCPError(f"option {name} is given twice")
+            out[name] = value
+        bad = sorted(RESERVED_OPTIONS & set(out))
+        if bad:
+            raise LLMMCPError(f"options may not set {', '.join(bad)}: the server chooses them",
+                              "pass the dataset as `dataset` and the adapter name as `name`")
+        for key in PATH_OPTIONS:
+            if out.get(key) is not None:
+                out[key] = str(self.safe_path(out[key]))
+        return out
+
     def model_ids(self) -> list[dict]:
         """The base and each loaded adapter as OpenAI-style model ids (`base:adapter`)."""
         base = self.engine.name
@@ -73,6 +100,9 @@ class State:
             if not folder.exists():
                 raise LLMMCPError(f"no adapter {name!r} is known",
                                   "give its folder as path, or train it with start_training")
+            if not known and not self.is_own_folder(folder):
+                raise LLMMCPError(f"adapters/{name} is a symlink or holds one: not served",
+                                  "copy the adapter's files into the data directory")
         return self.add_adapter(name, folder)
 
     def add_adapter(self, name: str, folder: Path) -> dict:
@@ -101,9 +131,18 @@ class State:
         from llm_mcp.adapters.card import adapter_folders, read_card
 
         for sub in adapter_folders(self.home):
-            if (sub / "adapter_model.safetensors").is_file() and NAME.match(sub.name) \
-                    and self.store.adapter(sub.name) is None:
+            if (sub / "adapter_model.safetensors").is_file() and NAME.fullmatch(sub.name) \
+                    and self.is_own_folder(sub) and self.store.adapter(sub.name) is None:
                 self.store.put_adapter(sub.name, sub, read_card(sub))
+
+    def is_own_folder(self, folder: Path) -> bool:
+        """Is `folder` a real folder in $LLM_MCP_HOME/adapters whose weights are its own? A
+        symlink (the folder, its config or weights) could lead outside the data directory: not
+        served. (A symlinked card is ignored by read_card.)"""
+        adapters = (self.home / "adapters").resolve()
+        if folder.is_symlink() or folder.resolve().parent != adapters:
+            return False
+        return not any((folder / f).is_symlink() for f in ("adapter_config.json", "adapter_model.safetensors"))
 
     def close(self) -> None:
         self.jobs.close()

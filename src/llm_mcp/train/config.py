@@ -9,6 +9,7 @@ flags (`--data`, `--output`, ...) < `key=value` overrides. Nested keys are writt
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -179,6 +180,19 @@ def _merge(base: dict, extra: dict) -> dict:
         else:
             out[key] = value
     return out
+
+
+KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def option_key(key: Any) -> str:
+    """An option's key as the config reads it (`lora.r` for ` r `, `lora.r` or `r`): what a
+    caller checks (reserved keys, paths) must be this, not the key as sent. A key that is not a
+    dotted name (`=`, spaces inside, a leading `-`) is refused: it could change the override's
+    meaning once written as `key=value` on a command line."""
+    if not isinstance(key, str) or not KEY.fullmatch(key.strip()):
+        raise LLMMCPError(f"bad option name {key!r}", "option names look like learning_rate or lora.r")
+    return ".".join(_key_path(key.strip()))
 
 
 def _key_path(key: str) -> list[str]:
