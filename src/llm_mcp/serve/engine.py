@@ -16,7 +16,9 @@ arrive during a batch wait for the next one (static batching).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import math
 import re
 import threading
 import time
@@ -32,12 +34,16 @@ from llm_mcp.errors import LLMMCPError
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The one rule for adapter names, wherever a name arrives (MCP tools, jobs, the data directory):
+# it becomes a folder under $LLM_MCP_HOME/adapters, so it starts with a letter or digit (never
+# `.`, `..`, a hidden folder or something read as a command-line flag).
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def check_name(name) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
-        raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-'")
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise LLMMCPError(f"bad adapter name {name!r}", "use 1-64 letters, digits, '.', '_' or '-', "
+                          "starting with a letter or digit")
     return name
 
 
@@ -46,6 +52,14 @@ MIN_PREFIX = 16  # a shared prompt prefix shorter than this is not worth a cache
 
 class Busy(LLMMCPError):
     """The queue is full: try again later (HTTP 429)."""
+
+
+class Gone(LLMMCPError):
+    """The request's adapter was unloaded while it waited (HTTP 404, as an unknown model)."""
+
+
+class Fault(LLMMCPError):
+    """Generation failed on the server's side, not because of the request (HTTP 500)."""
 
 
 @dataclass
@@ -114,6 +128,7 @@ class Engine:
         self._queue: deque[Request] = deque()
         self._cv = threading.Condition()
         self._model_lock = threading.RLock()  # the worker's batches, adapter (un)loading, evals
+        self._prepare_lock = threading.Lock()  # requests are rendered one at a time
         self._closed = False
         self.batches: deque[int] = deque(maxlen=1000)  # sizes of recent batches (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
@@ -188,23 +203,28 @@ class Engine:
     # ---- requests -----------------------------------------------------------------------------
 
     def prepare(self, req: Request) -> Request:
-        """Check limits, render the prompt, apply tool_choice. Raises LLMMCPError."""
+        """Check limits, render the prompt, apply tool_choice. Raises LLMMCPError. Callable from
+        any thread (one renders at a time: a tokenizer is not safe to share between threads);
+        servers call it off their event loop."""
+        with self._prepare_lock:
+            return self._prepare(req)
+
+    def _prepare(self, req: Request) -> Request:
         if req.adapter is not None:
             self.adapter(req.adapter)
         if req.max_new_tokens is None:
             req.max_new_tokens = min(256, self.max_new_tokens)
-        if not isinstance(req.max_new_tokens, int) or not 1 <= req.max_new_tokens <= self.max_new_tokens:
-            raise LLMMCPError(f"max_new_tokens {req.max_new_tokens} is outside 1..{self.max_new_tokens}",
+        if not _is_int(req.max_new_tokens) or not 1 <= req.max_new_tokens <= self.max_new_tokens:
+            raise LLMMCPError(f"max_new_tokens {req.max_new_tokens!r} is outside 1..{self.max_new_tokens} "
+                              "(a whole number)",
                               "ask for fewer tokens (the server's limit is --max-new-tokens)")
-        if req.temperature < 0 or req.temperature > 5:
-            raise LLMMCPError(f"temperature {req.temperature} is outside 0..5")
-        if not req.messages:
-            raise LLMMCPError("messages is empty", "send at least one user message")
+        if not _is_number(req.temperature) or not 0 <= req.temperature <= 5:
+            raise LLMMCPError(f"temperature {req.temperature!r} is outside 0..5 (a finite number)")
+        if not isinstance(req.messages, list) or not req.messages:
+            raise LLMMCPError("messages must be a non-empty list", "send at least one user message")
         messages = [Message.from_any(m) for m in req.messages]
         tools = normalize_tools(req.tools) if req.tools else []
-        choice = req.tool_choice or "auto"
-        if isinstance(choice, dict):  # OpenAI {"type": "function", "function": {"name": ...}}
-            choice = (choice.get("function") or {}).get("name") or choice.get("name")
+        choice = _tool_choice(req.tool_choice)
         names = [t["name"] for t in tools]
         if choice not in ("auto", "none", "required") and choice not in names:
             raise LLMMCPError(f"tool_choice {choice!r} is not among the tools ({', '.join(names) or 'none'})")
@@ -253,6 +273,8 @@ class Engine:
         events: asyncio.Queue = asyncio.Queue()
         end = object()
         req.on_event = lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
+        if not req.prompt:  # rendering is CPU work: not on the event loop
+            await loop.run_in_executor(None, self.prepare, req)
         self.submit(req)
         # `done` is set after the request's last event was handed over, so `end` comes last
         waiter = loop.run_in_executor(None, req.done.wait)
@@ -292,14 +314,26 @@ class Engine:
                         last = now
                 batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
             try:
-                with self._model_lock:
-                    self._run(batch)
+                with self._model_lock:  # held: no adapter can be unloaded under the batch
+                    batch = [req for req in batch if self._admit(req)]
+                    if batch:
+                        self._run(batch)
             except Exception as err:  # never kill the worker: fail the batch's requests
                 log.exception("batch of %d failed", len(batch))
                 for req in batch:
                     if not req.done.is_set():
-                        req.error = LLMMCPError(f"generation failed: {err}")
+                        req.error = Fault(f"generation failed on the server: {err}")
                         req.done.set()
+
+    def _admit(self, req: Request) -> bool:
+        """Can `req` run now? Its adapter may have been unloaded since it was queued: then it
+        alone fails, the rest of the batch runs."""
+        if req.adapter is None or req.adapter in self.adapters:
+            return True
+        req.error = Gone(f"adapter {req.adapter!r} was unloaded while the request waited",
+                         "load it again, or ask another model")
+        req.done.set()
+        return False
 
     def _run(self, batch: list[Request]) -> None:
         import torch
@@ -344,7 +378,7 @@ class Engine:
                 logits = out.logits[:, -1].float()  # (b, vocab)
                 for row in (~finished).nonzero().flatten().tolist():
                     if batch[row].guide is not None:
-                        apply_guide(logits[row], batch[row].guide, rows[row].stream.seen)
+                        self._guide(logits[row], batch[row], rows[row])
                 token = logits.argmax(-1)
                 hot = temps > 0
                 if hot.any():
@@ -353,7 +387,12 @@ class Engine:
                 steps += 1
                 token = torch.where(finished, torch.full_like(token, pad), token)
                 for row in (~finished).nonzero().flatten().tolist():
-                    rows[row].add(int(token[row]))
+                    try:
+                        rows[row].add(int(token[row]))
+                    except Exception as err:  # this request alone fails; the others go on
+                        log.exception("request in row %d failed", row)
+                        rows[row].fail(Fault(f"generation failed on the server: {err}"))
+                        finished[row] = True
                 stopped = torch.isin(token, stops) & ~finished
                 finished |= stopped | (steps >= limits)
                 for row in finished.nonzero().flatten().tolist():
@@ -365,6 +404,16 @@ class Engine:
                 ids = token[:, None]
                 mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], dim=1)
                 pos = pos[:, -1:] + 1
+
+    @staticmethod
+    def _guide(logits, req: Request, row: _Row) -> None:
+        """Hold the row's next token to its tools' schemas; a guide that fails is dropped (the
+        request goes on unguided, the batch is untouched)."""
+        try:
+            apply_guide(logits, req.guide, row.stream.seen)
+        except Exception:
+            log.exception("the call guide failed; the request goes on unguided")
+            req.guide = None
 
     def _prefix_cache(self, prefix: list[int], keys: list[str], name: str):
         """A KV cache of `prefix` with one row per request, each under its adapter's weights:
@@ -493,6 +542,30 @@ class Engine:
         return scope
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _tool_choice(choice) -> str:
+    """auto, none, required or a tool name, from those strings or OpenAI's
+    {"type": "function", "function": {"name": ...}} (or {"name": ...})."""
+    if choice is None or choice == "":
+        return "auto"
+    if isinstance(choice, dict):
+        inner = choice.get("function", choice)
+        name = inner.get("name") if isinstance(inner, dict) else None
+        if isinstance(name, str) and name:
+            return name
+    elif isinstance(choice, str):
+        return choice
+    raise LLMMCPError(f"tool_choice {json.dumps(choice, default=str)[:100]} is not understood",
+                      'use "auto", "none", "required" or {"type": "function", "function": {"name": "..."}}')
+
+
 class _Row:
     """One request's reply as it grows; closing it sets the request's result."""
 
@@ -512,6 +585,11 @@ class _Row:
 
     def add(self, token: int) -> None:
         self.stream.add([token])
+
+    def fail(self, error: BaseException) -> None:
+        self.closed = True
+        self.req.error = error
+        self.req.done.set()
 
     def close(self, reason: str, seconds: float) -> None:
         self.closed = True
