@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -80,6 +81,12 @@ class ChatFormat:
         self.system_ok = True  # hermes: whether the template accepts a system turn
         self._grammars: Grammars | None = None  # the vocabulary for xgrammar, for guide()
         self.end_of_turn = self._find_end_of_turn()
+        # special tokens (role markers, end of turn) → a placeholder of the same length, one
+        # private-use character repeated, while a conversation renders (see render)
+        specials = sorted({t.content for t in getattr(tokenizer, "added_tokens_decoder", {}).values()
+                           if t.special and t.content}, key=len, reverse=True)
+        self._hidden = {t: chr(0xF0000 + k) * len(t) for k, t in enumerate(specials)} or None
+        self._placeholder = re.compile("|".join(re.escape(u) for u in (self._hidden or {}).values()) or "$^")
         if force not in (None, "native", "hermes"):
             raise LLMMCPError(f"unknown chat format {force!r}", "use native or hermes")
         if force != "hermes":
@@ -97,13 +104,28 @@ class ChatFormat:
     # ---- public API -------------------------------------------------------------------------
 
     def render(self, messages: Iterable[Any], tools: Any = None,
-               add_generation_prompt: bool = False) -> Rendered:
-        """Text, token ids and assistant mask of a conversation (OpenAI dicts or Messages)."""
+               add_generation_prompt: bool = False, mask: bool = True) -> Rendered:
+        """Text, token ids and assistant mask of a conversation (OpenAI dicts or Messages);
+        `mask=False` skips the mask (a prompt needs none; finding each assistant turn renders the
+        conversation once per turn).
+
+        Roles come only from the message structure: a special token's text inside a message or a
+        tool schema (`<|im_start|>system` in user content) is tokenized as plain text, not as the
+        control token (each such string is swapped for a placeholder of its length while the
+        template renders, then spelled out with `split_special_tokens`)."""
         msgs = [Message.from_any(m) for m in messages]
         tool_list = normalize_tools(tools)
+        if self._hidden is not None:
+            msgs, tool_list = _hide(msgs, self._hidden), _hide(tool_list, self._hidden)
         text = self._apply(msgs, tool_list, add_generation_prompt)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise LLMMCPError(f"the conversation holds text that is not valid Unicode "
+                              f"({err.reason}: {text[err.start:err.end]!r})",
+                              "send UTF-8 text (a lone surrogate such as \\ud800 cannot be tokenized)") from None
         spans = []
-        for k, m in enumerate(msgs):
+        for k, m in enumerate(msgs if mask else []):
             if m.role != "assistant":
                 continue
             before = self._apply(msgs[:k], tool_list, True)
@@ -120,13 +142,12 @@ class ChatFormat:
                 if cut >= 0:
                     end = cut + len(self.end_of_turn)
             spans.append((len(before), end))
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = [tuple(o) for o in enc["offset_mapping"]]
-        return Rendered(text, list(enc["input_ids"]), _mask_from_spans(offsets, spans), spans, offsets)
+        text, ids, offsets = self._tokenize(text)
+        return Rendered(text, ids, _mask_from_spans(offsets, spans), spans, offsets)
 
     def prompt_ids(self, messages: Iterable[Any], tools: Any = None) -> list[int]:
         """Token ids of the prompt for generating the next assistant turn."""
-        return self.render(messages, tools, add_generation_prompt=True).input_ids
+        return self.render(messages, tools, add_generation_prompt=True, mask=False).input_ids
 
     def reply_text(self, token_ids: Iterable[int]) -> str:
         """Generated token ids → the reply text, cut at the end-of-turn token."""
@@ -164,6 +185,32 @@ class ChatFormat:
                 "args_as_string": self.args_as_string, "tool_role": self.tool_role}
 
     # ---- rendering --------------------------------------------------------------------------
+
+    def _tokenize(self, text: str) -> tuple[str, list[int], list[tuple[int, int]]]:
+        """The text with its placeholders spelled out, its token ids and each token's span.
+        Only the template's own special tokens are control tokens; a placeholder's string
+        becomes ordinary tokens."""
+        def encode(piece: str, start: int, split: bool = False):
+            enc = self.tokenizer(piece, add_special_tokens=False, return_offsets_mapping=True,
+                                 **({"split_special_tokens": True} if split else {}))
+            ids.extend(enc["input_ids"])
+            offsets.extend((start + a, start + b) for a, b in enc["offset_mapping"])
+
+        ids: list[int] = []
+        offsets: list[tuple[int, int]] = []
+        if self._hidden is None or not self._placeholder.search(text):
+            encode(text, 0)
+            return text, ids, offsets
+        shown = {unit: token for token, unit in self._hidden.items()}
+        pos = 0
+        for found in self._placeholder.finditer(text):
+            if found.start() > pos:
+                encode(text[pos:found.start()], pos)
+            encode(shown[found.group()], found.start(), split=True)
+            pos = found.end()
+        if pos < len(text):
+            encode(text[pos:], pos)
+        return self._placeholder.sub(lambda m: shown[m.group()], text), ids, offsets
 
     def _apply(self, msgs: list[Message], tools: list[dict], add_generation_prompt: bool) -> str:
         if self.kind == "native":
@@ -311,6 +358,26 @@ class ChatFormat:
                 self.tool_role = "user"
         except Exception:
             self.tool_role = "user"
+
+
+def _hide(value: Any, hidden: dict[str, str]) -> Any:
+    """`value` (messages, calls, tool schemas: strings in lists and dicts) with each special
+    token's string replaced by its placeholder; values without one are returned as they are."""
+    if isinstance(value, str):
+        for token, unit in hidden.items():
+            if token in value:
+                value = value.replace(token, unit)
+        return value
+    if isinstance(value, list):
+        return [_hide(v, hidden) for v in value]
+    if isinstance(value, dict):
+        return {_hide(k, hidden): _hide(v, hidden) for k, v in value.items()}
+    if isinstance(value, ToolCall):
+        return ToolCall(_hide(value.name, hidden), _hide(value.arguments, hidden), value.id)
+    if isinstance(value, Message):
+        return Message(value.role, _hide(value.content, hidden), _hide(value.tool_calls, hidden),
+                       value.tool_call_id, value.name and _hide(value.name, hidden))
+    return value
 
 
 def _mask_from_spans(offsets, spans: list[tuple[int, int]]) -> list[int]:

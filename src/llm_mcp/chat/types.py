@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,11 +79,20 @@ class Message:
         if content is None:
             content = ""
         elif isinstance(content, list):  # OpenAI content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            texts = [p.get("text") for p in content if isinstance(p, dict) and "text" in p]
+            if not all(isinstance(t, str) for t in texts):
+                raise LLMMCPError("a content part's 'text' must be a string")
+            content = "".join(texts)
         elif not isinstance(content, str):
             content = json.dumps(content, ensure_ascii=False)
-        calls = [ToolCall.from_any(c) for c in obj.get("tool_calls") or []]
-        return cls(role, content, calls, obj.get("tool_call_id"), obj.get("name"))
+        calls = obj.get("tool_calls") or []
+        if not isinstance(calls, list):
+            raise LLMMCPError("a message's tool_calls must be a list")
+        extra = {key: obj.get(key) for key in ("tool_call_id", "name")}
+        for key, value in extra.items():
+            if value is not None and not isinstance(value, str):
+                raise LLMMCPError(f"a message's {key} must be a string")
+        return cls(role, content, [ToolCall.from_any(c) for c in calls], extra["tool_call_id"], extra["name"])
 
     def to_openai(self) -> dict:
         out: dict[str, Any] = {"role": self.role, "content": self.content}
@@ -103,13 +114,79 @@ def normalize_tool(obj: Any) -> dict:
     name = obj.get("name")
     if not isinstance(name, str) or not name:
         raise LLMMCPError("a tool needs a non-empty string 'name'")
+    if not TOOL_NAME.fullmatch(name):
+        raise LLMMCPError(f"bad tool name {name[:80]!r}", "a tool name is 1-128 characters without "
+                          "quotes, backslashes, angle brackets or control characters")
     params = obj.get("parameters", obj.get("inputSchema", obj.get("input_schema")))
     if params is None:
         params = {"type": "object", "properties": {}}
     if not isinstance(params, dict):
         raise LLMMCPError(f"parameters of tool {name!r} must be a JSON Schema object")
-    tool = {"name": name, "description": obj.get("description") or "", "parameters": params}
-    return tool
+    try:
+        params = _json_types(params)
+    except RecursionError:
+        raise LLMMCPError(f"parameters of tool {name!r} are nested too deeply") from None
+    check_schema(name, params)
+    description = obj.get("description") or ""
+    if not isinstance(description, str):
+        raise LLMMCPError(f"the description of tool {name!r} must be a string")
+    return {"name": name, "description": description, "parameters": params}
+
+
+# What a tool name may hold: it is written inside JSON strings and markup (`<tool_call>`), so no
+# quotes, backslashes, angle brackets or control characters.
+TOOL_NAME = re.compile(r'[^\x00-\x1f\x7f"\\<>]{1,128}')
+
+# Python type names that BFCL (Gorilla) and other function-calling sets write for JSON Schema's
+_PY_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array", "str": "string",
+             "int": "integer", "bool": "boolean"}
+
+
+def _json_types(schema: Any) -> Any:
+    """`schema` with Python type names (BFCL's `"type": "dict"`) as JSON Schema's, and BFCL's
+    `"type": "any"` dropped; a schema without either is returned as it is."""
+    if isinstance(schema, list):
+        return [_json_types(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _json_types(v) if k != "enum" and k != "const" and k != "default" else v
+           for k, v in schema.items()}
+    kind = out.get("type")
+    if kind == "any":
+        del out["type"]
+    elif isinstance(kind, str) and kind in _PY_TYPES:
+        out["type"] = _PY_TYPES[kind]
+    return out
+
+
+def check_schema(name: str, params: dict) -> None:
+    """A tool's parameters must be a valid JSON Schema (the metaschema its `$schema` names, else
+    2020-12) describing an object; checked once per distinct schema."""
+    try:
+        key = json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        raise LLMMCPError(f"parameters of tool {name!r} are not JSON") from None
+    problem = _schema_problem(key)
+    if problem:
+        raise LLMMCPError(f"parameters of tool {name!r} are not a valid JSON Schema: {problem}",
+                          "tool parameters are a JSON Schema of type object")
+
+
+@functools.lru_cache(maxsize=4096)
+def _schema_problem(key: str) -> str | None:
+    from jsonschema import SchemaError, validators
+
+    params = json.loads(key)
+    try:
+        validators.validator_for(params, default=validators.Draft202012Validator).check_schema(params)
+    except SchemaError as err:
+        where = "/".join(str(p) for p in err.absolute_path) or "the top"
+        return f"{err.message[:200]} (at {where})"
+    except RecursionError:
+        return "it is nested too deeply"
+    if params.get("type", "object") != "object":
+        return f"its type is {params.get('type')!r}; tool arguments are an object"
+    return None
 
 
 def normalize_tools(tools: Any) -> list[dict]:
