@@ -81,7 +81,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
     return state
 
 
-def build_app(state, host: str, port: int, token: str | None):
+def build_app(state, host: str, port: int, token: str | None, body_timeout: float = 30.0):
     from mcp.server.transport_security import TransportSecuritySettings
     from starlette.applications import Starlette
     from starlette.routing import Mount
@@ -104,8 +104,57 @@ def build_app(state, host: str, port: int, token: str | None):
         async with mcp.session_manager.run():
             yield
 
-    app = Starlette(routes=[*routes(state), Mount("/", app=mcp_app)], lifespan=lifespan)
+    app = Starlette(routes=[*routes(state, security), Mount("/", app=mcp_app)], lifespan=lifespan)
+    app = RequestLimits(app, seconds=body_timeout)
     return BearerAuth(app, token) if token else app
+
+
+class RequestLimits:
+    """Pure ASGI, on every route: a request body over `max_bytes` gets 413, one that has not
+    arrived whole within `seconds` of the request's start gets 408 (a slow client cannot hold
+    the server). The body is read here and handed on whole; the rest of the stream (a client
+    going away) passes through."""
+
+    def __init__(self, app, max_bytes: int = 4 * 1024 * 1024, seconds: float = 30.0):
+        self.app, self.max_bytes, self.seconds = app, max_bytes, seconds
+
+    async def __call__(self, scope, receive, send):
+        import anyio
+
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            return await _plain(send, 413, "request body too large")
+        body, first = bytearray(), None
+        try:
+            with anyio.fail_after(self.seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        first = message  # the client went away: the app learns it on its first read
+                        break
+                    body += message.get("body", b"")
+                    if len(body) > self.max_bytes:
+                        return await _plain(send, 413, "request body too large")
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return await _plain(send, 408, f"the request body did not arrive within {self.seconds:g} s")
+        queued = [{"type": "http.request", "body": bytes(body), "more_body": False}] if first is None else [first]
+
+        async def replay():
+            return queued.pop() if queued else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _plain(send, status: int, text: str) -> None:
+    body = json.dumps({"error": {"message": text, "type": "invalid_request_error", "param": None,
+                                 "code": None}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def serve(args) -> int:
@@ -132,7 +181,7 @@ def serve(args) -> int:
             return 0
         import uvicorn
 
-        app = build_app(state, args.host, args.port, token)
+        app = build_app(state, args.host, args.port, token, args.body_timeout)
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(connect_text(state, f"http://{shown}:{args.port}", token is not None), file=sys.stderr, flush=True)
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -151,7 +200,7 @@ def connect_text(state, url: str, token: bool) -> str:
         f"  MCP (streamable HTTP): {url}/mcp      e.g. LM Studio mcp.json: "
         f'{{"mcpServers": {{"llm-mcp": {{"url": "{url}/mcp"}}}}}}',
         f"  OpenAI API:            {url}/v1       models: {models}",
-        f"  try: curl{auth} {url}/v1/chat/completions -d '{{\"model\": \"{state.model_ids()[-1]['id']}\", "
+        f"  try: curl{auth} -H 'Content-Type: application/json' {url}/v1/chat/completions -d '{{\"model\": \"{state.model_ids()[-1]['id']}\", "
         '"messages": [{"role": "user", "content": "Hi"}]}\'',
         "  Claude Desktop (stdio): see docs/clients.md" + ("\n  auth: Bearer token from $LLM_MCP_TOKEN" if token else ""),
     ])
@@ -174,6 +223,8 @@ def add_parser(sub) -> None:
     p.add_argument("--chat-format", choices=["auto", "native", "hermes"], default="auto")
     p.add_argument("--max-new-tokens", type=int, default=1024, help="the most tokens a request may ask for")
     p.add_argument("--max-batch", type=int, default=16, help="requests decoded together")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a request body may take to arrive (slower: HTTP 408)")
     p.add_argument("--no-guide", action="store_true", help="do not hold calls to the request's "
                    "tool JSON Schemas (xgrammar)")
     p.set_defaults(func=lambda args: _run(args))

@@ -9,13 +9,15 @@ import time
 import uuid
 from typing import Any
 
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request as HTTPRequest
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from llm_mcp.chat import CallEvent, TextDelta
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import Busy, Request
+from llm_mcp.serve.engine import Busy, Fault, Gone, Request
 from llm_mcp.serve.state import State
 
 
@@ -25,53 +27,89 @@ def error(status: int, message: str, kind: str = "invalid_request_error", param:
                         status_code=status)
 
 
-def routes(state: State) -> list[Route]:
-    async def models(_: HTTPRequest) -> JSONResponse:
+class ChatBody(BaseModel):
+    """What `POST /v1/chat/completions` reads (other OpenAI fields are accepted and ignored);
+    every type is held strictly: `"stream": "false"` or `"max_tokens": true` is an error, not a guess."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    model: str | None = None
+    messages: list[Any] = Field(min_length=1)
+    tools: list[Any] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0, le=5, allow_inf_nan=False)
+    n: int = 1
+    stop: str | list[str] | None = None
+
+    @field_validator("temperature", mode="before")
+    @classmethod
+    def _whole_numbers_too(cls, value):
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def routes(state: State, security: TransportSecuritySettings | None = None) -> list[Route]:
+    """The /v1 routes; `security`: the Host/Origin rules of the MCP endpoint, held here too (and
+    a JSON Content-Type on POST), so a web page the user visits cannot drive the model."""
+    checks = TransportSecurityMiddleware(security)
+
+    async def refused(http: HTTPRequest, post: bool) -> JSONResponse | None:
+        answer = await checks.validate_request(http, is_post=post)
+        if answer is None:
+            return None
+        return error(answer.status_code, bytes(answer.body).decode(), kind="permission_error"
+                     if answer.status_code in (403, 421) else "invalid_request_error")
+
+    async def models(http: HTTPRequest) -> JSONResponse:
+        if (no := await refused(http, post=False)) is not None:
+            return no
         created = int(time.time())
         return JSONResponse({"object": "list", "data": [
             {"id": m["id"], "object": "model", "created": created, "owned_by": "llm-mcp"}
             for m in state.model_ids()]})
 
     async def completions(http: HTTPRequest):
+        if (no := await refused(http, post=True)) is not None:
+            return no
         try:
-            body = await http.json()
+            body = ChatBody.model_validate(json.loads(await http.body()))
         except (json.JSONDecodeError, UnicodeDecodeError):
             return error(400, "the request body is not valid JSON")
-        if not isinstance(body, dict):
-            return error(400, "the request body must be a JSON object")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return error(400, "'messages' must be a non-empty list", param="messages")
-        if body.get("n", 1) != 1:
+        except RecursionError:
+            return error(400, "the request body is nested too deeply")
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            return error(400, f"{where}: {first['msg']}" + (f" ({len(err.errors())} problems)"
+                                                            if len(err.errors()) > 1 else ""),
+                         param=str(first["loc"][0]) if first["loc"] else None)
+        if body.n != 1:
             return error(400, "only n=1 is supported", param="n")
+        if body.stop:
+            return error(400, "stop sequences are not supported by this server", param="stop")
         try:
-            adapter = state.adapter_for(body.get("model"))
+            adapter = state.adapter_for(body.model)
         except LLMMCPError as err:
             return error(404, str(err), param="model", code="model_not_found")
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")  # None: the engine's default
-        temperature = body.get("temperature")
-        if not isinstance(max_tokens, (int, type(None))) or (
-                temperature is not None and not isinstance(temperature, (int, float))):
-            return error(400, "max_tokens must be an integer and temperature a number")
-        tools = body.get("tools") or []
-        req = Request(messages, tools, adapter, max_tokens, float(temperature or 0.0),
-                      body.get("tool_choice") or "auto")
-        model_id = body.get("model") or state.engine.name
-        stream = bool(body.get("stream"))
-        try:
-            state.engine.prepare(req)  # a bad request fails here, before anything is sent
+        req = Request(body.messages, body.tools or [], adapter,
+                      body.max_completion_tokens or body.max_tokens,  # None: the engine's default
+                      body.temperature or 0.0, body.tool_choice or "auto")
+        model_id = body.model or state.engine.name
+        try:  # a bad request fails here, before anything is sent; rendering is off the event loop
+            await asyncio.to_thread(state.engine.prepare, req)
         except LLMMCPError as err:
             return error(400, str(err))
-        if stream:
-            usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if body.stream:
+            usage = bool((body.stream_options or {}).get("include_usage"))
             return StreamingResponse(_stream(state, req, model_id, usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
             result = await state.engine.agenerate(req)
-        except Busy as err:
-            return error(429, str(err), kind="rate_limit_error")
         except LLMMCPError as err:
-            return error(400, str(err))
+            return failed(err)
         _log(state, model_id, result)
         message: dict[str, Any] = {"role": "assistant", "content": result.content or None}
         if result.tool_calls:
@@ -122,9 +160,7 @@ async def _stream(state: State, req: Request, model_id: str, include_usage: bool
                                              "function": call["function"]}]})
                 calls += 1
             elif isinstance(item, tuple) and item[0] == "error":
-                err = item[1]
-                yield "data: " + json.dumps({"error": {"message": str(err), "type": "invalid_request_error"
-                                                       if not isinstance(err, Busy) else "rate_limit_error"}}) + "\n\n"
+                yield "data: " + json.dumps({"error": json.loads(failed(item[1]).body)["error"]}) + "\n\n"
                 break
             elif isinstance(item, tuple) and item[0] == "done":
                 result = item[1]
@@ -139,6 +175,17 @@ async def _stream(state: State, req: Request, model_id: str, include_usage: bool
     finally:
         if not task.done():  # the client went away: let the request finish in the engine
             task.add_done_callback(lambda t: t.exception())
+
+
+def failed(err: LLMMCPError) -> JSONResponse:
+    """An engine error as OpenAI's error: 429 busy, 404 adapter gone, 500 a server fault, else 400."""
+    if isinstance(err, Busy):
+        return error(429, str(err), kind="rate_limit_error")
+    if isinstance(err, Gone):
+        return error(404, str(err), param="model", code="model_not_found")
+    if isinstance(err, Fault):
+        return error(500, str(err), kind="server_error")
+    return error(400, str(err))
 
 
 def _log(state: State, model_id: str, result) -> None:
