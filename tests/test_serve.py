@@ -71,7 +71,7 @@ def test_engine_limits_and_bad_requests_are_clear_errors(tiny_llama, tmp_path):
     cases = [(Request(user, max_new_tokens=65), "outside 1..64"),
              (Request(user, adapter="nope"), "no adapter 'nope'"),
              (Request([{"role": "robot", "content": "x"}]), "unknown role"),
-             (Request([]), "messages is empty"),
+             (Request([]), "messages must be a non-empty list"),
              (Request(user, TOOLS), "over the server's limit of 200"),
              (Request(user, TOOLS[:1], tool_choice="get_time"), "not among the tools")]
     for req, text in cases:
@@ -182,7 +182,8 @@ def test_openai_client_models_chat_stream_and_errors(server):
         client.chat.completions.create(model=base, messages=messages, max_tokens=100_000)
     with pytest.raises(openai.BadRequestError, match="unknown role"):
         client.chat.completions.create(model=base, messages=[{"role": "robot", "content": "x"}])
-    bad = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", timeout=10)
+    bad = httpx.post(server.url + "/v1/chat/completions", content=b"{not json", timeout=10,
+                     headers={"Content-Type": "application/json"})
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
     assert client.chat.completions.create(model=base, messages=messages, max_tokens=2).choices  # still serving
 
