@@ -22,16 +22,21 @@ gradient accumulation) for --steps steps, all on the CPU:
      pass instead of kept) and base_dtype=bf16 when bf16 (the frozen weights in half the bytes).
 
 The examples are the first steps*batch of --data, and every trainer sees the same examples in
-the same steps: TRL reads them in order (train_sampling_strategy="sequential"); the recipe
-shuffles its epoch with its seed, so its copy of the data is written in the inverse of that
-permutation. Timed: the training loop only (TRL: on_train_begin -> on_train_end callbacks; the
+the same steps: TRL reads them in order (train_sampling_strategy="sequential"), and its copies
+are written in the order the recipe's seeded shuffle takes them (examples that carry one tool list
+kept together per step, as the recipe deals them). Timed: the training loop only (TRL: on_train_begin -> on_train_end callbacks; the
 recipe: its own loop timer, Result.seconds); model load, tokenization and saving are not.
+`--data distinct`: examples that share no prompt (each carries its own 1-2 tools of the
+synthesizer's 36-tool bank), where shared-prefix packing cannot help: rows per example.
 tokens/s counts the rendered examples' tokens as written (no padding, no repeated EOS).
+Model FLOP/s = tokens/s x the model FLOPs a trained token needs (2N forward, 2N' backward
+through the layers the gradient passes; flops_per_token), the same count for every trainer, as
+a fraction of this machine's matmul peak measured in the same run (matmul_peak).
 The TRL texts drop the whitespace after the final end-of-turn token, so that TRL does not append
 a second EOS; that newline is not trained by the recipe either.
 
   LLM_MCP_HOME=... python bench/train_throughput.py [--model smollm2-135m-instruct]
-      [--data examples/train.jsonl] [--steps 4] [--batch 8] [--only a,b,c,d] [--layers all|upper-half]
+      [--data examples/train.jsonl | distinct] [--steps 4] [--batch 8] [--only a,b,c,d] [--layers all|upper-half]
       [--json out.json]
 """
 
@@ -61,22 +66,28 @@ def peak_rss_mb() -> float:
 
 # ------------------------------------------------------------------------------------- data
 
-def prepare(model: str, data: str, n: int, work: Path) -> dict:
+def prepare(model: str, data: str, n: int, batch: int, work: Path) -> dict:
     """Render the first n examples once; write the three trainers' copies of them."""
     from llm_mcp.chat import ChatFormat
     from llm_mcp.data.convert import to_record
     from llm_mcp.data.formats import read_dataset
     from llm_mcp.models import load_tokenizer, local_dir
+    from llm_mcp.data.tokenize import prompt_key
     from llm_mcp.train.recipe import epoch_order
 
     tok = load_tokenizer(model)
     fmt = ChatFormat(tok)
+    if data == "distinct":
+        data = str(distinct_tools(n, work))
     examples = read_dataset(data).examples
     if len(examples) < n:
         sys.exit(f"{data} has {len(examples)} examples, fewer than steps*batch = {n}")
     examples = examples[:n]
+    # the recipe's step s takes file[order[s*B:(s+1)*B]] (examples of one tool list together):
+    # its file is the examples as they are, TRL's copies are written in that order
+    order = epoch_order(n, SEED, 0, [prompt_key(ex.tools) for ex in examples], batch)
     texts, pairs, tokens, multi_turn = [], [], 0, 0
-    for ex in examples:
+    for ex in (examples[i] for i in order):
         r = fmt.render(ex.messages, ex.tools)
         tokens += len(r.input_ids)
         multi_turn += sum(1 for m in ex.messages if m.role == "assistant") > 1
@@ -84,15 +95,24 @@ def prepare(model: str, data: str, n: int, work: Path) -> dict:
         cut = r.offsets[r.assistant_mask.index(1)][0]  # first assistant token
         texts.append({"text": text})
         pairs.append({"prompt": text[:cut], "completion": text[cut:]})
-    order = epoch_order(n, SEED, 0)  # the recipe's step s takes file[order[s*B:(s+1)*B]]
-    ordered = [None] * n
-    for k, i in enumerate(order):
-        ordered[i] = to_record(examples[k], "openai")
+    ordered = [to_record(ex, "openai") for ex in examples]
     for name, rows in (("text", texts), ("prompt_completion", pairs), ("llm_mcp", ordered)):
         (work / f"{name}.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     longest = max(len(fmt.render(ex.messages, ex.tools).input_ids) for ex in examples)
     return {"tokens": tokens, "examples": n, "model_dir": local_dir(model), "format": fmt.kind,
             "longest": longest, "multi_turn": multi_turn}
+
+
+def distinct_tools(n: int, work: Path) -> Path:
+    """n examples that share no prompt: each carries its own 1-2 tools drawn from the
+    synthesizer's 36-tool bank (as users' records that each bring their tools do)."""
+    from llm_mcp.data.synth import Options, bank_tools, synthesize
+
+    options = Options(group=1, max_tools=2, distractors=1)
+    records = synthesize(bank_tools(), n, seed=SEED, options=options).records
+    path = work / "distinct.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
 
 
 # ------------------------------------------------------------------------------- trainers
@@ -222,14 +242,46 @@ def child(args) -> None:
 
 # ----------------------------------------------------------------------------------- report
 
+def matmul_peak(precision: str) -> float:
+    """This machine's measured matmul rate (FLOP/s): the best of 8 products of 2048x2048
+    matrices in the training's compute dtype, on every thread torch uses."""
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = torch.randn(2048, 2048, dtype=dtype), torch.randn(2048, 2048, dtype=dtype)
+    best = float("inf")
+    for _ in range(8):
+        t = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * 2048 ** 3 / best
+
+
+def flops_per_token(model_dir: str, layers: str) -> float:
+    """Model FLOPs a trained token needs (the usual count for LoRA on frozen weights): 2N forward
+    through the decoder's N weights, 2N' backward through the N' weights of the layers the
+    gradient passes (no weight gradients: those are frozen); the output head and attention
+    scores are left out. Llama-style blocks (q, k, v, o; gate, up, down)."""
+    from transformers import AutoConfig
+
+    c = AutoConfig.from_pretrained(model_dir)
+    d, heads = c.hidden_size, c.num_attention_heads
+    kv = getattr(c, "num_key_value_heads", heads) or heads
+    per_layer = 2 * d * d + 2 * d * (d // heads) * kv + 3 * d * c.intermediate_size
+    n = per_layer * c.num_hidden_layers
+    trained = n if layers == "all" else per_layer * (c.num_hidden_layers - c.num_hidden_layers // 2)
+    return 2 * n + 2 * trained
+
+
 def table(rows: dict) -> str:
-    head = ["trainer", "steps", "examples", "train s", "examples/s", "tokens/s", "peak RSS MB",
-            "final loss", "loss over"]
+    head = ["trainer", "steps", "examples", "train s", "examples/s", "tokens/s", "model FLOP/s (of peak)",
+            "peak RSS MB", "final loss", "loss over"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, r in rows.items():
         loss = "n/a" if r["final_loss"] is None else f"{r['final_loss']:.4f}"
         lines.append(f"| ({key}) {NAMES[key]} | {r['steps']} | {r['examples']} | {r['seconds']:.2f} | "
-                     f"{r['examples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['peak_rss_mb']:.0f} | "
+                     f"{r['examples_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
+                     f"{r['model_flops'] / 1e9:.0f} G ({r['of_peak']:.1%}) | {r['peak_rss_mb']:.0f} | "
                      f"{loss} | {LOSS_OVER[key]} |")
     return "\n".join(lines)
 
@@ -237,7 +289,7 @@ def table(rows: dict) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="smollm2-135m-instruct")
-    p.add_argument("--data", default="examples/train.jsonl")
+    p.add_argument("--data", default="examples/train.jsonl", help="a dataset, or `distinct` (1-2 own tools per example)")
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--only", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
@@ -262,7 +314,7 @@ def main() -> None:
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TOKENIZERS_PARALLELISM="false")
     with tempfile.TemporaryDirectory(prefix="bench_train_") as tmp:
         work = Path(tmp)
-        info = prepare(args.model, args.data, n, work)
+        info = prepare(args.model, args.data, n, args.batch, work)
         if info["longest"] > 1024 and "a" in which:
             print(f"note: an example has {info['longest']} tokens; TRL's default max_length 1024 "
                   "truncates it in (a)", file=sys.stderr)
@@ -285,6 +337,11 @@ def main() -> None:
             r["examples_per_s"] = r["examples"] / r["seconds"]
             r["tokens_per_s"] = r["tokens"] / r["seconds"]
             rows[key] = r
+        peak = matmul_peak(precision)
+        per_token = flops_per_token(info["model_dir"], args.layers)
+        for r in rows.values():
+            r["model_flops"] = r["tokens_per_s"] * per_token
+            r["of_peak"] = r["model_flops"] / peak
 
     md = table(rows)
     ratios = {}
@@ -304,12 +361,15 @@ def main() -> None:
             md += f"\n({key}) refused {refusal['options']}: {refusal['error']}"
     header = (f"model {args.model} ({info['format']} format), {n} examples of {args.data} "
               f"({info['tokens']} tokens), {args.steps} steps x {args.batch} examples, "
-              f"precision {precision}, LoRA layers {args.layers}, {os.cpu_count()} CPUs\n\n")
+              f"precision {precision}, LoRA layers {args.layers}, {os.cpu_count()} CPUs; "
+              f"measured matmul peak {peak / 1e9:.0f} GFLOP/s ({precision}), "
+              f"{per_token / 1e6:.0f} MFLOP per trained token\n\n")
     print(header + md)
     if args.json:
         Path(args.json).write_text(json.dumps({
             "model": args.model, "data": args.data, "steps": args.steps, "batch": args.batch,
             "precision": precision, "layers": args.layers, "dataset_tokens": info["tokens"], "results": rows,
+            "matmul_peak_flops": peak, "flops_per_token": per_token,
             "ratios": ratios, "markdown": header + md}, indent=1))
 
 

@@ -44,11 +44,12 @@ def tokenize_examples(examples: list[Example], fmt, max_length: int) -> tuple[li
                                  "raise max_length or shorten the example", level="warning"))
             continue
         labels = [t if m else IGNORE for t, m in zip(r.input_ids, r.assistant_mask)]
-        out.append(Tokenized(r.input_ids, labels, ex.source, ex.line, _prompt_key(ex.tools)))
+        out.append(Tokenized(r.input_ids, labels, ex.source, ex.line, prompt_key(ex.tools)))
     return out, dropped
 
 
-def _prompt_key(tools: list[dict]) -> str:
+def prompt_key(tools: list[dict]) -> str:
+    """Which tool list an example carries (examples with equal keys share their prompt)."""
     return hashlib.sha1(json.dumps(tools, sort_keys=True).encode()).hexdigest()[:16]
 
 
