@@ -1,7 +1,7 @@
 """The proof: the default recipe teaches the real embedded SmolLM2 to call tools it could not
 call before, judged on requests people wrote (examples/natural.jsonl, held out: written by hand,
-never read by the generator), after one epoch of examples/train.jsonl (synthesized from the tool
-schemas alone, ~10 minutes on 2 CPU cores). `llm-mcp eval` scores it against the base."""
+never read by the generator), after one epoch of examples/train.jsonl (1280 examples synthesized
+from the tool schemas alone, ~25 minutes on 2 CPU cores). `llm-mcp eval` scores it against the base."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def test_the_default_recipe_teaches_smollm2_to_call_tools(smol_dir, tmp_path):
     base = _eval("natural.jsonl", tools, tmp_path / "base", "--base", limit=40)["base"]
     assert natural["examples"] == 118 and base["examples"] == 40
     assert base["ast"] == 0.0  # it does not call tools out of the box
-    # measured in docs/benchmarks.md ("Natural requests"): 82% well-formed, 53% right tool, 13%
-    # AST; far from the goal (85% AST), so these thresholds only hold the gain over the base
-    assert natural["well_formed"] >= 0.6 and natural["tool_name"] >= 0.3, natural
-    assert natural["ast"] >= 0.05 and natural["no_call"] >= 0.2, natural
+    # measured in docs/benchmarks.md ("Natural requests"): 74% well-formed, 59% right tool, 22%
+    # AST, 93% no-call; far from the goal (85% AST), so these thresholds hold the gain over the
+    # base and over the 640-example data (13% AST, 61% no-call), with a margin for run-to-run noise
+    assert natural["well_formed"] >= 0.6 and natural["tool_name"] >= 0.45, natural
+    assert natural["ast"] >= 0.15 and natural["no_call"] >= 0.75, natural

@@ -194,7 +194,8 @@ def add_parser(sub) -> None:
     c.set_defaults(func=cmd_convert)
     y = actions.add_parser("synth", help="examples from tool schemas alone, phrased the ways people ask")
     y.add_argument("--tools", required=True, help="tool schemas (JSON list or an MCP tools/list result)")
-    y.add_argument("--n", type=int, default=600)
+    y.add_argument("--n", type=int, default=1280, help="examples to write (1280: the sample data's "
+                   "size, measured in docs/benchmarks.md; 640 trains in half the time, less well)")
     y.add_argument("--seed", type=int, default=0)
     y.add_argument("--no-tool-share", type=float, default=0.2,
                    help="requests that need no tool: small talk, near misses, asks no tool serves")
