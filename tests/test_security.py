@@ -224,6 +224,7 @@ def test_v1_has_the_host_and_origin_checks_of_mcp(server):
     {"stop": ["\n"]}, {"n": 2}, {"messages": [{"role": "user", "content": "x", "name": 5}]},
     {"messages": [{"role": "assistant", "tool_calls": {"name": "x"}}]},
     {"tools": [{"type": "function", "function": {"name": 'a"b', "parameters": {"type": "object"}}}]},
+    {"messages": [{"role": "system"}]},  # found by the fuzz suite: nothing for the template to render
 ])
 def test_bad_fields_are_400_not_500(server, change):
     body = json.dumps({**HI, **change})  # NaN/Infinity as Python's json writes them
@@ -362,7 +363,8 @@ def fuzzed(server, site):
             PeftConfig.from_pretrained(site / "home" / "adapters" / name)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=True)  # the same inputs every run (CI stays stable); explore: derandomize=False
 @given(body=_bodies)
 def test_fuzz_openai_requests(server, fuzzed, body):
     try:
@@ -375,7 +377,8 @@ def test_fuzz_openai_requests(server, fuzzed, body):
     assert r.status_code == 200 or "error" in r.json()
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+          derandomize=True)
 @given(call=_calls)
 def test_fuzz_mcp_tool_arguments(server, fuzzed, call):
     tool, args = call

@@ -220,10 +220,16 @@ class ChatFormat:
         return self._template(self._hermes_messages(msgs, tools), None, add_generation_prompt)
 
     def _template(self, chat: list[dict], tools, add_generation_prompt: bool) -> str:
-        return self.tokenizer.apply_chat_template(
-            chat, tools=tools, chat_template=self.template, tokenize=False,
-            add_generation_prompt=add_generation_prompt,
-        )
+        from jinja2 import TemplateError
+
+        try:
+            return self.tokenizer.apply_chat_template(
+                chat, tools=tools, chat_template=self.template, tokenize=False,
+                add_generation_prompt=add_generation_prompt,
+            )
+        except (TemplateError, ValueError) as err:  # the template refuses this conversation
+            raise LLMMCPError(f"the chat template cannot render this conversation: {err}",
+                              "send at least one user message, in the order the model expects") from err
 
     def _native_message(self, m: Message) -> dict:
         out: dict[str, Any] = {"role": m.role, "content": m.content}
