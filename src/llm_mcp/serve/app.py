@@ -42,14 +42,8 @@ class BearerAuth:
         if scope["type"] == "http" and scope["path"].startswith(("/mcp", "/v1")):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, b"Bearer " + self.token):
-                body = json.dumps({"error": {"message": "missing or wrong bearer token",
-                                             "type": "authentication_error", "param": None,
-                                             "code": "invalid_api_key"}}).encode()
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"www-authenticate", b"Bearer")]})
-                await send({"type": "http.response.body", "body": body})
-                return
+                return await _refuse(send, 401, "missing or wrong bearer token", "authentication_error",
+                                     "invalid_api_key", [(b"www-authenticate", b"Bearer")])
         await self.app(scope, receive, send)
 
 
@@ -125,7 +119,7 @@ class RequestLimits:
             return await self.app(scope, receive, send)
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            return await _plain(send, 413, "request body too large")
+            return await _refuse(send, 413, "request body too large", headers=[(b"connection", b"close")])
         body, first = bytearray(), None
         try:
             with anyio.fail_after(self.seconds):
@@ -136,11 +130,12 @@ class RequestLimits:
                         break
                     body += message.get("body", b"")
                     if len(body) > self.max_bytes:
-                        return await _plain(send, 413, "request body too large")
+                        return await _refuse(send, 413, "request body too large", headers=[(b"connection", b"close")])
                     if not message.get("more_body", False):
                         break
         except TimeoutError:
-            return await _plain(send, 408, f"the request body did not arrive within {self.seconds:g} s")
+            return await _refuse(send, 408, f"the request body did not arrive within {self.seconds:g} s",
+                                 headers=[(b"connection", b"close")])
         queued = [{"type": "http.request", "body": bytes(body), "more_body": False}] if first is None else [first]
 
         async def replay():
@@ -149,11 +144,12 @@ class RequestLimits:
         await self.app(scope, replay, send)
 
 
-async def _plain(send, status: int, text: str) -> None:
-    body = json.dumps({"error": {"message": text, "type": "invalid_request_error", "param": None,
-                                 "code": None}}).encode()
+async def _refuse(send, status: int, text: str, kind: str = "invalid_request_error",
+                  code: str | None = None, headers: list | None = None) -> None:
+    """An OpenAI-shaped error answered straight from ASGI (before any app has run)."""
+    body = json.dumps({"error": {"message": text, "type": kind, "param": None, "code": code}}).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
+                "headers": [(b"content-type", b"application/json"), *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
