@@ -1,5 +1,6 @@
-"""Predict the assistant's reply for each example, greedily and in batches that share the
-prompt prefix (the system prompt with the tool schemas), then score.
+"""Predict the assistant's reply for each example, greedily, on the server's decode core
+(serve/decode.py: prompts that share a prefix decode side by side, a new one joining as soon
+as a reply ends), then score.
 
 What is expected of each reply comes as a Case (eval/cases.py); the judgement is eval/match.py's.
 """
@@ -9,9 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from llm_mcp.chat.guide import apply_guide
 from llm_mcp.chat.types import ToolCall
-from llm_mcp.data.packing import common_prefix
 from llm_mcp.eval.cases import Case, from_example
 from llm_mcp.eval.match import Verdict, match_calls
 
@@ -113,103 +112,37 @@ class Score:
         return out
 
 
-def _groups(prompts: list[list[int]], batch_size: int, min_prefix: int = 16):
-    """Prompts in token order, cut into batches of neighbours that share a prefix;
-    → [(prefix length, [indices])]. The prefix leaves every prompt at least one token."""
-    order = sorted(range(len(prompts)), key=lambda i: prompts[i])
-    out: list[tuple[int, list[int]]] = []
-    for i in order:
-        if out and len(out[-1][1]) < batch_size:
-            plen, members = out[-1]
-            n = common_prefix(prompts[members[-1]], prompts[i], min(plen, len(prompts[i]) - 1))
-            if n >= min_prefix:
-                out[-1] = (n, members + [i])
-                continue
-        out.append((len(prompts[i]) - 1, [i]))
-    return out
-
-
 def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
             progress=None, guided: bool = True) -> Score:
     """Greedy replies for every case (or Example: its last assistant turn is the answer) and
-    their score; `guided`: tool names, parameter names and enums held to the schemas, as the
-    server does (chat/guide.py).
+    their score; `guided`: calls held to the tools' schemas, as the server does (chat/guide.py).
+    The model's active adapter (if any) is the one judged; `fmt` renders, guides and parses.
 
-    Cases that share a prompt prefix are decoded together: the prefix is computed once
-    (batch 1), its K/V repeated for the batch, and each prompt's rest is left-padded against it
-    (the padding masked out, position ids continuing from the prefix):
-
-        [prefix P][pad pad q1 q1 q1] → decode
-        [prefix P][q2 q2 q2 q2 q2 ] → decode
-    """
-    import torch
-    from transformers import DynamicCache
-
-    from llm_mcp.models.load import cache_kwarg
+    The prompts are decoded in token order, at most `batch_size` at a time, so neighbours share
+    their prefix (the system turn with the tool schemas): computed once, its K/V reused."""
+    from llm_mcp.serve.decode import Decoder, Row, decode_all
 
     cases = [c if isinstance(c, Case) else from_example(c) for c in cases]
-    device = next(model.parameters()).device
-    pad = fmt.tokenizer.pad_token_id
-    name = cache_kwarg(model)
     prompts = [fmt.prompt_ids(c.prompt, c.tools) for c in cases]
-    stops = torch.tensor(sorted(fmt.stop_token_ids), device=device)
+    order = sorted(range(len(cases)), key=lambda i: prompts[i])
+    rows = [Row(prompts[i], fmt, max_new_tokens=max_new_tokens,
+                guide=fmt.guide(cases[i].tools) if guided else None) for i in order]
+    pad = fmt.tokenizer.pad_token_id if fmt.tokenizer.pad_token_id is not None else 0
     score = Score()
     started = time.perf_counter()
     was_training = model.training
     model.eval()
-    done = 0
-    with torch.inference_mode():
-        for plen, members in _groups(prompts, batch_size):
-            batch_started = time.perf_counter()
-            cache = DynamicCache()
-            model(input_ids=torch.tensor([prompts[members[0]][:plen]], device=device),
-                  use_cache=True, logits_to_keep=1, **{name: cache})
-            b = len(members)
-            if b > 1:
-                cache.batch_repeat_interleave(b)
-            rests = [prompts[i][plen:] for i in members]
-            width = max(len(r) for r in rests)
-            ids = torch.full((b, width), pad, dtype=torch.long, device=device)  # (b, width)
-            mask = torch.ones((b, plen + width), dtype=torch.long, device=device)
-            pos = torch.zeros((b, width), dtype=torch.long, device=device)
-            for row, rest in enumerate(rests):
-                gap = width - len(rest)
-                ids[row, gap:] = torch.tensor(rest, device=device)
-                mask[row, plen:plen + gap] = 0
-                pos[row] = (torch.arange(width, device=device) - gap).clamp_min(0) + plen
-            new = torch.empty((b, 0), dtype=torch.long, device=device)
-            finished = torch.zeros(b, dtype=torch.bool, device=device)
-            ended = [0.0] * b  # seconds from the batch start to each row's last token
-            guides = [fmt.guide(cases[i].tools) if guided else None for i in members]
-            for _ in range(max_new_tokens):
-                out = model(input_ids=ids, attention_mask=mask, position_ids=pos,
-                            use_cache=True, logits_to_keep=1, **{name: cache})
-                logits = out.logits[:, -1]  # (b, vocab)
-                for row, guide in enumerate(guides):
-                    if guide is not None and not finished[row]:
-                        apply_guide(logits[row], guide, fmt.reply_text(new[row].tolist()))
-                token = logits.argmax(-1)  # (b,)
-                token = torch.where(finished, torch.full_like(token, pad), token)
-                now = time.perf_counter() - batch_started
-                for row in (~finished).nonzero().flatten().tolist():
-                    ended[row] = now
-                finished |= torch.isin(token, stops)
-                new = torch.cat([new, token[:, None]], dim=1)
-                if finished.all():
-                    break
-                ids = token[:, None]
-                mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=device)], dim=1)
-                pos = pos[:, -1:] + 1
-            for row, i in enumerate(members):
-                tokens = new[row].tolist()
-                cut = next((k for k, t in enumerate(tokens) if t in fmt.stop_token_ids), None)
-                generated = tokens[:cut] if cut is not None else tokens
-                score.predictions.append(_judge(fmt, cases[i], i, generated,
-                                                len(generated) + (cut is not None), ended[row]))
-            done += b
-            if progress:
-                progress(done, len(cases))
-    model.train(was_training)
+    try:
+        decode_all(Decoder(lambda: model, pad), rows, batch_size, progress)
+    finally:
+        model.train(was_training)
+    for i, row in zip(order, rows):
+        if row.error is not None:
+            raise row.error
+        tokens = row.stream.ids
+        cut = next((k for k, t in enumerate(tokens) if t in row.stops), None)
+        generated = tokens[:cut] if cut is not None else tokens
+        score.predictions.append(_judge(fmt, cases[i], i, generated, len(tokens), row.seconds))
     score.seconds = time.perf_counter() - started
     score.predictions.sort(key=lambda p: p.index)
     return score

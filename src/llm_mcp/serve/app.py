@@ -49,7 +49,8 @@ class BearerAuth:
 
 def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], dtype: str = "auto",
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
-                max_batch: int = 16, max_queue: int = 64, guided: bool = True):
+                max_batch: int = 16, max_queue: int = 64, guided: bool = True,
+                max_batch_tokens: int = 65536, batching: str = "continuous"):
     from llm_mcp.config import home_dir
     from llm_mcp.serve.engine import Engine
     from llm_mcp.serve.jobs import Jobs
@@ -65,7 +66,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
     store = open_store(home)
     engine = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
                     max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
-                    guided=guided)
+                    max_batch_tokens=max_batch_tokens, guided=guided, batching=batching)
     state = State(engine, store, Jobs(store, home, model), home, dirs)
     state.discover()
     from llm_mcp.adapters.card import find_adapter
@@ -167,6 +168,7 @@ def serve(args) -> int:
     state = build_state(args.model, adapters=adapters, allow_dirs=args.allow_dir or [], dtype=args.dtype,
                         device=args.device, chat_format=args.chat_format,
                         max_new_tokens=args.max_new_tokens, max_batch=args.max_batch,
+                        max_batch_tokens=args.max_batch_tokens, batching=args.batching,
                         guided=not args.no_guide)
     try:
         if args.transport == "stdio":
@@ -218,7 +220,12 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", default="auto")
     p.add_argument("--chat-format", choices=["auto", "native", "hermes"], default="auto")
     p.add_argument("--max-new-tokens", type=int, default=1024, help="the most tokens a request may ask for")
-    p.add_argument("--max-batch", type=int, default=16, help="requests decoded together")
+    p.add_argument("--max-batch", type=int, default=16, help="rows decoded together, at most")
+    p.add_argument("--max-batch-tokens", type=int, default=65536, metavar="N",
+                   help="KV-cache tokens in flight, at most (rows × their padded length)")
+    p.add_argument("--batching", choices=["continuous", "static"], default="continuous",
+                   help="continuous: requests join and leave the running batch at every step; "
+                        "static: a batch runs to its end before the next (the earlier policy)")
     p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request body may take to arrive (slower: HTTP 408)")
     p.add_argument("--no-guide", action="store_true", help="do not hold calls to the request's "
@@ -227,7 +234,7 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from llm_mcp.cli import quiet_transformers
+    from llm_mcp.models.load import quiet_transformers
 
-    quiet_transformers(args)
+    quiet_transformers(args.verbose)
     return serve(args)

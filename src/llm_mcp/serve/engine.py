@@ -1,16 +1,19 @@
 """The serving engine: one base model, any number of PEFT adapters, one worker thread.
 
-Requests are rendered by the model's ChatFormat in the caller's thread (so a malformed request
-fails there), then queued. The worker takes every request waiting (up to `max_batch`) and decodes
-them together:
+Requests are rendered in the caller's thread by their adapter's ChatFormat (the one its card
+names: an adapter is served in the format it learned), then queued. The worker decodes them with
+continuous batching (serve/decode.py): at every step the requests waiting join the running
+batch (up to `max_batch` rows and `max_batch_tokens` cached tokens), and each reply leaves, and is
+delivered, as soon as it ends:
 
-    rows  [prefix][pad p1 p1]  adapter "weather"   ┐ one forward per new token; each row gets
-          [prefix][p2 p2 p2 p2]  base                ├ its own adapter's LoRA delta (stacked
-          [prefix][pad pad p3 ]  adapter "email"     ┘ LoRA, see _stacked), the base row none
+    step   1  2  3  4  5  6  7  8
+    req a  ■  ■  ■  ■  ■ ■ ■ ■           rows with their own adapter's LoRA delta (stacked LoRA,
+    req b     ■  ■  ■  ✓                  see _stacked); each stops at its own end-of-turn token
+    req c           ■  ■  ■  ■  ✓         or token limit, its text fed to a StreamParser as it
+    req d                 ■  ■  ■ …       grows, so callers get deltas and whole tool calls.
 
-Each row stops at its own end-of-turn token or token limit; its text is fed to a StreamParser as
-it grows, so callers get text deltas and whole tool calls while the batch runs. Requests that
-arrive during a batch wait for the next one (static batching).
+`batching="static"` keeps the earlier policy for comparison (bench/serve_throughput.py): a batch
+is gathered, then runs until its last reply ends; requests that arrive meanwhile wait for it.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from llm_mcp.chat import ChatFormat, ParsedReply
-from llm_mcp.chat.guide import apply_guide
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
+from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +50,6 @@ def check_name(name) -> str:
     return name
 
 
-MIN_PREFIX = 16  # a shared prompt prefix shorter than this is not worth a cache of its own
-
-
 class Busy(LLMMCPError):
     """The queue is full: try again later (HTTP 429)."""
 
@@ -62,6 +62,10 @@ class Fault(LLMMCPError):
     """Generation failed on the server's side, not because of the request (HTTP 500)."""
 
 
+class Cancelled(LLMMCPError):
+    """The caller went away (a closed stream): the request's row was freed."""
+
+
 @dataclass
 class Result:
     content: str
@@ -71,8 +75,10 @@ class Result:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str  # stop, length, tool_calls
-    seconds: float
+    seconds: float  # decoding: from joining the batch to the last token
     errors: list = field(default_factory=list)  # unreadable call blocks (chat.toolcalls.ParseError)
+    first_token_s: float = 0.0  # from submission to the first token (queue wait and prefill)
+    total_s: float = 0.0  # from submission to the reply
 
     def usage(self) -> dict:
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
@@ -88,10 +94,15 @@ class Request:
     temperature: float = 0.0
     tool_choice: Any = "auto"  # auto, none, required, or a tool name
     on_event: Callable[[Any], None] | None = None  # TextDelta / CallEvent / ErrorEvent, worker thread
+    on_done: Callable[[], None] | None = None  # after `done` is set (worker thread)
     # set by the engine
     prompt: list[int] = field(default_factory=list)
     guide: Any = None  # chat.guide.CallGuide: names, parameters and enums held to the tools
     prefix: str = ""  # reply text forced by tool_choice
+    fmt: ChatFormat | None = None  # the adapter's chat format: renders, guides and parses
+    cancelled: bool = False  # set by Engine.cancel
+    row: Row | None = None  # while it decodes
+    submitted: float = 0.0  # time.perf_counter() at submit
     result: Result | None = None
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -103,15 +114,19 @@ class Adapter:
     path: Path
     key: str  # PEFT's name for it (module keys may not hold dots)
     card: dict
+    fmt: ChatFormat  # the chat format it learned (its card's), the server's when the card has none
 
 
 class Engine:
     def __init__(self, model: str, *, dtype: str = "auto", device: str = "auto",
                  gguf_file: str | None = None, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
-                 gather_s: float = 0.03, guided: bool = True):
+                 max_batch_tokens: int = 65536, max_prefill_tokens: int = 8192,
+                 gather_s: float = 0.03, guided: bool = True, batching: str = "continuous"):
         from llm_mcp.models import load_model
 
+        if batching not in ("continuous", "static"):
+            raise LLMMCPError(f"batching {batching!r} is not 'continuous' or 'static'")
         loaded = load_model(model, dtype=dtype, device=device, gguf_file=gguf_file)
         self.spec, self.source = model, loaded.source
         self.name = loaded.source.name
@@ -119,25 +134,43 @@ class Engine:
         self.tokenizer = loaded.tokenizer
         self.device = next(self.model.parameters()).device
         self.fmt = ChatFormat(loaded.tokenizer, None if chat_format == "auto" else chat_format)
+        self._formats = {self.fmt.kind: self.fmt}  # one ChatFormat per kind (its guide reads the vocabulary)
         self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, gather_s
         self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
+        # rows × cached width at most (the KV cache's size); prompt tokens prefilled in one step
+        self.max_batch_tokens, self.max_prefill_tokens = max_batch_tokens, max_prefill_tokens
+        self.batching = batching
         self.guided = guided  # schema-guided decoding of calls (chat/guide.py)
         self.adapters: dict[str, Adapter] = {}
-        self._prefixes: dict[str, tuple] = {}  # adapter key → (prefix ids, its KV cache), newest last
+        self._leaving: set[str] = set()  # adapters being unloaded: their queued requests fail
+        self._stacks: dict[tuple, list] = {}  # stacked LoRA weights per adapter set (_stacked)
         self._keys = 0
         self._queue: deque[Request] = deque()
         self._cv = threading.Condition()
-        self._model_lock = threading.RLock()  # the worker's batches, adapter (un)loading, evals
+        self._model_lock = threading.RLock()  # the worker's steps, adapter (un)loading, evals
         self._prepare_lock = threading.Lock()  # requests are rendered one at a time
         self._closed = False
-        self.batches: deque[int] = deque(maxlen=1000)  # sizes of recent batches (benchmarks, tests)
+        self._prefixes = Prefixes(lambda: self.model, self._adapter_choice)
+        self._decoder = Decoder(lambda: self.model, self._pad(), self._adapter_choice, self._prefixes)
+        self.batches: deque[int] = deque(maxlen=1000)  # rows running after each join (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
         self._worker.start()
+
+    def _pad(self) -> int:
+        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    def format(self, kind: str | None) -> ChatFormat:
+        """The ChatFormat of `kind` (hermes, native) for this model; None: the server's."""
+        kind = kind or self.fmt.kind
+        if kind not in self._formats:
+            self._formats[kind] = ChatFormat(self.tokenizer, kind)
+        return self._formats[kind]
 
     # ---- adapters -----------------------------------------------------------------------------
 
     def load_adapter(self, name: str, folder: Path) -> Adapter:
-        """Load a PEFT adapter (safetensors only) under `name`; replaces one of the same name."""
+        """Load a PEFT adapter (safetensors only) under `name`; replaces one of the same name
+        (its requests decoding now finish first, as for unload_adapter)."""
         from peft import PeftModel
 
         from llm_mcp.adapters.card import read_card
@@ -150,10 +183,16 @@ class Engine:
             raise LLMMCPError(f"{folder} has no adapter_model.safetensors",
                               "only safetensors adapters are loaded (no pickle); re-save it with "
                               "save_pretrained(..., safe_serialization=True)")
+        card = read_card(folder)
+        try:
+            fmt = self.format(card.get("chat_format"))
+        except LLMMCPError as err:
+            raise LLMMCPError(f"adapter {name!r} learned the {card.get('chat_format')!r} chat format, "
+                              f"which this model cannot render: {err}") from err
+        if name in self.adapters:
+            self.unload_adapter(name)
         with self._model_lock:
-            self._prefixes.clear()
-            if name in self.adapters:
-                self.unload_adapter(name)
+            self._forget()
             self._keys += 1
             key = f"adapter_{self._keys}"
             try:
@@ -165,19 +204,46 @@ class Engine:
                 raise LLMMCPError(f"could not load adapter {name!r} from {folder}: {err}",
                                   "check that it was trained on this base model") from err
             self.model.eval()
-            adapter = Adapter(name, folder, key, read_card(folder))
+            adapter = Adapter(name, folder, key, card, fmt)
             self.adapters[name] = adapter
             return adapter
 
-    def unload_adapter(self, name: str) -> None:
+    def unload_adapter(self, name: str, timeout: float = 600.0) -> None:
+        """Unload `name`. Its requests already decoding finish first (up to `timeout` seconds);
+        its queued ones fail alone (Gone)."""
         with self._model_lock:
-            self._prefixes.clear()
-            adapter = self.adapter(name)
-            if len(self.adapters) == 1:
-                self.model = self.model.unload()  # back to the plain base model
-            else:
-                self.model.delete_adapter(adapter.key)
-            del self.adapters[name]
+            key = self.adapter(name).key
+            self._leaving.add(name)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                with self._model_lock:
+                    busy = any(r.adapter == key for r in self._decoder.rows)
+                    if not busy or time.monotonic() > deadline:
+                        for row in self._decoder.rows:  # only past the deadline
+                            row.cancelled = row.cancelled or row.adapter == key
+                        if busy:
+                            self._decoder.step()  # the cancelled rows leave
+                        self._unload(name)
+                        return
+                with self._cv:
+                    self._cv.wait(0.05)
+        finally:
+            self._leaving.discard(name)
+
+    def _unload(self, name: str) -> None:
+        self._forget()
+        adapter = self.adapters[name]
+        if len(self.adapters) == 1:
+            self.model = self.model.unload()  # back to the plain base model
+        else:
+            self.model.delete_adapter(adapter.key)
+        del self.adapters[name]
+
+    def _forget(self) -> None:
+        """Drop what was computed under the adapters loaded so far."""
+        self._prefixes.clear()
+        self._stacks.clear()
 
     def adapter(self, name: str) -> Adapter:
         if name not in self.adapters:
@@ -191,11 +257,10 @@ class Engine:
         from llm_mcp.eval.run import predict
 
         with self._model_lock:
-            fmt, key = self.fmt, "__base__"
+            fmt, key = self.fmt, BASE
             if adapter is not None:
                 loaded = self.adapter(adapter)
-                fmt = ChatFormat(self.tokenizer, loaded.card.get("chat_format") or self.fmt.kind)
-                key = loaded.key
+                fmt, key = loaded.fmt, loaded.key
             _, scope = self._adapter_choice([key])
             with scope():
                 return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens, guided=self.guided)
@@ -210,8 +275,7 @@ class Engine:
             return self._prepare(req)
 
     def _prepare(self, req: Request) -> Request:
-        if req.adapter is not None:
-            self.adapter(req.adapter)
+        fmt = self.fmt if req.adapter is None else self.adapter(req.adapter).fmt
         if req.max_new_tokens is None:
             req.max_new_tokens = min(256, self.max_new_tokens)
         if not _is_int(req.max_new_tokens) or not 1 <= req.max_new_tokens <= self.max_new_tokens:
@@ -233,9 +297,9 @@ class Engine:
         req.tool_choice = choice
         if choice == "none":
             tools = []
-        prompt = self.fmt.prompt_ids(messages, tools)
-        req.guide = self.fmt.guide(tools) if self.guided else None
-        if self.fmt.kind == "hermes" and choice not in ("auto", "none"):
+        prompt = fmt.prompt_ids(messages, tools)
+        req.guide = fmt.guide(tools) if self.guided else None
+        if fmt.kind == "hermes" and choice not in ("auto", "none"):
             # the reply is made to start with a call (to that tool): a prefix the model continues
             # (with `required` the guide then holds the name to the tools)
             req.prefix = '<tool_call>{"name": "' if choice == "required" else f'<tool_call>{{"name": "{choice}", "arguments": '
@@ -243,7 +307,7 @@ class Engine:
         if len(prompt) > self.max_prompt_tokens:
             raise LLMMCPError(f"the prompt is {len(prompt)} tokens, over the server's limit of "
                               f"{self.max_prompt_tokens}", "shorten the conversation or send fewer tools")
-        req.prompt = prompt
+        req.prompt, req.fmt = prompt, fmt
         return req
 
     def submit(self, req: Request) -> Request:
@@ -254,6 +318,7 @@ class Engine:
                 raise LLMMCPError("the engine is shutting down")
             if len(self._queue) >= self.max_queue:
                 raise Busy(f"the server is busy ({len(self._queue)} requests waiting)", "retry in a moment")
+            req.submitted = time.perf_counter()
             self._queue.append(req)
             self._cv.notify()
         return req
@@ -273,20 +338,33 @@ class Engine:
         events: asyncio.Queue = asyncio.Queue()
         end = object()
         req.on_event = lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
+        # called after the request's last event was handed over, so `end` comes last
+        req.on_done = lambda: loop.call_soon_threadsafe(events.put_nowait, end)
         if not req.prompt:  # rendering is CPU work: not on the event loop
             await loop.run_in_executor(None, self.prepare, req)
         self.submit(req)
-        # `done` is set after the request's last event was handed over, so `end` comes last
-        waiter = loop.run_in_executor(None, req.done.wait)
-        waiter.add_done_callback(lambda _: events.put_nowait(end))
-        while (event := await events.get()) is not end:
-            if on_event:
-                out = on_event(event)
-                if asyncio.iscoroutine(out):
-                    await out
+        try:
+            while (event := await events.get()) is not end:
+                if on_event:
+                    out = on_event(event)
+                    if asyncio.iscoroutine(out):
+                        await out
+        except asyncio.CancelledError:  # the caller went away: free the request's row
+            self.cancel(req)
+            raise
         if req.error:
             raise req.error
         return req.result
+
+    def cancel(self, req: Request) -> None:
+        """Stop `req`: taken off the queue, or its row leaves the batch at the next step."""
+        req.cancelled = True
+        if req.row is not None:
+            req.row.cancelled = True
+        with self._cv:
+            if req in self._queue:
+                self._queue.remove(req)
+                self._fail(req, Cancelled("the request was cancelled"))
 
     def close(self) -> None:
         with self._cv:
@@ -296,176 +374,112 @@ class Engine:
     # ---- the worker ---------------------------------------------------------------------------
 
     def _work(self) -> None:
+        decoder = self._decoder
         while True:
             with self._cv:
-                while not self._queue and not self._closed:
+                while not self._queue and not decoder.rows and not self._closed:
                     self._cv.wait()
-                if self._closed and not self._queue:
+                if self._closed and not self._queue and not decoder.rows:
                     return
-                # Requests sent together arrive some milliseconds apart (each is rendered first):
-                # gather while they keep coming, up to gather_s after the last one, 8 × gather_s in all.
-                now = time.perf_counter()
-                last, end = now, now + 8 * self.gather_s
-                while len(self._queue) < self.max_batch and now < min(last + self.gather_s, end):
-                    seen = len(self._queue)
-                    self._cv.wait(min(last + self.gather_s, end) - now)
-                    now = time.perf_counter()
-                    if len(self._queue) > seen:
-                        last = now
-                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+                if not decoder.rows:
+                    self._gather()
+                joining = self._take() if self.batching == "continuous" or not decoder.rows else []
             try:
-                with self._model_lock:  # held: no adapter can be unloaded under the batch
-                    batch = [req for req in batch if self._admit(req)]
-                    if batch:
-                        self._run(batch)
-            except Exception as err:  # never kill the worker: fail the batch's requests
-                log.exception("batch of %d failed", len(batch))
-                for req in batch:
-                    if not req.done.is_set():
-                        req.error = Fault(f"generation failed on the server: {err}")
-                        req.done.set()
+                with self._model_lock:  # held: no adapter is unloaded under a step
+                    joining = [req for req in joining if self._admit(req)]
+                    if joining:
+                        decoder.join([self._row(req) for req in joining])
+                        self.batches.append(len(decoder.rows))
+                    if decoder.rows:
+                        decoder.step()
+            except Exception:  # never kill the worker: the rows concerned failed (Fault)
+                log.exception("generation failed")
+            with self._cv:
+                self._cv.notify_all()  # unload_adapter waits for rows to leave
+
+    def _gather(self) -> None:
+        """Requests sent together arrive some milliseconds apart (each is rendered first): with
+        the batch empty, gather while they keep coming, up to gather_s after the last one,
+        8 × gather_s in all, so that they are prefilled together. Called under _cv."""
+        now = time.perf_counter()
+        last, end = now, now + 8 * self.gather_s
+        while len(self._queue) < self.max_batch and now < min(last + self.gather_s, end):
+            seen = len(self._queue)
+            self._cv.wait(min(last + self.gather_s, end) - now)
+            now = time.perf_counter()
+            if len(self._queue) > seen:
+                last = now
+
+    def _take(self) -> list[Request]:
+        """The requests that join at this step, first come first served: while a row is free,
+        the cache stays within max_batch_tokens and the prompts within max_prefill_tokens
+        (one request always joins an empty batch). Called under _cv."""
+        rows, width = len(self._decoder.rows), self._decoder.width
+        out: list[Request] = []
+        prefill = 0
+        while self._queue and rows + len(out) < self.max_batch:
+            req = self._queue[0]
+            need = len(req.prompt) + req.max_new_tokens
+            if rows + len(out) and ((rows + len(out) + 1) * max(width, need) > self.max_batch_tokens
+                                    or prefill + len(req.prompt) > self.max_prefill_tokens):
+                break
+            out.append(self._queue.popleft())
+            prefill += len(req.prompt)
+            width = max(width, need)
+        return out
 
     def _admit(self, req: Request) -> bool:
-        """Can `req` run now? Its adapter may have been unloaded since it was queued: then it
-        alone fails, the rest of the batch runs."""
-        if req.adapter is None or req.adapter in self.adapters:
+        """Can `req` run now? Its adapter may have been unloaded (or be on its way out) since it
+        was queued: then it alone fails, the others run."""
+        if req.cancelled:
+            self._fail(req, Cancelled("the request was cancelled"))
+            return False
+        if req.adapter is None or (req.adapter in self.adapters and req.adapter not in self._leaving
+                                   and self.adapters[req.adapter].fmt is req.fmt):
             return True
-        req.error = Gone(f"adapter {req.adapter!r} was unloaded while the request waited",
-                         "load it again, or ask another model")
-        req.done.set()
+        self._fail(req, Gone(f"adapter {req.adapter!r} was unloaded while the request waited",
+                             "load it again, or ask another model"))
         return False
 
-    def _run(self, batch: list[Request]) -> None:
-        import torch
-
-        from llm_mcp.data.packing import common_prefix
-        from llm_mcp.models.load import cache_kwarg
-
-        started = time.perf_counter()
-        self.batches.append(len(batch))
-        b = len(batch)
-        name = cache_kwarg(self.model)
-        keys = [self.adapters[r.adapter].key if r.adapter else "__base__" for r in batch]
-        # The prompt prefix every row shares (the system turn with the tool schemas, as a rule) is
-        # computed once per adapter, or taken from the last batch that computed it.
-        plen = min(len(r.prompt) for r in batch) - 1
-        for r in batch[1:]:
-            plen = common_prefix(batch[0].prompt, r.prompt, plen)
-        plen = plen if plen >= MIN_PREFIX else 0
-        cache = self._prefix_cache(batch[0].prompt[:plen], keys, name)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        width = max(len(r.prompt) for r in batch) - plen
-        ids = torch.full((b, width), pad, dtype=torch.long, device=self.device)  # (b, width) left-padded
-        mask = torch.ones((b, plen + width), dtype=torch.long, device=self.device)  # prefix + rest
-        pos = torch.zeros((b, width), dtype=torch.long, device=self.device)
-        for row, req in enumerate(batch):
-            rest = req.prompt[plen:]
-            gap = width - len(rest)
-            ids[row, gap:] = torch.tensor(rest, device=self.device)
-            mask[row, plen:plen + gap] = 0
-            pos[row] = (torch.arange(width, device=self.device) - gap).clamp_min(0) + plen
-        kwargs, scope = self._adapter_choice(keys)
-        stops = torch.tensor(sorted(self.fmt.stop_token_ids), device=self.device)
-        limits = torch.tensor([r.max_new_tokens for r in batch], device=self.device)
-        temps = torch.tensor([r.temperature for r in batch], device=self.device, dtype=torch.float32)
-        rows = [_Row(self.fmt, r) for r in batch]
-        finished = torch.zeros(b, dtype=torch.bool, device=self.device)
-        steps = 0
-        with torch.inference_mode(), scope():
-            while True:
-                out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                                 logits_to_keep=1, **{name: cache}, **kwargs)
-                logits = out.logits[:, -1].float()  # (b, vocab)
-                for row in (~finished).nonzero().flatten().tolist():
-                    if batch[row].guide is not None:
-                        self._guide(logits[row], batch[row], rows[row])
-                token = logits.argmax(-1)
-                hot = temps > 0
-                if hot.any():
-                    probs = torch.softmax(logits[hot] / temps[hot, None], dim=-1)
-                    token[hot] = torch.multinomial(probs, 1).squeeze(-1)
-                steps += 1
-                token = torch.where(finished, torch.full_like(token, pad), token)
-                for row in (~finished).nonzero().flatten().tolist():
-                    try:
-                        rows[row].add(int(token[row]))
-                    except Exception as err:  # this request alone fails; the others go on
-                        log.exception("request in row %d failed", row)
-                        rows[row].fail(Fault(f"generation failed on the server: {err}"))
-                        finished[row] = True
-                stopped = torch.isin(token, stops) & ~finished
-                finished |= stopped | (steps >= limits)
-                for row in finished.nonzero().flatten().tolist():
-                    if not rows[row].closed:
-                        rows[row].close("stop" if bool(stopped[row]) else "length",
-                                        time.perf_counter() - started)
-                if finished.all():
-                    break
-                ids = token[:, None]
-                mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=self.device)], dim=1)
-                pos = pos[:, -1:] + 1
+    @staticmethod
+    def _fail(req: Request, error: BaseException) -> None:
+        req.error = error
+        Engine._done(req)
 
     @staticmethod
-    def _guide(logits, req: Request, row: _Row) -> None:
-        """Hold the row's next token to its tools' schemas; a guide that fails is dropped (the
-        request goes on unguided, the batch is untouched)."""
-        try:
-            apply_guide(logits, req.guide, row.stream.seen)
-        except Exception:
-            log.exception("the call guide failed; the request goes on unguided")
-            req.guide = None
+    def _done(req: Request) -> None:
+        req.done.set()
+        if req.on_done:
+            try:
+                req.on_done()
+            except Exception:  # an event loop that is gone
+                log.debug("done callback failed", exc_info=True)
 
-    def _prefix_cache(self, prefix: list[int], keys: list[str], name: str):
-        """A KV cache of `prefix` with one row per request, each under its adapter's weights:
-        the prefix's cache per adapter (`_stored_prefix`), copied and dealt out to the rows."""
-        import copy
+    def _row(self, req: Request) -> Row:
+        key = self.adapters[req.adapter].key if req.adapter else BASE
+        row = Row(req.prompt, req.fmt, key, req.max_new_tokens, req.temperature, req.guide, req.prefix,
+                  req.on_event, lambda row: self._finish(req, row), cancelled=req.cancelled)
+        req.row = row
+        return row
 
-        import torch
-        from transformers import DynamicCache
-
-        if not prefix:
-            return DynamicCache()
-        distinct = sorted(set(keys))
-        parts = [self._stored_prefix(prefix, key, name) for key in distinct]  # one row each
-        work = copy.deepcopy(parts[0])  # the batch's rows grow their own copy
-        if len(distinct) == 1:
-            if len(keys) > 1:
-                work.batch_repeat_interleave(len(keys))
-            return work
-        index = torch.tensor([distinct.index(k) for k in keys], device=self.device)
-        for layer, *others in zip(work.layers, *(p.layers for p in parts[1:])):
-            # keys/values: (1, kv_heads, prefix, head_dim) per adapter → (rows, …) in request order
-            layer.keys = torch.cat([layer.keys, *(o.keys for o in others)])[index]
-            layer.values = torch.cat([layer.values, *(o.values for o in others)])[index]
-        return work
-
-    def _stored_prefix(self, prefix: list[int], key: str, name: str):
-        """The one-row KV cache of `prefix` under adapter `key`: the last one stored for that
-        adapter, cropped to what it shares with `prefix` and extended by the rest (or computed
-        afresh when it shares under MIN_PREFIX tokens); stored again for the next batch."""
-        import torch
-        from transformers import DynamicCache
-
-        from llm_mcp.data.packing import common_prefix
-
-        stored_ids, stored = self._prefixes.pop(key, ((), None))
-        n = common_prefix(list(stored_ids), prefix, len(prefix)) if stored is not None else 0
-        if n >= MIN_PREFIX:
-            cache = stored
-            if len(stored_ids) > n:
-                cache.crop(-(len(stored_ids) - n))
-        else:
-            cache, n = DynamicCache(), 0
-        if n < len(prefix):
-            kwargs, scope = self._adapter_choice([key])
-            with torch.inference_mode(), scope():
-                self.model(input_ids=torch.tensor([prefix[n:]], device=self.device),
-                           position_ids=torch.arange(n, len(prefix), device=self.device)[None],
-                           use_cache=True, logits_to_keep=1, **{name: cache}, **kwargs)
-        self._prefixes[key] = (tuple(prefix), cache)
-        while len(self._prefixes) > 8:  # the least recently used goes
-            self._prefixes.pop(next(iter(self._prefixes)))
-        return cache
+    @staticmethod
+    def _finish(req: Request, row: Row) -> None:
+        """The row left the batch: the request's result (or error), then `done`."""
+        req.row = None
+        if row.finish_reason == "error":
+            return Engine._fail(req, Fault(f"generation failed on the server: {row.error}"))
+        if row.finish_reason == "cancelled":
+            return Engine._fail(req, Cancelled("the request was cancelled"))
+        parsed: ParsedReply = row.stream.finish()
+        raw = row.stream.text()
+        calls, content = parsed.calls, parsed.content
+        if req.tool_choice == "none" and calls:  # calls are not wanted: give the text
+            calls, content = [], raw.strip()
+        reason = "tool_calls" if calls and row.finish_reason == "stop" else row.finish_reason
+        req.result = Result(content, calls, raw, req.adapter, len(req.prompt), row.tokens, reason,
+                            row.seconds, list(parsed.errors), row.first_at - req.submitted,
+                            time.perf_counter() - req.submitted)
+        Engine._done(req)
 
     def _adapter_choice(self, keys: list[str]):
         """(forward kwargs, context) for a batch whose rows use adapters `keys`: one adapter is
@@ -476,10 +490,11 @@ class Engine:
         peft = hasattr(self.model, "peft_config")
         if not peft:
             return {}, nullcontext
-        if set(keys) == {"__base__"}:
+        if set(keys) == {BASE}:
             return {}, self.model.disable_adapter
         if len(set(keys)) == 1:
-            self.model.set_adapter(keys[0])
+            if self.model.active_adapters != [keys[0]]:  # set_adapter walks every module: not every step
+                self.model.set_adapter(keys[0])
             return {}, nullcontext
         stacked = self._stacked(keys)
         if stacked is not None:
@@ -501,29 +516,23 @@ class Engine:
         import contextlib
 
         import torch
-        from peft.tuners.lora.layer import Linear, LoraLayer
 
-        names = sorted({k for k in keys if k != "__base__"})
-        layers = [m for m in self.model.modules() if isinstance(m, LoraLayer)]
-        if any(not isinstance(m, Linear) or any(n in m.lora_variant for n in names) or m.merged
-               for m in layers):
+        names = tuple(sorted({k for k in keys if k != BASE}))
+        if names not in self._stacks:
+            self._stacks[names] = self._stack(names)
+        stack = self._stacks[names]
+        if stack is None:
             return None
-        plan = []
-        for layer in layers:
-            here = [n for n in names if n in layer.lora_A]
-            if not here:
-                continue
-            a = torch.cat([layer.lora_A[n].weight for n in here])  # (Σr, in)
-            b = torch.cat([layer.lora_B[n].weight * layer.scaling[n] for n in here], dim=1)  # (out, Σr)
-            mask = torch.zeros((len(keys), 1, a.shape[0]), dtype=a.dtype, device=a.device)
-            start = 0
-            for n in here:
-                r = layer.lora_A[n].weight.shape[0]
-                for row, k in enumerate(keys):
-                    if k == n:
-                        mask[row, :, start:start + r] = 1
-                start += r
-            plan.append((layer, a, b, mask))
+        plan, masks = [], {}
+        for layer, a, b, blocks in stack:
+            if blocks not in masks:  # layers adapted by the same adapters share one mask
+                mask = torch.zeros((len(keys), 1, a.shape[0]), dtype=a.dtype, device=a.device)
+                for name, start, r in blocks:
+                    for row, k in enumerate(keys):
+                        if k == name:
+                            mask[row, :, start:start + r] = 1
+                masks[blocks] = mask
+            plan.append((layer, a, b, masks[blocks]))
 
         @contextlib.contextmanager
         def scope():
@@ -540,6 +549,31 @@ class Engine:
                     for h in handles:
                         h.remove()
         return scope
+
+    def _stack(self, names: tuple[str, ...]) -> list | None:
+        """For each LoRA layer: (layer, A_cat, B_cat, its rank blocks (name, start, r)) over the
+        adapters `names` it holds; None when one is not plain LoRA on a Linear layer."""
+        import torch
+        from peft.tuners.lora.layer import Linear, LoraLayer
+
+        layers = [m for m in self.model.modules() if isinstance(m, LoraLayer)]
+        if any(not isinstance(m, Linear) or any(n in m.lora_variant for n in names) or m.merged
+               for m in layers):
+            return None
+        stack = []
+        for layer in layers:
+            here = [n for n in names if n in layer.lora_A]
+            if not here:
+                continue
+            a = torch.cat([layer.lora_A[n].weight for n in here])  # (Σr, in)
+            b = torch.cat([layer.lora_B[n].weight * layer.scaling[n] for n in here], dim=1)  # (out, Σr)
+            blocks, start = [], 0
+            for n in here:
+                r = layer.lora_A[n].weight.shape[0]
+                blocks.append((n, start, r))
+                start += r
+            stack.append((layer, a, b, tuple(blocks)))
+        return stack
 
 
 def _is_int(value) -> bool:
@@ -564,44 +598,3 @@ def _tool_choice(choice) -> str:
         return choice
     raise LLMMCPError(f"tool_choice {json.dumps(choice, default=str)[:100]} is not understood",
                       'use "auto", "none", "required" or {"type": "function", "function": {"name": "..."}}')
-
-
-class _Row:
-    """One request's reply as it grows; closing it sets the request's result."""
-
-    def __init__(self, fmt: ChatFormat, req: Request):
-        from llm_mcp.serve.generate import ReplyStream
-
-        self.req = req
-        self.stream = ReplyStream(fmt, self._send, req.prefix)
-        self.closed = False
-
-    def _send(self, event) -> None:
-        if self.req.on_event:
-            try:
-                self.req.on_event(event)
-            except Exception:  # a client that went away must not stop the batch
-                log.debug("event callback failed", exc_info=True)
-
-    def add(self, token: int) -> None:
-        self.stream.add([token])
-
-    def fail(self, error: BaseException) -> None:
-        self.closed = True
-        self.req.error = error
-        self.req.done.set()
-
-    def close(self, reason: str, seconds: float) -> None:
-        self.closed = True
-        parsed: ParsedReply = self.stream.finish()
-        raw = self.stream.text()
-        calls, content = parsed.calls, parsed.content
-        if self.req.tool_choice == "none" and calls:  # calls are not wanted: give the text
-            calls, content = [], raw.strip()
-        if calls and reason == "stop":
-            reason = "tool_calls"
-        self.req.result = Result(content, calls, raw, self.req.adapter, len(self.req.prompt),
-                                 len(self.stream.ids), reason, seconds, list(parsed.errors))
-        self.req.done.set()
-
-

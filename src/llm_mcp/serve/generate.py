@@ -1,17 +1,16 @@
-"""Generate one assistant turn: render with the ChatFormat, generate, stream-parse the reply.
+"""One assistant turn as `llm-mcp chat` makes it, and the reply stream every decode shares.
 
-This is the single-request path that `llm-mcp chat` uses; the serving Engine batches on top of
-the same ChatFormat calls, so what is parsed here is what the server parses.
+`ReplyStream` turns a reply's tokens into text and parse events as they arrive (the server's
+engine, `llm-mcp eval` and `generate_reply` all decode through serve/decode.py, which feeds it),
+so what is parsed here is what the server parses.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from llm_mcp.chat import ChatFormat, ParsedReply
-from llm_mcp.chat.guide import apply_guide
 from llm_mcp.chat.toolcalls import Event
 
 
@@ -28,24 +27,34 @@ class Reply:
 class ReplyStream:
     """A reply as its tokens arrive: decoded, fed to the ChatFormat's StreamParser, the events
     (text deltas, whole tool calls) passed on. `prefix`: reply text forced before the first token
-    (the engine's tool_choice)."""
+    (the engine's tool_choice).
+
+    Decoding is incremental (each token decoded once, with a few tokens before it for context,
+    as vLLM's detokenizer does): `seen` is the reply so far, what the guide reads."""
 
     def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None = None, prefix: str = ""):
         self.fmt, self.on_event, self.prefix = fmt, on_event, prefix
         self.parser = fmt.stream_parser()
         self.ids: list[int] = []
         self.seen = ""  # text already fed to the parser
+        self._decoded = ""  # the text of ids[:_read]
+        self._start = self._read = 0  # decode from _start; ids before _read are in _decoded
         self._feed(prefix)
 
     def text(self) -> str:
-        """The reply so far, cut at the end-of-turn token."""
+        """The whole reply, cut at the end-of-turn token (decoded afresh)."""
         return self.prefix + self.fmt.reply_text(self.ids)
 
     def add(self, ids: Iterable[int]) -> None:
         self.ids.extend(ids)
-        text = self.text()
-        if not text.endswith("\ufffd"):  # half a multi-byte character: wait for the rest
-            self._feed(text)
+        decode = self.fmt.tokenizer.decode
+        before = decode(self.ids[self._start:self._read], skip_special_tokens=False)
+        window = decode(self.ids[self._start:], skip_special_tokens=False)
+        if window.endswith("\ufffd") or len(window) <= len(before):
+            return  # half a multi-byte character (or nothing yet): wait for the rest
+        self._decoded += window[len(before):]
+        self._start, self._read = self._read, len(self.ids)
+        self._feed(self.prefix + self.fmt.cut_at_stop(self._decoded))
 
     def finish(self) -> ParsedReply:
         self._feed(self.text())
@@ -64,52 +73,21 @@ class ReplyStream:
             self.on_event(event)
 
 
-class _Streamer:
-    """A transformers streamer around a ReplyStream."""
-
-    def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None):
-        self.reply = ReplyStream(fmt, on_event)
-        self.parsed: ParsedReply | None = None
-        self.prompt_done = False
-
-    def put(self, value) -> None:
-        if not self.prompt_done:  # generate() first hands over the prompt
-            self.prompt_done = True
-            return
-        self.reply.add(int(t) for t in value.reshape(-1).tolist())
-
-    def end(self) -> None:
-        self.parsed = self.reply.finish()
-
-
 def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = None, *,
                    max_new_tokens: int = 256, temperature: float = 0.0,
                    on_event: Callable[[Event], None] | None = None, guided: bool = True) -> Reply:
-    """One assistant turn for `messages`, greedy unless temperature > 0; `guided`: tool names,
-    parameter names and enums held to the schemas (chat/guide.py), as the server does."""
-    import torch
-    from transformers import LogitsProcessorList
+    """One assistant turn for `messages` on the decode core (serve/decode.py), greedy unless
+    temperature > 0; `guided`: calls held to the tools' schemas (chat/guide.py), as the server
+    does. The model's active adapter (if any) answers in `fmt`."""
+    from llm_mcp.serve.decode import Decoder, Row, decode_all
 
     prompt = fmt.prompt_ids(messages, tools)
-    guide = fmt.guide(tools) if guided else None
-
-    def hold(ids, scores):  # ids (1, seq), scores (1, vocab)
-        apply_guide(scores[0], guide, fmt.reply_text(ids[0, len(prompt):].tolist()))
-        return scores
-
-    device = next(model.parameters()).device
-    input_ids = torch.tensor([prompt], device=device)
-    streamer = _Streamer(fmt, on_event)
-    sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {
-        "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-    started = time.perf_counter()
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
-            max_new_tokens=max_new_tokens, eos_token_id=fmt.stop_token_ids,
-            pad_token_id=fmt.tokenizer.pad_token_id, streamer=streamer,
-            logits_processor=LogitsProcessorList([hold] if guide else []), **sampling,
-        )
-    seconds = time.perf_counter() - started
-    new = out[0, len(prompt):].tolist()
-    return Reply(streamer.parsed, fmt.reply_text(new), len(prompt), len(new), seconds)
+    row = Row(prompt, fmt, max_new_tokens=max_new_tokens, temperature=temperature,
+              guide=fmt.guide(tools) if guided else None, on_event=on_event)
+    pad = fmt.tokenizer.pad_token_id if fmt.tokenizer.pad_token_id is not None else 0
+    decode_all(Decoder(lambda: model, pad), [row], batch=1)
+    if row.error is not None:
+        raise row.error
+    parsed = row.stream.finish()
+    new = row.stream.ids
+    return Reply(parsed, fmt.reply_text(new), len(prompt), len(new), row.seconds)

@@ -173,8 +173,9 @@ async def _stream(state: State, req: Request, model_id: str, include_usage: bool
                 break
         yield "data: [DONE]\n\n"
     finally:
-        if not task.done():  # the client went away: let the request finish in the engine
-            task.add_done_callback(lambda t: t.exception())
+        if not task.done():  # the client went away: its row leaves the batch (Engine.cancel)
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def failed(err: LLMMCPError) -> JSONResponse:
