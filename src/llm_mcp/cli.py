@@ -30,15 +30,17 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from llm_mcp.chat import CallEvent, ChatFormat, ErrorEvent, TextDelta
     from llm_mcp.chat.types import read_tools_file
     from llm_mcp.models import load_model
+    from llm_mcp.models.load import quiet_transformers
     from llm_mcp.serve.generate import generate_reply
 
     tools = read_tools_file(args.tools) if args.tools else []
-    quiet_transformers(args)
+    quiet_transformers(args.verbose)
     loaded = load_model(args.model, dtype=args.dtype, device=args.device, gguf_file=args.gguf_file)
-    model = loaded.model
+    model, card = loaded.model, {}
     if args.adapter:
-        model = _load_adapter(model, args.adapter)
-    fmt = ChatFormat(loaded.tokenizer, None if args.chat_format == "auto" else args.chat_format)
+        model, card = _load_adapter(model, args.adapter)
+    # an adapter is spoken to in the format it learned (its card's), unless one is asked for
+    fmt = ChatFormat(loaded.tokenizer, card.get("chat_format") if args.chat_format == "auto" else args.chat_format)
     messages = ([{"role": "system", "content": args.system}] if args.system else [])
     messages.append({"role": "user", "content": args.prompt})
 
@@ -72,23 +74,13 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def quiet_transformers(args: argparse.Namespace) -> None:
-    """No weight-loading progress bars unless -v: the terminal is for the answer."""
-    if not args.verbose:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-
-
 def _load_adapter(model, name_or_dir: str):
     from peft import PeftModel
 
-    from llm_mcp.adapters.card import find_adapter
+    from llm_mcp.adapters.card import find_adapter, read_card
 
     adapter = find_adapter(name_or_dir)
-
-    return PeftModel.from_pretrained(model, str(adapter)).eval()
+    return PeftModel.from_pretrained(model, str(adapter)).eval(), read_card(adapter)
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:

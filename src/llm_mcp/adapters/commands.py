@@ -72,9 +72,9 @@ def cmd_delete(args: argparse.Namespace) -> int:
 def cmd_merge(args: argparse.Namespace) -> int:
     from llm_mcp.adapters.merge import merge
 
-    from llm_mcp.cli import quiet_transformers
+    from llm_mcp.models.load import quiet_transformers
 
-    quiet_transformers(args)
+    quiet_transformers(args.verbose)
     out = merge(Path(args.adapter), Path(args.out), args.model, args.dtype)
     print(out)
     return 0

@@ -16,7 +16,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from llm_mcp.adapters.card import base_fingerprint, find_adapter, read_card
     from llm_mcp.chat import ChatFormat
     from llm_mcp.chat.types import read_tools_file
-    from llm_mcp.cli import quiet_transformers
+    from llm_mcp.models.load import quiet_transformers
     from llm_mcp.config import DEFAULT_MODEL, home_dir
     from llm_mcp.eval import report
     from llm_mcp.eval.cases import read_cases
@@ -38,7 +38,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     model_spec = args.model or next((c["base_model"]["spec"] for c in cards.values()
                                      if c.get("base_model", {}).get("spec")), DEFAULT_MODEL)
 
-    quiet_transformers(args)
+    quiet_transformers(args.verbose)
     from llm_mcp.models import load_model
 
     loaded = load_model(model_spec, dtype=args.dtype, device=args.device, gguf_file=args.gguf_file)

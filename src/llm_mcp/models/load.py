@@ -243,3 +243,12 @@ def cache_kwarg(model) -> str:
     inner = getattr(model, "module", model)  # DDP
     inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner  # PEFT
     return "cache" if "cache" in inspect.signature(type(inner).forward).parameters else "past_key_values"
+
+
+def quiet_transformers(verbose: bool = False) -> None:
+    """No weight-loading progress bars unless verbose (-v): the terminal is for the answer."""
+    if not verbose:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()

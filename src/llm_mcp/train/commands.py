@@ -29,9 +29,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.print_config:
         print(config.model_dump_json(indent=1))
         return 0
-    from llm_mcp.cli import quiet_transformers
+    from llm_mcp.models.load import quiet_transformers
 
-    quiet_transformers(args)
+    quiet_transformers(args.verbose)
     from llm_mcp.train.recipe import train
 
     result = train(config, resume=args.resume)
