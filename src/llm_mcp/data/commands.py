@@ -12,11 +12,15 @@ from llm_mcp.errors import LLMMCPError
 
 
 def _load(args: argparse.Namespace) -> Dataset:
-    from llm_mcp.chat.types import read_tools_file
     from llm_mcp.data.formats import read_dataset
 
-    tools = read_tools_file(args.tools) if args.tools else None
-    return read_dataset(args.file, None if args.format == "auto" else args.format, tools)
+    return read_dataset(args.file, None if args.format == "auto" else args.format, _tools(args))
+
+
+def _tools(args: argparse.Namespace):
+    from llm_mcp.chat.types import read_tools_file
+
+    return read_tools_file(args.tools) if args.tools else None
 
 
 def _chat_format(args: argparse.Namespace):
@@ -24,19 +28,6 @@ def _chat_format(args: argparse.Namespace):
     from llm_mcp.models import load_tokenizer
 
     return ChatFormat(load_tokenizer(args.model), None if args.chat_format == "auto" else args.chat_format)
-
-
-def _parity(ds: Dataset, args: argparse.Namespace) -> tuple[list[Issue], list[int], str]:
-    from llm_mcp.data.validate import check_parity
-
-    fmt = _chat_format(args)
-    issues, lengths = [], []
-    for ex in _progress(ds.examples, "parity check"):
-        found, n = check_parity(ex, fmt)
-        issues += found
-        if n:
-            lengths.append(n)
-    return issues, lengths, fmt.kind
 
 
 def _progress(items, label):
@@ -73,16 +64,12 @@ def _report(ds: Dataset, issues: list[Issue], summary: dict, as_json: bool, extr
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from llm_mcp.data.validate import check_examples, summarize
+    from llm_mcp.data.validate import check_dataset, summarize
 
-    ds = _load(args)
-    issues = ds.issues + check_examples(ds.examples)
-    lengths: list[int] = []
-    extra = {}
-    if not args.no_parity and ds.examples:
-        found, lengths, kind = _parity(ds, args)
-        issues += found
-        extra = {"model": args.model, "chat format": kind}
+    fmt = None if args.no_parity else _chat_format(args)
+    ds, issues, lengths = check_dataset(args.file, fmt, data_format=None if args.format == "auto" else args.format,
+                                        tools=_tools(args), progress=_progress)
+    extra = {"model": args.model, "chat format": fmt.kind} if fmt is not None and ds.examples else {}
     _report(ds, issues, summarize(ds.examples, lengths), args.json, extra)
     return 1 if any(i.level == "error" for i in issues) else 0
 

@@ -144,6 +144,27 @@ def check_parity(ex: Example, fmt) -> tuple[list[Issue], int]:
     return issues, len(r.input_ids)
 
 
+def check_dataset(path, fmt=None, *, data_format: str | None = None, tools: list[dict] | None = None,
+                  progress=None):
+    """Everything a dataset is checked for before training, in one place (`llm-mcp train`, `llm-mcp
+    data validate`, the MCP tool `validate_dataset`): its records read (`data_format` or any
+    format), each example checked against its tools' schemas, duplicates, and — given a ChatFormat
+    `fmt` — rendered and parsed back (train/serve parity). `progress(items, label)` may wrap the
+    parity loop. → (Dataset, issues with file:line, token counts of the examples rendered)."""
+    from llm_mcp.data.formats import read_dataset
+
+    ds = read_dataset(path, data_format, tools)
+    issues = ds.issues + check_examples(ds.examples)
+    lengths: list[int] = []
+    if fmt is not None and ds.examples:
+        for ex in (progress(ds.examples, "parity check") if progress else ds.examples):
+            found, n = check_parity(ex, fmt)
+            issues += found
+            if n:
+                lengths.append(n)
+    return ds, issues, lengths
+
+
 def summarize(examples: list[Example], lengths: list[int] | None = None) -> dict:
     """The numbers `llm-mcp data validate` and `data stats` print."""
     per_tool: Counter = Counter()

@@ -114,15 +114,11 @@ def build_mcp(state: State) -> MCPServer:
         """Check a dataset file in the data directory: every problem with file:line, the train/serve parity check, and a summary."""
         def run():
             from llm_mcp.chat.types import read_tools_file
-            from llm_mcp.data.formats import read_dataset
-            from llm_mcp.data.validate import check_examples, check_parity
+            from llm_mcp.data.validate import check_dataset
 
             file = state.safe_path(path)
             tools = read_tools_file(state.safe_path(tools_path)) if tools_path else None
-            ds = read_dataset(file, None, tools)
-            issues = ds.issues + check_examples(ds.examples)
-            for ex in ds.examples:
-                issues += check_parity(ex, engine.fmt)[0]
+            ds, issues, _ = check_dataset(file, engine.fmt, tools=tools)
             errors = [str(i) for i in issues if i.level == "error"]
             warnings = [str(i) for i in issues if i.level != "error"]
             return {"path": str(file), "examples": len(ds.examples), "formats": ds.formats,

@@ -75,16 +75,13 @@ def prepare_data(path: str, config: TrainConfig, fmt) -> Prepared:
     """Read, validate (every error with file:line), check render/parse parity, tokenize."""
     from llm_mcp.chat.types import read_tools_file
     from llm_mcp.data.example import issues_error
-    from llm_mcp.data.formats import read_dataset
     from llm_mcp.data.tokenize import tokenize_examples
-    from llm_mcp.data.validate import check_examples, check_parity
+    from llm_mcp.data.validate import check_dataset
     from llm_mcp.models.load import sha256_files
 
     tools = read_tools_file(config.tools) if config.tools else None
-    ds = read_dataset(path, None if config.format == "auto" else config.format, tools)
-    issues = ds.issues + check_examples(ds.examples)
-    for ex in ds.examples:
-        issues += check_parity(ex, fmt)[0]
+    ds, issues, _ = check_dataset(path, fmt, data_format=None if config.format == "auto" else config.format,
+                                  tools=tools)
     errors = [i for i in issues if i.level == "error"]
     if errors and config.skip_invalid:
         bad = {(i.source, i.line) for i in errors}
