@@ -18,8 +18,21 @@ Generated tokens/s counts the tokens each reply really has (each stops at its en
 --new-tokens). Adapter A is --adapter (a trained one) if given, else random LoRA weights; B is
 random LoRA weights (r 16, all linear layers, like the default recipe's).
 
+`--load`: requests arriving over time instead (Poisson arrivals at --rates × the rate plain
+generate can serve; prompts with 2, 4 or 8 tools; reply limits of 8, 24 or 64 tokens; the base,
+adapter A and adapter B in turn), the same arrivals against
+
+  plain       one request at a time through `model.generate` (first come, first served)
+  static      the Engine gathering a batch and running it to its end (the earlier policy)
+  continuous  the Engine with requests joining and leaving the running batch
+
+with throughput, time to first token and end-to-end latency (p50/p95/p99), and the batch-1
+decode ceiling of this machine (the weights' bytes read per token against measured memory
+bandwidth) beside plain generate's decode rate.
+
   LLM_MCP_HOME=... python bench/serve_throughput.py [--model smollm2-135m-instruct]
       [--adapter DIR] [--new-tokens 32] [--json out.json]
+  LLM_MCP_HOME=... python bench/serve_throughput.py --load [--rates 0.5,1,2,4] [--requests 24]
 """
 
 from __future__ import annotations
@@ -57,7 +70,12 @@ def main() -> None:
     ap.add_argument("--adapter", help="adapter A (default: random LoRA weights)")
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--json")
+    ap.add_argument("--load", action="store_true", help="requests arriving over time (see above)")
+    ap.add_argument("--rates", default="0.5,1,2,4", help="offered loads, × plain generate's capacity")
+    ap.add_argument("--requests", type=int, default=24, help="requests per offered load")
     args = ap.parse_args()
+    if args.load:
+        return load(args)
 
     import torch
     from transformers.utils import logging as hf_logging
@@ -204,6 +222,163 @@ def mcp_round_trip(spec: str, messages: list, tools: list) -> dict:
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+# ---- requests arriving over time ---------------------------------------------------------------
+
+def percentiles(values: list[float]) -> dict:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+    return {"p50": at(0.5), "p95": at(0.95), "p99": at(0.99)}
+
+
+def bandwidth_gb_s() -> float:
+    """Memory bandwidth as a large tensor copy measures it (read + write), GB/s."""
+    import torch
+
+    src = torch.ones(64 * 2**20)  # 256 MiB
+    dst = torch.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        dst.copy_(src)
+        best = min(best, time.perf_counter() - started)
+    return 2 * src.numel() * 4 / best / 1e9
+
+
+def load(args) -> None:
+    import random
+
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from llm_mcp.chat.types import read_tools_file
+    from llm_mcp.data.formats import read_dataset
+    from llm_mcp.serve.engine import Engine, Request
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    tools = read_tools_file(REPO / "examples" / "tools.json")
+    questions = [ex.messages[0].content for ex in read_dataset(REPO / "examples" / "test.jsonl").examples]
+    tmp = Path(tempfile.mkdtemp())
+    adapter_a = Path(args.adapter) if args.adapter else random_adapter(args.model, tmp / "a", 1)
+    adapter_b = random_adapter(args.model, tmp / "b", 2)
+    rng = random.Random(0)
+    n = args.requests
+    # one list of requests, replayed at each load: (question, tools, adapter, reply limit)
+    specs = [(questions[i % len(questions)], tools[:rng.choice([2, 4, 8])], [None, "a", "b"][i % 3],
+              rng.choice([8, 24, 64])) for i in range(n)]
+    gaps = [rng.expovariate(1.0) for _ in range(n)]  # unit-rate Poisson gaps, scaled per load
+    out: dict = {"model": args.model, "requests": n, "threads": torch.get_num_threads()}
+
+    def engine(batching: str) -> Engine:
+        e = Engine(args.model, batching=batching, max_batch=16, max_queue=4 * n)
+        e.load_adapter("a", adapter_a)
+        e.load_adapter("b", adapter_b)
+        for a in (None, "a", "b"):  # warm: each adapter's prompt prefix computed once
+            e.generate(Request([{"role": "user", "content": "hi"}], tools, a, max_new_tokens=1))
+        return e
+
+    def replay_plain(e: Engine, rate: float) -> list[tuple[float, float, int]]:
+        """Serve specs one at a time with model.generate: (first token s, total s, tokens) each."""
+        model, fmt = e.model, e.fmt
+
+        class First:  # the time of the first generated token
+            def __init__(self):
+                self.calls, self.at = 0, 0.0
+
+            def put(self, value):
+                self.calls += 1
+                if self.calls == 2:
+                    self.at = time.perf_counter()
+
+            def end(self):
+                pass
+
+        start = time.perf_counter()
+        arrive, results, t = [], [], 0.0
+        for g in gaps:
+            t += g / rate
+            arrive.append(start + t)
+        for (q, tl, adapter, limit), at in zip(specs, arrive):
+            time.sleep(max(0.0, at - time.perf_counter()))  # idle until it arrives
+            ids = torch.tensor([fmt.prompt_ids([{"role": "user", "content": q}], tl)])
+            first = First()
+            if adapter is None:
+                scope = model.disable_adapter()
+            else:
+                model.set_adapter(e.adapters[adapter].key)
+                scope = torch.inference_mode()
+            with torch.inference_mode(), scope:
+                gen = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=limit, do_sample=False,
+                                     eos_token_id=fmt.stop_token_ids, pad_token_id=fmt.tokenizer.pad_token_id,
+                                     streamer=first)
+            done = time.perf_counter()
+            new = gen[0, ids.shape[1]:].tolist()
+            tokens = next((k + 1 for k, tok in enumerate(new) if tok in fmt.stop_token_ids), len(new))
+            results.append((first.at - at, done - at, tokens))
+        return results
+
+    def replay_engine(e: Engine, rate: float) -> list[tuple[float, float, int]]:
+        reqs, t = [], 0.0
+        start = time.perf_counter()
+        for (q, tl, adapter, limit), g in zip(specs, gaps):
+            t += g / rate
+            time.sleep(max(0.0, start + t - time.perf_counter()))
+            reqs.append(e.submit(Request([{"role": "user", "content": q}], tl, adapter, limit)))
+        for r in reqs:
+            r.done.wait()
+            if r.error:
+                raise r.error
+        return [(r.result.first_token_s, r.result.total_s, r.result.completion_tokens) for r in reqs]
+
+    def summary(results, wall: float) -> dict:
+        tokens = sum(r[2] for r in results)
+        return {"tokens": tokens, "seconds": round(wall, 2), "tokens_per_s": round(tokens / wall, 1),
+                "ttft_s": percentiles([r[0] for r in results]), "latency_s": percentiles([r[1] for r in results])}
+
+    plain_engine = engine("static")
+    # plain generate's capacity (requests/s), from the specs served back to back
+    started = time.perf_counter()
+    capacity_runs = replay_plain(plain_engine, 1e9)
+    capacity = n / (time.perf_counter() - started)
+    # decoding alone (after the first token): tokens per second of one request at a time
+    decode_rate = sum(r[2] - 1 for r in capacity_runs) / sum(r[1] - r[0] for r in capacity_runs)
+    weights = sum(p.numel() * p.element_size() for p in plain_engine.model.parameters())
+    bw = bandwidth_gb_s()
+    out["capacity_requests_per_s"] = round(capacity, 3)
+    ceiling = bw * 1e9 / weights
+    out["machine"] = {"bandwidth_gb_s": round(bw, 1), "weight_bytes": weights,
+                      "batch1_ceiling_tokens_per_s": round(ceiling, 1),
+                      "plain_decode_tokens_per_s": round(decode_rate, 1),
+                      "plain_decode_of_ceiling": round(decode_rate / ceiling, 3)}
+    print(f"plain generate serves {capacity:.2f} requests/s back to back, decodes {decode_rate:.1f} tok/s; "
+          f"memory bandwidth {bw:.1f} GB/s, weights {weights / 1e6:.0f} MB: batch-1 decode ceiling "
+          f"{ceiling:.1f} tok/s ({decode_rate / ceiling:.0%} of it)", flush=True)
+    engines = {"plain": plain_engine, "static": None, "continuous": None}
+    for rate in [float(x) for x in args.rates.split(",")]:
+        row = out.setdefault("loads", {}).setdefault(str(rate), {"requests_per_s": round(rate * capacity, 3)})
+        for name in ("plain", "static", "continuous"):
+            if engines[name] is None:
+                engines[name] = engine(name)
+            started = time.perf_counter()
+            results = (replay_plain if name == "plain" else replay_engine)(engines[name], rate * capacity)
+            row[name] = summary(results, time.perf_counter() - started)
+            row[name]["of_batch1_ceiling"] = round(row[name]["tokens_per_s"] / ceiling, 2)
+            print(f"load {rate}x ({rate * capacity:.2f} req/s) {name:>10}: {row[name]['tokens_per_s']} tok/s, "
+                  f"TTFT p50/p95 {row[name]['ttft_s']['p50']}/{row[name]['ttft_s']['p95']} s, "
+                  f"latency p50/p95/p99 {row[name]['latency_s']['p50']}/{row[name]['latency_s']['p95']}/"
+                  f"{row[name]['latency_s']['p99']} s", flush=True)
+        row["continuous_vs_static"] = {
+            "throughput": round(row["continuous"]["tokens_per_s"] / row["static"]["tokens_per_s"], 2),
+            "ttft_p95": round(row["continuous"]["ttft_s"]["p95"] / max(row["static"]["ttft_s"]["p95"], 1e-9), 2)}
+    for e in engines.values():
+        e.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
