@@ -92,5 +92,7 @@ def test_adapters_list_show_and_delete(tiny_llama, tmp_path):
     outside = random_adapter(tiny_llama, tmp_path / "elsewhere", 2)
     kept = cli("delete", str(outside), "--yes")
     assert kept.returncode == 2 and "not deleting files elsewhere" in kept.stderr and outside.exists()
+    unknown = cli("delete", "rain", "--yes")
+    assert unknown.returncode == 2 and "no adapter 'rain'" in unknown.stderr and "weather" in unknown.stderr
     assert cli("delete", "weather", "--yes").returncode == 0 and not folder.exists()
     assert "no adapters yet" in cli("list").stdout

@@ -8,17 +8,16 @@ from pathlib import Path
 
 
 def _known() -> dict[str, dict]:
-    """Adapters in the store and in $LLM_MCP_HOME/adapters, by name."""
-    from llm_mcp.adapters.card import adapter_folders, read_card
+    """Every adapter (adapters/registry.py), by name."""
+    from llm_mcp.adapters.registry import known
+    from llm_mcp.config import home_dir
     from llm_mcp.store import open_store
 
     store = open_store()
-    out = {a["name"]: {"name": a["name"], "path": a["path"], "card": a["card"]} for a in store.adapters()}
-    store.close()
-    for sub in adapter_folders():
-        if sub.name not in out:
-            out[sub.name] = {"name": sub.name, "path": str(sub), "card": read_card(sub)}
-    return out
+    try:
+        return known(store, home_dir())
+    finally:
+        store.close()
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -48,24 +47,28 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    import shutil
-
-    from llm_mcp.adapters.card import find_adapter
+    from llm_mcp.adapters import registry
     from llm_mcp.config import home_dir
     from llm_mcp.errors import LLMMCPError
+    from llm_mcp.serve.engine import NAME
     from llm_mcp.store import open_store
 
-    folder = find_adapter(args.name).resolve()
-    if folder.parent != (home_dir() / "adapters").resolve():
-        raise LLMMCPError(f"{folder} is not in {home_dir() / 'adapters'}; not deleting files elsewhere",
-                          "delete that folder yourself")
-    if not args.yes:
-        raise LLMMCPError(f"this deletes {folder}", f"run again with --yes: llm-mcp adapters delete {args.name} --yes")
-    shutil.rmtree(folder)
+    if not NAME.fullmatch(args.name):
+        raise LLMMCPError(f"{args.name!r} is not an adapter name; not deleting files elsewhere",
+                          "give the name `llm-mcp adapters list` shows, or delete that folder yourself")
     store = open_store()
-    store.delete_adapter(folder.name)
-    store.close()
-    print(f"deleted {folder}")
+    try:
+        row = registry.known(store, home_dir()).get(args.name)
+        if row is None:
+            registry.delete(store, home_dir(), args.name)  # the error, with the names known
+        if not args.yes:
+            raise LLMMCPError(f"this deletes adapter {args.name} ({row['path']})",
+                              f"run again with --yes: llm-mcp adapters delete {args.name} --yes")
+        deleted = registry.delete(store, home_dir(), args.name)
+    finally:
+        store.close()
+    print(f"deleted {row['path']}" if deleted else f"forgot {args.name} (its files at {row['path']} "
+          "are outside the data directory's adapters folder and stay)")
     return 0
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import shutil
 from typing import Any
 
 from anyio import to_thread
@@ -90,22 +89,17 @@ def build_mcp(state: State) -> MCPServer:
     @_errors
     async def delete_adapter(name: str) -> dict[str, Any]:
         """Unload an adapter and forget it; its files are deleted when they are in the data directory's adapters folder."""
+        from llm_mcp.adapters import registry
+
         check_name(name)
-        row = state.store.adapter(name)
-        if row is None and name not in engine.adapters:
+        state.discover()
+        if state.store.adapter(name) is None and name not in engine.adapters:
             raise LLMMCPError(f"no adapter {name!r}", "list_adapters shows the known ones")
         if jobs.busy(name):
             raise LLMMCPError(f"a training job is making {name!r}", "cancel_job it first")
         if name in engine.adapters:
             await to_thread.run_sync(engine.unload_adapter, name)
-        deleted = False
-        if row:
-            folder = state.home / "adapters" / name
-            if folder.is_dir() and state.is_own_folder(folder) \
-                    and folder.resolve() == state.safe_path(row["path"], must_exist=False):
-                shutil.rmtree(folder)
-                deleted = True
-            state.store.delete_adapter(name)
+        deleted = state.store.adapter(name) is not None and registry.delete(state.store, state.home, name)
         return {"name": name, "deleted_files": deleted}
 
     @mcp.tool()

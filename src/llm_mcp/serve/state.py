@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import NAME, Engine, check_name
+from llm_mcp.serve.engine import Engine, check_name
 from llm_mcp.serve.jobs import Jobs
 from llm_mcp.store import Store
 
@@ -128,21 +128,14 @@ class State:
 
     def discover(self) -> None:
         """Register adapters found in $LLM_MCP_HOME/adapters that the store does not know."""
-        from llm_mcp.adapters.card import adapter_folders, read_card
+        from llm_mcp.adapters.registry import discover
 
-        for sub in adapter_folders(self.home):
-            if (sub / "adapter_model.safetensors").is_file() and NAME.fullmatch(sub.name) \
-                    and self.is_own_folder(sub) and self.store.adapter(sub.name) is None:
-                self.store.put_adapter(sub.name, sub, read_card(sub))
+        discover(self.store, self.home)
 
     def is_own_folder(self, folder: Path) -> bool:
-        """Is `folder` a real folder in $LLM_MCP_HOME/adapters whose weights are its own? A
-        symlink (the folder, its config or weights) could lead outside the data directory: not
-        served. (A symlinked card is ignored by read_card.)"""
-        adapters = (self.home / "adapters").resolve()
-        if folder.is_symlink() or folder.resolve().parent != adapters:
-            return False
-        return not any((folder / f).is_symlink() for f in ("adapter_config.json", "adapter_model.safetensors"))
+        from llm_mcp.adapters.registry import own_folder
+
+        return own_folder(self.home, folder)
 
     def close(self) -> None:
         self.jobs.close()
