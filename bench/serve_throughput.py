@@ -64,6 +64,23 @@ def random_adapter(spec: str, folder: Path, seed: int) -> Path:
     return folder
 
 
+def setup(args):
+    """The sample tools, the template split's questions, adapters A and B (folders)."""
+    from transformers.utils import logging as hf_logging
+
+    from llm_mcp.chat.types import read_tools_file
+    from llm_mcp.data.formats import read_dataset
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    tools = read_tools_file(REPO / "examples" / "tools.json")
+    questions = [ex.messages[0].content for ex in read_dataset(REPO / "examples" / "test.jsonl").examples]
+    tmp = Path(tempfile.mkdtemp())
+    adapter_a = Path(args.adapter) if args.adapter else random_adapter(args.model, tmp / "a", 1)
+    adapter_b = random_adapter(args.model, tmp / "b", 2)
+    return tools, questions, adapter_a, adapter_b
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m-instruct")
@@ -78,19 +95,9 @@ def main() -> None:
         return load(args)
 
     import torch
-    from transformers.utils import logging as hf_logging
-
-    from llm_mcp.chat.types import read_tools_file
-    from llm_mcp.data.formats import read_dataset
     from llm_mcp.serve.engine import Engine, Request
 
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    tools = read_tools_file(REPO / "examples" / "tools.json")
-    questions = [ex.messages[0].content for ex in read_dataset(REPO / "examples" / "test.jsonl").examples]
-    tmp = Path(tempfile.mkdtemp())
-    adapter_a = Path(args.adapter) if args.adapter else random_adapter(args.model, tmp / "a", 1)
-    adapter_b = random_adapter(args.model, tmp / "b", 2)
+    tools, questions, adapter_a, adapter_b = setup(args)
     engine = Engine(args.model, max_batch=32, max_queue=256)
     n = args.new_tokens
     out: dict = {"model": args.model, "new_tokens": n, "threads": torch.get_num_threads()}
@@ -252,19 +259,9 @@ def load(args) -> None:
     import random
 
     import torch
-    from transformers.utils import logging as hf_logging
-
-    from llm_mcp.chat.types import read_tools_file
-    from llm_mcp.data.formats import read_dataset
     from llm_mcp.serve.engine import Engine, Request
 
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    tools = read_tools_file(REPO / "examples" / "tools.json")
-    questions = [ex.messages[0].content for ex in read_dataset(REPO / "examples" / "test.jsonl").examples]
-    tmp = Path(tempfile.mkdtemp())
-    adapter_a = Path(args.adapter) if args.adapter else random_adapter(args.model, tmp / "a", 1)
-    adapter_b = random_adapter(args.model, tmp / "b", 2)
+    tools, questions, adapter_a, adapter_b = setup(args)
     rng = random.Random(0)
     n = args.requests
     # one list of requests, replayed at each load: (question, tools, adapter, reply limit)
