@@ -120,20 +120,19 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
 
     The prompts are decoded in token order, at most `batch_size` at a time, so neighbours share
     their prefix (the system turn with the tool schemas): computed once, its K/V reused."""
-    from llm_mcp.serve.decode import Decoder, Row, decode_all
+    from llm_mcp.serve.decode import Decoder, Row, decode_all, pad_id
 
     cases = [c if isinstance(c, Case) else from_example(c) for c in cases]
     prompts = [fmt.prompt_ids(c.prompt, c.tools) for c in cases]
     order = sorted(range(len(cases)), key=lambda i: prompts[i])
     rows = [Row(prompts[i], fmt, max_new_tokens=max_new_tokens,
                 guide=fmt.guide(cases[i].tools) if guided else None) for i in order]
-    pad = fmt.tokenizer.pad_token_id if fmt.tokenizer.pad_token_id is not None else 0
     score = Score()
     started = time.perf_counter()
     was_training = model.training
     model.eval()
     try:
-        decode_all(Decoder(lambda: model, pad), rows, batch_size, progress)
+        decode_all(Decoder(lambda: model, pad_id(fmt.tokenizer)), rows, batch_size, progress)
     finally:
         model.train(was_training)
     for i, row in zip(order, rows):

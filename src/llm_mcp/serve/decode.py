@@ -73,6 +73,11 @@ class Row:
         return len(self.stream.ids)
 
 
+def pad_id(tokenizer) -> int:
+    """The id that fills left padding (masked out, so any id does): the pad token, else 0."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+
 def _no_adapters(keys: list[str]):
     from contextlib import nullcontext
 

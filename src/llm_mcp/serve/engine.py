@@ -33,7 +33,7 @@ from typing import Any, Callable
 from llm_mcp.chat import ChatFormat, ParsedReply
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row
+from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row, pad_id
 
 log = logging.getLogger(__name__)
 
@@ -151,13 +151,10 @@ class Engine:
         self._prepare_lock = threading.Lock()  # requests are rendered one at a time
         self._closed = False
         self._prefixes = Prefixes(lambda: self.model, self._adapter_choice)
-        self._decoder = Decoder(lambda: self.model, self._pad(), self._adapter_choice, self._prefixes)
+        self._decoder = Decoder(lambda: self.model, pad_id(self.tokenizer), self._adapter_choice, self._prefixes)
         self.batches: deque[int] = deque(maxlen=1000)  # rows running after each join (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
         self._worker.start()
-
-    def _pad(self) -> int:
-        return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
     def format(self, kind: str | None) -> ChatFormat:
         """The ChatFormat of `kind` (hermes, native) for this model; None: the server's."""
