@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llm_mcp.adapters.commands import add_parser as add_adapters_parser
 
     add_adapters_parser(sub)
+    from llm_mcp.tools.commands import add_parser as add_tools_parser
+
+    add_tools_parser(sub)
 
     models = sub.add_parser("models", help="known and cached models")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if not args.verbose:
-        for noisy in ("transformers", "httpx", "huggingface_hub"):
+        for noisy in ("transformers", "httpx", "httpx2", "huggingface_hub"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     if not getattr(args, "func", None):
         parser.print_help()

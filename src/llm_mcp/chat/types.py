@@ -162,14 +162,19 @@ def _json_types(schema: Any) -> Any:
 def check_schema(name: str, params: dict) -> None:
     """A tool's parameters must be a valid JSON Schema (the metaschema its `$schema` names, else
     2020-12) describing an object; checked once per distinct schema."""
-    try:
-        key = json.dumps(params, sort_keys=True)
-    except (TypeError, ValueError, RecursionError):
-        raise LLMMCPError(f"parameters of tool {name!r} are not JSON") from None
-    problem = _schema_problem(key)
+    problem = schema_problem(params)
     if problem:
         raise LLMMCPError(f"parameters of tool {name!r} are not a valid JSON Schema: {problem}",
                           "tool parameters are a JSON Schema of type object")
+
+
+def schema_problem(params: Any) -> str | None:
+    """What makes `params` not a valid JSON Schema of an object, or None."""
+    try:
+        key = json.dumps(params, sort_keys=True)
+    except (TypeError, ValueError, RecursionError):
+        return "it is not JSON"
+    return _schema_problem(key)
 
 
 @functools.lru_cache(maxsize=4096)

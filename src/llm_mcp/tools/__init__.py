@@ -1,0 +1,1 @@
+"""Tool schemas from where they live: `llm-mcp tools pull` (a live MCP server)."""
