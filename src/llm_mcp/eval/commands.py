@@ -6,78 +6,36 @@ import argparse
 import logging
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from llm_mcp.adapters.card import base_fingerprint, find_adapter, read_card
-    from llm_mcp.chat import ChatFormat
     from llm_mcp.chat.types import read_tools_file
-    from llm_mcp.models.load import quiet_transformers
-    from llm_mcp.config import DEFAULT_MODEL, home_dir
+    from llm_mcp.config import home_dir
     from llm_mcp.eval import report
     from llm_mcp.eval.cases import read_cases
-    from llm_mcp.eval.run import predict
+    from llm_mcp.eval.run import columns, compare
+    from llm_mcp.models.load import quiet_transformers
 
     # everything that can be wrong with the input is found before any weights load
     tools = read_tools_file(args.tools) if args.tools else None
     cases = read_cases(args.data, tools)[:args.limit or None]
-    runs: list[tuple[str, Path | None]] = []  # (column name, adapter folder or None for the base)
-    for spec in args.adapter or []:
-        folder = None if spec == "base" else find_adapter(spec)
-        name = "base" if folder is None else folder.name
-        if name in dict(runs):
-            name = str(folder)
-        runs.append((name, folder))
-    if (args.base or not runs) and "base" not in dict(runs):
-        runs.insert(0, ("base", None))
-    cards = {name: read_card(folder) for name, folder in runs if folder}
-    model_spec = args.model or next((c["base_model"]["spec"] for c in cards.values()
-                                     if c.get("base_model", {}).get("spec")), DEFAULT_MODEL)
-
     quiet_transformers(args.verbose)
-    from llm_mcp.models import load_model
-
-    loaded = load_model(model_spec, dtype=args.dtype, device=args.device, gguf_file=args.gguf_file)
-    fingerprint = base_fingerprint(loaded.source).get("sha256")
-    for name, card in cards.items():
-        theirs = card.get("base_model", {}).get("sha256")
-        if theirs and fingerprint and theirs != fingerprint:
-            log.warning("adapter %s was trained on %s, not on this %s (weights differ)", name,
-                        card["base_model"].get("spec"), model_spec)
-    model = loaded.model
-    adapters = [(name, folder) for name, folder in runs if folder]
-    if adapters:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapters[0][1]), adapter_name="a0")
-        for k, (_, folder) in enumerate(adapters[1:], 1):
-            model.load_adapter(str(folder), adapter_name=f"a{k}")
-        model.eval()
-    forced = None if args.chat_format == "auto" else args.chat_format
-
-    scores = {}
+    runs = columns(args.adapter or [], args.base)
     with _Bars(len(cases)) as bars:
-        for name, folder in runs:
-            kind = forced or (cards[name].get("chat_format") if folder else None)
-            fmt = ChatFormat(loaded.tokenizer, kind)
-            if folder:
-                model.set_adapter(f"a{[n for n, _ in adapters].index(name)}")
-            with model.disable_adapter() if adapters and not folder else nullcontext():
-                scores[name] = predict(model, fmt, cases, max_new_tokens=args.max_new_tokens,
-                                       batch_size=args.batch_size, progress=bars.task(name),
-                                       guided=not args.no_guide)
-            log.info("%s: %d examples in %.0fs", name, len(cases), scores[name].seconds)
+        compared = compare({"data": cases}, runs, model=args.model, dtype=args.dtype, device=args.device,
+                           gguf_file=args.gguf_file, chat_format=args.chat_format,
+                           max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                           guided=not args.no_guide, progress=bars.task)
+    scores = compared.scores["data"]
 
     out = Path(args.out) if args.out else (
         home_dir() / "evals" / f"{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
-    meta = {"data": str(args.data), "model": model_spec, "examples": len(cases),
-            "max_new_tokens": args.max_new_tokens, "dtype": str(loaded.dtype).replace("torch.", ""),
-            "guided": not args.no_guide,
-            "adapters": {name: str(folder) for name, folder in adapters}}
+    meta = {"data": str(args.data), "model": compared.model, "examples": len(cases),
+            "max_new_tokens": args.max_new_tokens, "dtype": compared.dtype, "guided": not args.no_guide,
+            "adapters": {name: str(folder) for name, folder in runs if folder}}
     report.write(out, scores, meta, per_kind=args.failures)
     if args.json:
         print((out / "report.json").read_text())

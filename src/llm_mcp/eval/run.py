@@ -7,12 +7,17 @@ What is expected of each reply comes as a Case (eval/cases.py); the judgement is
 
 from __future__ import annotations
 
+import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from llm_mcp.chat.types import ToolCall
 from llm_mcp.eval.cases import Case, from_example
 from llm_mcp.eval.match import Verdict, match_calls
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -156,3 +161,74 @@ def _judge(fmt, case: Case, index: int, new: list[int], tokens: int, seconds: fl
         kind = "malformed" if case.expected else "false-call"
         ast, exact = Verdict(False, kind, f"unreadable call: {parsed.errors[0].reason}"), False
     return Prediction(case, index, raw, parsed.calls, parsed.errors, ast, exact, tokens, seconds)
+
+
+def columns(specs: list[str], with_base: bool) -> list[tuple[str, Path | None]]:
+    """(column name, adapter folder, or None for the base) for adapter names/folders and `base`;
+    the base first when asked for or when there is no adapter."""
+    from llm_mcp.adapters.card import find_adapter
+
+    runs: list[tuple[str, Path | None]] = []
+    for spec in specs:
+        folder = None if spec == "base" else find_adapter(spec)
+        name = "base" if folder is None else folder.name
+        if name in dict(runs):
+            name = str(folder)
+        runs.append((name, folder))
+    if (with_base or not runs) and "base" not in dict(runs):
+        runs.insert(0, ("base", None))
+    return runs
+
+
+@dataclass
+class Compared:
+    scores: dict[str, dict[str, Score]]  # set → column → score
+    model: str                           # the base model's spec
+    dtype: str
+
+
+def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *, model: str | None = None,
+            dtype: str = "auto", device: str = "auto", gguf_file: str | None = None, chat_format: str = "auto",
+            max_new_tokens: int = 128, batch_size: int = 16, guided: bool = True, progress=None) -> Compared:
+    """Every column (`columns`) on every set of cases, the base model loaded once with all the
+    adapters on it; each adapter in its card's chat format unless `chat_format` forces one.
+    `progress(column)` may give a `(done, total)` callback per column and set."""
+    from llm_mcp.adapters.card import base_fingerprint, read_card
+    from llm_mcp.chat import ChatFormat
+    from llm_mcp.config import DEFAULT_MODEL
+    from llm_mcp.models import load_model
+
+    cards = {name: read_card(folder) for name, folder in runs if folder}
+    model_spec = model or next((c["base_model"]["spec"] for c in cards.values()
+                                if c.get("base_model", {}).get("spec")), DEFAULT_MODEL)
+    loaded = load_model(model_spec, dtype=dtype, device=device, gguf_file=gguf_file)
+    fingerprint = base_fingerprint(loaded.source).get("sha256")
+    for name, card in cards.items():
+        theirs = card.get("base_model", {}).get("sha256")
+        if theirs and fingerprint and theirs != fingerprint:
+            log.warning("adapter %s was trained on %s, not on this %s (weights differ)", name,
+                        card["base_model"].get("spec"), model_spec)
+    net = loaded.model
+    adapters = [(name, folder) for name, folder in runs if folder]
+    if adapters:
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(net, str(adapters[0][1]), adapter_name="a0")
+        for k, (_, folder) in enumerate(adapters[1:], 1):
+            net.load_adapter(str(folder), adapter_name=f"a{k}")
+        net.eval()
+    forced = None if chat_format == "auto" else chat_format
+    scores: dict[str, dict[str, Score]] = {}
+    for set_name, cases in sets.items():
+        for name, folder in runs:
+            fmt = ChatFormat(loaded.tokenizer, forced or (cards[name].get("chat_format") if folder else None))
+            if folder:
+                net.set_adapter(f"a{[n for n, _ in adapters].index(name)}")
+            with net.disable_adapter() if adapters and not folder else nullcontext():
+                score = predict(net, fmt, cases, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                progress=progress(name if len(sets) == 1 else f"{set_name}: {name}") if progress else None,
+                                guided=guided)
+            scores.setdefault(set_name, {})[name] = score
+            log.info("%s%s: %d examples in %.0fs", "" if len(sets) == 1 else f"{set_name}: ", name,
+                     len(cases), score.seconds)
+    return Compared(scores, model_spec, str(loaded.dtype).replace("torch.", ""))
