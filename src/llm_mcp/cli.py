@@ -143,6 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
     from llm_mcp.tools.commands import add_parser as add_tools_parser
 
     add_tools_parser(sub)
+    from llm_mcp.teach.commands import add_parser as add_teach_parser
+
+    add_teach_parser(sub)
 
     models = sub.add_parser("models", help="known and cached models")
     models_sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)

@@ -10,25 +10,18 @@ from pathlib import Path
 from llm_mcp.errors import LLMMCPError
 
 
-def _names(text: str | None) -> list[str] | None:
+def names(text: str | None) -> list[str] | None:
     return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from llm_mcp.tools.pull import Source, from_command, from_config, parse_header, pull
+    from llm_mcp.tools.pull import pull, source_of
 
-    given = [bool(args.url), bool(args.command_line), bool(args.config)]
-    if sum(given) != 1:
+    if sum(map(bool, (args.url, args.command_line, args.config))) != 1:
         raise LLMMCPError("give one server: a URL, --command \"...\" or --config FILE [--server NAME]",
                           "llm-mcp tools pull http://127.0.0.1:9000/mcp --out tools.json")
-    if args.url:
-        source = Source(url=args.url, headers=dict(parse_header(h) for h in args.header or []))
-    elif args.command_line:
-        source = from_command(args.command_line)
-    else:
-        source = from_config(args.config, args.server)
-        source.headers.update(dict(parse_header(h) for h in args.header or []))
-    tools = pull(source, only=_names(args.only), exclude=_names(args.exclude), timeout=args.timeout)
+    source = source_of(args.url, args.header, args.command_line, args.config, args.server)
+    tools = pull(source, only=names(args.only), exclude=names(args.exclude), timeout=args.timeout)
     text = json.dumps({"tools": tools}, indent=2, ensure_ascii=False) + "\n"
     if args.out == "-":
         sys.stdout.write(text)

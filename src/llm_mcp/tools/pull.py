@@ -92,6 +92,22 @@ def from_config(path: str | Path, name: str | None) -> Source:
                   cwd=entry.get("cwd"))
 
 
+def source_of(url: str | None = None, headers: list[str] | None = None, command: str | None = None,
+              config: str | None = None, server: str | None = None) -> Source:
+    """The one server given on a command line: a URL (with `Name: value` headers), a command, or
+    an entry of a host's config file (headers given add to its own)."""
+    if sum(map(bool, (url, command, config))) != 1:
+        raise LLMMCPError("give one MCP server: a URL, a command or a config file")
+    extra = dict(parse_header(h) for h in headers or [])
+    if url:
+        return Source(url=url, headers=extra)
+    if command:
+        return from_command(command)
+    found = from_config(config, server)
+    found.headers.update(extra)
+    return found
+
+
 def _client(source: Source, timeout: float, statuses: list[int]):
     from mcp import Client, StdioServerParameters
 

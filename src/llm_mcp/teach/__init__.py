@@ -1,0 +1,1 @@
+"""The teaching loop: `llm-mcp teach` (tools → data → train → eval → promote only if better)."""

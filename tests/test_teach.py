@@ -1,0 +1,106 @@
+"""`llm-mcp teach` end to end: the tools pulled from a real MCP server (tests/assets/tool_server.py
+over stdio), data made, a candidate trained and scored against the base and the current adapter,
+and promoted only when it wins. On a tiny random model (nothing it learns beats the base) the gate
+holds; on the real SmolLM2 a candidate that wins is promoted and a running `llm-mcp serve` serves it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from conftest import Server
+from llm_mcp.cli import main
+
+SERVER = Path(__file__).parent / "assets" / "tool_server.py"
+MCP = ["--mcp-command", f"{sys.executable} {SERVER} stdio"]
+TINY_RUN = ["--n", "48", "--held-out", "0.25", "--max-new-tokens", "8", "max_steps=2", "micro_batch_size=8"]
+
+
+def teach(capsys, *args: str) -> tuple[int, dict, str]:
+    code = main(["teach", *args])
+    captured = capsys.readouterr()
+    return code, json.loads(captured.out.strip().splitlines()[-1]), captured.err
+
+
+def card(home: Path, name: str) -> dict:
+    return json.loads((home / "adapters" / name / "adapter_card.json").read_text())
+
+
+def test_the_gate_keeps_a_candidate_that_does_not_win_and_force_says_so(tiny_llama, tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    monkeypatch.setenv("LLM_MCP_HOME", str(home))
+    own = tmp_path / "mine.jsonl"  # the user's own examples call only ping
+    own.write_text("".join(json.dumps({"input": text, "output": "", "tool_calls": [{"name": "ping", "arguments": {}}]}) + "\n"
+                           for text in ("is the server up?", "ping it", "are you alive", "check the server", "up?",
+                                        "server status please")))
+    base = ["--name", "office", "--model", str(tiny_llama), *MCP, "--only", "ping,get_invoice,set_thermostat"]
+
+    code, out, err = teach(capsys, *base, "--data", str(own), *TINY_RUN)
+    assert code == 1 and not out["promoted"] and out["adapter"] == "office.candidate-1"
+    assert "6 examples from your files" in err and "(for get_invoice, set_thermostat)" in err
+    kept = card(home, "office.candidate-1")["teach"]
+    assert kept["decision"] == "kept as candidate" and "does not beat base" in kept["reason"]
+    assert kept["data"]["calls_in_user_files"] == {"ping": 6}
+    assert kept["data"]["synthesized_for"] == ["get_invoice", "set_thermostat"]
+    assert set(kept["columns"]["held-out"]) == {"base", "office.candidate-1"}
+    assert len(kept["data"]["sha256"]["train"]) == 64 and kept["tools_from"].endswith("tool_server.py stdio")
+    assert not (home / "adapters" / "office").exists()
+    run = Path(out["run"])
+    assert json.loads((run / "decision.json").read_text())["reason"] == kept["reason"]
+    assert (run / "eval-held-out" / "report.md").is_file()
+    train_lines = (run / "train.jsonl").read_text().splitlines()
+    assert len(train_lines) + kept["data"]["held_out"] == 6 + kept["data"]["synthesized"]
+
+    code, out, err = teach(capsys, *base, *TINY_RUN, "--force")
+    assert code == 0 and out["promoted"] and out["adapter"] == "office"
+    forced = card(home, "office")["teach"]
+    assert forced["reason"].startswith("promoted by --force although") and forced["previous"] is None
+
+    code, out, err = teach(capsys, *base, *TINY_RUN, "--force")  # a third: the current one is kept aside
+    assert out["promoted"] and card(home, "office")["teach"]["previous"] == "office.previous-1"
+    columns = card(home, "office")["teach"]["columns"]["held-out"]
+    assert len(columns) == 3 and {"base", "office"} < set(columns)
+    assert card(home, "office.previous-1")["teach"]["reason"] == forced["reason"]
+    assert main(["adapters", "list", "--json"]) == 0
+    listed = {a["name"]: a["path"] for a in json.loads(capsys.readouterr().out)}
+    assert listed["office"] == str(home / "adapters" / "office") and "office.previous-1" in listed
+    assert sorted(listed) == ["office", "office.candidate-1", "office.previous-1"]  # the winners became office
+
+    code = main(["teach", "--name", "x", "--tools", str(own)])
+    assert code == 2
+    code = main(["teach", "--name", "office.candidate-9", *MCP])
+    assert code == 2 and "kept candidate" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_winning_candidate_on_smollm2_is_promoted_and_served(smol_dir, tmp_path, monkeypatch, capsys):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("LLM_MCP_HOME", str(home))
+    server = Server(smol_dir, home)
+    try:
+        code, out, err = teach(capsys, "--name", "thermo", "--model", str(smol_dir), *MCP, "--only", "set_thermostat",
+                               "--n", "64", "--held-out", "0.25", "--max-new-tokens", "40",
+                               "--margin", "1", "--serve", server.url, "max_steps=6", "micro_batch_size=8")
+        assert code == 0, err
+        assert out["promoted"] and out["served"] and out["adapter"] == "thermo"
+        decided = card(home, "thermo")["teach"]
+        held = decided["columns"]["held-out"]
+        assert held["thermo.candidate-1"]["ast"] > held["base"]["ast"], held
+        models = [m["id"] for m in httpx2.get(server.url + "/v1/models", timeout=30).json()["data"]]
+        served = next(m for m in models if m.endswith(":thermo"))
+        r = httpx2.post(server.url + "/v1/chat/completions", timeout=300, json={
+            "model": served, "max_tokens": 40,
+            "messages": [{"role": "user", "content": "Set the office thermostat with celsius 21."}],
+            "tools": [{"type": "function", "function": {"name": "set_thermostat", "description": "Set the office thermostat.",
+                                                        "parameters": {"type": "object", "properties": {"celsius": {"type": "number"}},
+                                                                       "required": ["celsius"]}}}]})
+        assert r.status_code == 200, r.text
+        calls = r.json()["choices"][0]["message"].get("tool_calls") or []
+        assert [c["function"]["name"] for c in calls] == ["set_thermostat"], r.json()
+    finally:
+        server.stop()
