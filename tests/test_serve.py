@@ -217,7 +217,7 @@ def test_mcp_tools_resources_and_errors_over_http(server, home, tmp_path):
             names = {t.name for t in (await c.list_tools()).tools}
             assert names == {"chat", "list_models", "list_adapters", "load_adapter", "unload_adapter",
                              "delete_adapter", "validate_dataset", "start_training", "get_job", "list_jobs",
-                             "cancel_job", "resume_job", "wait_for_job", "evaluate"}
+                             "cancel_job", "resume_job", "wait_for_job", "evaluate", "teach"}
             r = await c.call_tool("chat", {"messages": [{"role": "user", "content": PROMPTS[0]}], "tools": TOOLS,
                                            "adapter": "alpha", "max_new_tokens": 6})
             assert not r.is_error and r.structured_content["adapter"] == "alpha"

@@ -104,3 +104,55 @@ def test_a_winning_candidate_on_smollm2_is_promoted_and_served(smol_dir, tmp_pat
         assert [c["function"]["name"] for c in calls] == ["set_thermostat"], r.json()
     finally:
         server.stop()
+
+
+def test_teach_over_mcp_is_a_job_and_a_served_adapter_is_reloaded_when_promoted(tiny_llama, tmp_path):
+    import asyncio
+
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    sys.path.insert(0, str(SERVER.parent))
+    from tool_server import TOOLS
+
+    home = tmp_path / "home"
+    home.mkdir()
+    server = Server(tiny_llama, home)
+    tools = [t for t in TOOLS if t["name"] in ("ping", "get_invoice")]
+    args = {"name": "desk", "tools": tools, "n": 40, "force": True,
+            "options": {"max_steps": 2, "micro_batch_size": 8}}
+
+    async def main():
+        http = httpx2.AsyncClient(timeout=300)
+        async with Client(streamable_http_client(server.url + "/mcp", http_client=http)) as c:
+            async def taught(extra: dict) -> dict:
+                r = await c.call_tool("teach", {**args, **extra})
+                assert not r.is_error, r.content[0].text
+                assert r.structured_content["kind"] == "teach"
+                done = await c.call_tool("wait_for_job", {"job_id": r.structured_content["id"], "timeout_s": 600})
+                return done.structured_content
+
+            first = await taught({})
+            assert first["status"] == "completed", first
+            assert first["progress"]["decision"] == "promoted" and first["progress"]["adapter"] == "desk"
+            assert first["progress"]["reason"].startswith("promoted by --force")
+            loaded = (await c.call_tool("load_adapter", {"name": "desk"})).structured_content
+            assert loaded["loaded"] and loaded["teach"]["previous"] is None
+            second = await taught({"options": {**args["options"], "seed": 1}})
+            assert second["progress"]["decision"] == "promoted"
+            served = (await c.call_tool("list_adapters", {})).structured_content["result"]
+            desk = next(a for a in served if a["name"] == "desk")
+            # the server reloaded the promoted weights: their card is the second decision's
+            assert desk["loaded"] and desk["teach"]["previous"] == "desk.previous-1"
+            assert desk["teach"]["decided"] >= loaded["teach"]["decided"]
+            r = await c.call_tool("resume_job", {"job_id": second["id"]})
+            assert r.is_error and "does not resume" in r.content[0].text
+            r = await c.call_tool("teach", {**args, "tools": [{"name": "bad", "inputSchema": {"type": "object",
+                                                             "properties": {"n": {"type": "integr"}}}}]})
+            assert r.is_error and "not a valid JSON Schema" in r.content[0].text
+            r = await c.call_tool("teach", {**args, "natural": "../outside.jsonl"})
+            assert r.is_error
+    try:
+        asyncio.run(main())
+    finally:
+        server.stop()

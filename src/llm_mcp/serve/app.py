@@ -69,6 +69,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
                     max_batch_tokens=max_batch_tokens, guided=guided, batching=batching)
     state = State(engine, store, Jobs(store, home, model), home, dirs)
     state.discover()
+    state.jobs.on_promoted = state.reload_adapter
     from llm_mcp.adapters.card import find_adapter
 
     for name, folder in adapters.items():

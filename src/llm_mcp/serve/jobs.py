@@ -35,6 +35,7 @@ class Jobs:
         self._cancelling: set[str] = set()
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        self.on_promoted = None  # called with an adapter name that a teach job promoted
         self.recover()
         self._thread = threading.Thread(target=self._watch, name="llm-mcp-jobs", daemon=True)
         self._thread.start()
@@ -62,6 +63,36 @@ class Jobs:
         job = self.store.add_job(job_id, name, {"dataset": str(dataset), "output": str(output),
                                                 "model": self.model, "overrides": overrides,
                                                 "resume": False}, logs / f"{job_id}.log")
+        self._kick()
+        return self.store.job(job_id) or job
+
+    def start_teach(self, tools: list[dict], name: str, options: dict | None = None, *,
+                    natural: Path | None = None, data: list[Path] | None = None, n: int = 1280,
+                    force: bool = False) -> dict:
+        """Queue `llm-mcp teach` for adapter `name` on these tools (paths already checked). Its
+        progress is the candidate's training; at the end the job's progress holds the decision,
+        and a promoted adapter that the server serves is reloaded (`on_promoted`)."""
+        from llm_mcp.teach.loop import candidate_name
+        from llm_mcp.train.config import load_config, option_key
+
+        check_name(name)
+        if self.busy(name):
+            raise LLMMCPError(f"a job making {name!r} is already queued or running")
+        if not 1 <= n <= 100_000:
+            raise LLMMCPError(f"n {n} is not a number of examples in 1..100000")
+        overrides = [f"{option_key(k)}={_scalar(v)}" for k, v in (options or {}).items()]
+        load_config("default", None, {"data": "-", "model": self.model}, overrides)  # bad options, now
+        job_id = uuid.uuid4().hex[:12]
+        logs = self.home / "jobs"
+        logs.mkdir(parents=True, exist_ok=True)
+        tools_file = logs / f"{job_id}-tools.json"
+        tools_file.write_text(json.dumps({"tools": tools}, ensure_ascii=False))
+        output = self.home / "adapters" / candidate_name(self.home / "adapters", name)
+        job = self.store.add_job(job_id, name, {
+            "kind": "teach", "dataset": str(tools_file), "output": str(output), "model": self.model,
+            "overrides": overrides, "resume": False,
+            "teach": {"natural": str(natural) if natural else None, "data": [str(d) for d in data or []],
+                      "n": n, "force": force}}, logs / f"{job_id}.log")
         self._kick()
         return self.store.job(job_id) or job
 
@@ -94,6 +125,8 @@ class Jobs:
         from llm_mcp.train import checkpoint
 
         job = self.get(job_id)
+        if job["config"].get("kind") == "teach":
+            raise LLMMCPError(f"job {job_id} is a teach job: it does not resume", "start it again with teach")
         if job["status"] not in ("interrupted", "cancelled", "failed"):
             raise LLMMCPError(f"job {job_id} is {job['status']}; only interrupted, cancelled or failed "
                               "jobs resume")
@@ -149,8 +182,16 @@ class Jobs:
 
     def _launch(self, job: dict) -> None:
         c = job["config"]
-        cmd = [sys.executable, "-m", "llm_mcp", "train", "--data", c["dataset"], "--output", c["output"],
-               "--model", c["model"], *(["--resume"] if c.get("resume") else []), *c["overrides"]]
+        if c.get("kind") == "teach":
+            t = c["teach"]
+            cmd = [sys.executable, "-m", "llm_mcp", "teach", "--tools", c["dataset"], "--name", job["name"],
+                   "--model", c["model"], "--candidate", Path(c["output"]).name, "--n", str(t["n"]),
+                   *(["--natural", t["natural"]] if t["natural"] else []),
+                   *[arg for d in t["data"] for arg in ("--data", d)], *(["--force"] if t["force"] else []),
+                   *c["overrides"]]
+        else:
+            cmd = [sys.executable, "-m", "llm_mcp", "train", "--data", c["dataset"], "--output", c["output"],
+                   "--model", c["model"], *(["--resume"] if c.get("resume") else []), *c["overrides"]]
         env = {**os.environ, "LLM_MCP_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
         with open(job["log_path"], "a") as logfile:
             logfile.write(f"$ {' '.join(cmd)}\n")
@@ -182,6 +223,8 @@ class Jobs:
                 if job_id in self._cancelling:
                     self._cancelling.discard(job_id)
                     self.store.update_job(job_id, status="cancelled", ended=now(), pid=None)
+                elif job["config"].get("kind") == "teach" and rc in (0, 1):
+                    self._taught(job)
                 elif rc == 0:
                     self._finished(job)
                 else:
@@ -197,6 +240,28 @@ class Jobs:
         self.store.put_adapter(job["name"], output, read_card(output))
         self.store.update_job(job["id"], status="completed", ended=now(), pid=None)
         log.info("job %s completed: adapter %s", job["id"], job["name"])
+
+
+    def _taught(self, job: dict) -> None:
+        """`llm-mcp teach` ended with a decision (its last stdout line; it registered the adapters)."""
+        outcome = None
+        for line in reversed(Path(job["log_path"]).read_text(errors="replace").splitlines()):
+            if line.startswith("{") and '"promoted"' in line:
+                outcome = json.loads(line)
+                break
+        if outcome is None:
+            self.store.update_job(job["id"], status="failed", ended=now(), pid=None,
+                                  error="teach ended without a decision:\n" + self.log_tail(job["id"], 8))
+            return
+        progress = {**(read_progress(Path(outcome["path"])) or {}), "decision": "promoted" if outcome["promoted"]
+                    else "kept as candidate", "adapter": outcome["adapter"], "reason": outcome["reason"]}
+        self.store.update_job(job["id"], status="completed", ended=now(), pid=None, progress=progress)
+        log.info("job %s (teach %s): %s", job["id"], job["name"], progress["decision"])
+        if outcome["promoted"] and self.on_promoted:
+            try:
+                self.on_promoted(outcome["adapter"])
+            except Exception:  # the decision stands; the old weights keep serving
+                log.exception("reloading promoted adapter %s", outcome["adapter"])
 
 
 def read_progress(output: Path) -> dict | None:
@@ -229,4 +294,4 @@ def _is_our_trainer(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"llm_mcp" in cmdline and b"train" in cmdline
+    return b"llm_mcp" in cmdline and (b"train" in cmdline or b"teach" in cmdline)

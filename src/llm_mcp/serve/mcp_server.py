@@ -130,6 +130,21 @@ def build_mcp(state: State) -> MCPServer:
 
     @mcp.tool()
     @_errors
+    async def teach(name: str, tools: list[dict[str, Any]], natural: str | None = None,
+                    data: list[str] | None = None, n: int = 1280, force: bool = False,
+                    options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Teach adapter `name` these tools (MCP or OpenAI shapes) in a separate process: your example files in the data directory (`data`) plus synthesized examples for the tools they miss (`n`), a candidate trained, base vs current `name` vs candidate scored on a held-out split and on `natural` (requests people wrote) when given, and the candidate promoted to `name` only if it wins (`force`: anyway). A promoted adapter this server serves is reloaded. Returns the job: follow it with wait_for_job; its progress ends with the decision and the reason."""
+        from llm_mcp.chat.types import normalize_tools
+
+        normalize_tools(tools)  # a bad schema is this call's error, not the job's
+        options = state.training_options(options)
+        found = [state.safe_path(d) for d in data or []]
+        asked = state.safe_path(natural) if natural else None
+        return _job(await to_thread.run_sync(functools.partial(
+            jobs.start_teach, tools, name, options, natural=asked, data=found, n=n, force=force)))
+
+    @mcp.tool()
+    @_errors
     async def get_job(job_id: str) -> dict[str, Any]:
         """A training job: status (queued, running, completed, failed, cancelled, interrupted), progress (step, total_steps, loss, eta_s), error."""
         return _job(jobs.get(job_id))
@@ -163,7 +178,7 @@ def build_mcp(state: State) -> MCPServer:
         while True:
             job = jobs.get(job_id)
             p = job["progress"]
-            if p and p != sent:
+            if p and p != sent and "step" in p:
                 sent = p
                 await ctx.report_progress(p["step"], p["total_steps"],
                                           f"step {p['step']}/{p['total_steps']} loss {p['loss']:.4f} "
@@ -216,4 +231,4 @@ def _job(job: dict) -> dict[str, Any]:
     return {"id": job["id"], "name": job["name"], "status": job["status"], "progress": job["progress"],
             "error": job["error"], "dataset": c["dataset"], "output": c["output"],
             "options": c["overrides"], "resumed": c.get("resume", False), "created": job["created"],
-            "started": job["started"], "ended": job["ended"]}
+            "started": job["started"], "ended": job["ended"], "kind": c.get("kind", "train")}

@@ -105,6 +105,12 @@ class State:
                                   "copy the adapter's files into the data directory")
         return self.add_adapter(name, folder)
 
+    def reload_adapter(self, name: str) -> None:
+        """An adapter whose folder now holds other weights (a teach job promoted it): served again
+        from its folder if it is being served; otherwise nothing to do."""
+        if name in self.engine.adapters:
+            self.load_adapter(name)
+
     def add_adapter(self, name: str, folder: Path) -> dict:
         """Load the adapter in `folder` for serving and register it (no path rules: the caller
         checked the folder)."""
@@ -124,7 +130,10 @@ class State:
                 "base": card.get("base_model", {}).get("spec"),
                 "chat_format": card.get("chat_format"),
                 "tools": [t["name"] for t in card.get("tools", [])],
-                "final_loss": metrics.get("final_loss"), "eval_calls": metrics.get("eval_calls")}
+                "final_loss": metrics.get("final_loss"), "eval_calls": metrics.get("eval_calls"),
+                # what `teach` decided, from the weights being served when they are
+                "teach": {k: v for k, v in ((loaded.card if loaded else card).get("teach") or {}).items()
+                          if k in ("decision", "reason", "decided", "previous")} or None}
 
     def discover(self) -> None:
         """Register adapters found in $LLM_MCP_HOME/adapters that the store does not know."""

@@ -36,7 +36,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
                 seed=args.seed, held_out=args.held_out, metric=args.metric, margin=args.margin,
                 force=args.force, model=args.model, preset=args.preset, overrides=args.overrides,
                 server_url=args.serve, server_token=os.environ.get(TOKEN_ENV) or None,
-                tools_source=where, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens)
+                tools_source=where, eval_limit=args.eval_limit, max_new_tokens=args.max_new_tokens,
+                candidate=args.candidate)
     outcome = teach(plan, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(json.dumps({"promoted": outcome.promoted, "adapter": outcome.adapter, "path": str(outcome.path),
                       "reason": outcome.reason, "served": outcome.served, "run": str(outcome.run_dir)}))
@@ -80,5 +81,6 @@ def add_parser(sub) -> None:
     t = p.add_argument_group("training")
     t.add_argument("--model", help="base model (default smollm2-135m-instruct)")
     t.add_argument("--preset", default="default", help="a training preset (default: the default recipe)")
+    t.add_argument("--candidate", help="the candidate's folder name (default: the next NAME.candidate-<n>)")
     t.add_argument("overrides", nargs="*", metavar="key=value", help="training settings, as for `llm-mcp train`")
     p.set_defaults(func=cmd_teach)

@@ -58,6 +58,7 @@ class Plan:
     tools_source: str = ""               # where the tools came from (shown in the card)
     eval_limit: int | None = None        # at most this many held-out examples scored
     max_new_tokens: int = 128            # per reply, when scoring
+    candidate: str | None = None         # the candidate's folder name (default: the next NAME.candidate-<n>)
 
 
 @dataclass
@@ -136,6 +137,11 @@ def _next_free(adapters: Path, stem: str) -> str:
     while (adapters / f"{stem}-{n}").exists():
         n += 1
     return f"{stem}-{n}"
+
+
+def candidate_name(adapters: Path, name: str) -> str:
+    """The folder name the next candidate for `name` trains into: NAME.candidate-<n>."""
+    return _next_free(adapters, f"{name}.candidate")
 
 
 def decide(table: dict, key: str, metric: str, candidate: str, rivals: list[str], margin: float) -> tuple[bool, str]:
@@ -237,7 +243,9 @@ def teach(plan: Plan, progress=print) -> Outcome:
     progress(f"data: {mix['user_examples']} examples from your files, {mix['synthesized']} synthesized "
              f"(for {', '.join(mix['synthesized_for']) if isinstance(mix['synthesized_for'], list) else 'every tool'}); "
              f"{mix['train']} to train on, {mix['held_out']} held out")
-    candidate = _next_free(adapters, f"{plan.name}.candidate")
+    candidate = plan.candidate or candidate_name(adapters, plan.name)
+    if plan.candidate and (check_name(candidate) and (adapters / candidate).exists()):
+        raise LLMMCPError(f"adapters/{candidate} already exists", "leave --candidate out: the next free name is chosen")
     flags = {"data": str(run_dir / "train.jsonl"), "output": str(adapters / candidate), "model": plan.model}
     config = load_config(plan.preset, None, flags, [f"seed={plan.seed}", *plan.overrides])
     progress(f"train: {candidate} (train.jsonl is checked like any dataset first)")
