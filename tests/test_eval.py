@@ -179,6 +179,14 @@ def test_eval_cases_from_every_format_and_bfcl_records(tmp_path):
     assert "4 errors" in text and "bad.jsonl:1" in text and "bad.jsonl:2" in text and "bad.jsonl:3" in text
     assert "bad.jsonl:4" in text
 
+    bare = tmp_path / "no_tools.jsonl"  # scored without its tool, no call could be right
+    bare.write_text(json.dumps({"messages": [{"role": "user", "content": "Weather in Oslo?"}],
+                                "expected": [{"name": "get_weather", "arguments": {"location": ["Oslo"]}}]}) + "\n")
+    with pytest.raises(LLMMCPError, match=r"no_tools.jsonl:1: error: \[unknown-tool\] expects a call to "
+                                          r"'get_weather', which the record's tools do not list \(it has none\)"):
+        read_cases(bare)
+    assert read_cases(bare, [WEATHER])[0].tools[0]["name"] == "get_weather"
+
 
 def test_batched_prediction_equals_plain_greedy_generate(tiny_llama, smol_tokenizer):
     import torch

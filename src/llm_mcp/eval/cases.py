@@ -72,6 +72,14 @@ def read_cases(path: str | Path, tools: list[dict] | None = None, fmt: str | Non
             except LLMMCPError as err:
                 problems.append(Issue(ex.source, ex.line, "bad-expected", err.message, err.hint))
                 continue
+            listed = {t["name"] for t in ex.tools}
+            missing = sorted({e.name for e in want} - listed)
+            if missing:  # scored without its tool, a call could never be right
+                problems.append(Issue(ex.source, ex.line, "unknown-tool",
+                                      f"expects a call to {', '.join(map(repr, missing))}, which the record's "
+                                      f"tools do not list ({', '.join(sorted(listed)) or 'it has none'})",
+                                      "give the tool schemas with --tools FILE, or put them in the record"))
+                continue
             if ex.messages and ex.messages[-1].role == "assistant":
                 problems.append(Issue(ex.source, ex.line, "bad-expected", "the record has both an "
                                       "'expected' list and a final assistant turn",
