@@ -90,6 +90,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from llm_mcp.data.convert import to_record
+    from llm_mcp.data.records import write_jsonl
 
     ds = _load(args)
     if ds.errors:
@@ -97,18 +98,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
             print(issue, file=sys.stderr)
         raise LLMMCPError(f"{args.file} has {len(ds.errors)} errors; nothing written",
                           f"run `llm-mcp data validate {args.file}`")
-    out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w") as f:
-        for ex in ds.examples:
-            f.write(json.dumps(to_record(ex, args.to, not args.no_tools), ensure_ascii=False) + "\n")
-    tmp.replace(out)
-    print(f"wrote {len(ds.examples)} {args.to} records to {out}", file=sys.stderr)
+    write_jsonl(args.out, (to_record(ex, args.to, not args.no_tools) for ex in ds.examples))
+    print(f"wrote {len(ds.examples)} {args.to} records to {args.out}", file=sys.stderr)
     return 0
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
     from llm_mcp.chat.types import read_tools_file
+    from llm_mcp.data.records import write_jsonl
     from llm_mcp.data.synth import Options, synthesize
 
     if not args.out and not args.show:
@@ -140,11 +137,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        with tmp.open("w") as f:
-            for r in records:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        tmp.replace(out)
+        write_jsonl(out, records)
         calls = sum(len(r["tool_calls"]) for r in records)
         print(f"wrote {len(records)} examples ({calls} calls, "
               f"{sum(not r['tool_calls'] for r in records)} without a call) to {out}", file=sys.stderr)

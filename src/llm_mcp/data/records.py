@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from llm_mcp.data.example import Issue
 from llm_mcp.errors import LLMMCPError
@@ -25,6 +25,16 @@ def iter_records(path: str | Path) -> Iterator[tuple[int, object | Issue]]:
         yield from _array_records(str(p), text)
     else:
         yield from _jsonl_records(str(p), text)
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    """One JSON object a line, written to a temporary file first: a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        for r in records:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    tmp.replace(path)
 
 
 def _jsonl_records(name: str, text: str):

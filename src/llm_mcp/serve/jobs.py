@@ -44,7 +44,6 @@ class Jobs:
 
     def start(self, dataset: Path, name: str, options: dict | None = None) -> dict:
         """Queue a training job making adapter `name` from `dataset` (already a checked path)."""
-        from llm_mcp.train.config import load_config, option_key
         from llm_mcp.train import checkpoint
 
         check_name(name)
@@ -54,15 +53,26 @@ class Jobs:
                               "choose another name, delete it (delete_adapter), or resume its job")
         if self.busy(name):
             raise LLMMCPError(f"a job making {name!r} is already queued or running")
+        overrides = self._overrides(options, {"data": str(dataset), "output": str(output)})
+        return self._queue(uuid.uuid4().hex[:12], name, {"dataset": str(dataset), "output": str(output),
+                                                         "model": self.model, "overrides": overrides,
+                                                         "resume": False})
+
+    def _overrides(self, options: dict | None, flags: dict) -> list[str]:
+        """`key=value` overrides from MCP options; every bad option is an error before anything starts."""
+        from llm_mcp.train.config import load_config, option_key
+
         overrides = [f"{option_key(k)}={_scalar(v)}" for k, v in (options or {}).items()]
-        flags = {"data": str(dataset), "output": str(output), "model": self.model}
-        load_config("default", None, flags, overrides)  # every bad option, before anything starts
-        job_id = uuid.uuid4().hex[:12]
+        load_config("default", None, {**flags, "model": self.model}, overrides)
+        return overrides
+
+    def _logs(self) -> Path:
         logs = self.home / "jobs"
         logs.mkdir(parents=True, exist_ok=True)
-        job = self.store.add_job(job_id, name, {"dataset": str(dataset), "output": str(output),
-                                                "model": self.model, "overrides": overrides,
-                                                "resume": False}, logs / f"{job_id}.log")
+        return logs
+
+    def _queue(self, job_id: str, name: str, config: dict) -> dict:
+        job = self.store.add_job(job_id, name, config, self._logs() / f"{job_id}.log")
         self._kick()
         return self.store.job(job_id) or job
 
@@ -73,28 +83,22 @@ class Jobs:
         progress is the candidate's training; at the end the job's progress holds the decision,
         and a promoted adapter that the server serves is reloaded (`on_promoted`)."""
         from llm_mcp.teach.loop import candidate_name
-        from llm_mcp.train.config import load_config, option_key
 
         check_name(name)
         if self.busy(name):
             raise LLMMCPError(f"a job making {name!r} is already queued or running")
         if not 1 <= n <= 100_000:
             raise LLMMCPError(f"n {n} is not a number of examples in 1..100000")
-        overrides = [f"{option_key(k)}={_scalar(v)}" for k, v in (options or {}).items()]
-        load_config("default", None, {"data": "-", "model": self.model}, overrides)  # bad options, now
+        overrides = self._overrides(options, {"data": "-"})
         job_id = uuid.uuid4().hex[:12]
-        logs = self.home / "jobs"
-        logs.mkdir(parents=True, exist_ok=True)
-        tools_file = logs / f"{job_id}-tools.json"
+        tools_file = self._logs() / f"{job_id}-tools.json"
         tools_file.write_text(json.dumps({"tools": tools}, ensure_ascii=False))
         output = self.home / "adapters" / candidate_name(self.home / "adapters", name)
-        job = self.store.add_job(job_id, name, {
+        return self._queue(job_id, name, {
             "kind": "teach", "dataset": str(tools_file), "output": str(output), "model": self.model,
             "overrides": overrides, "resume": False,
             "teach": {"natural": str(natural) if natural else None, "data": [str(d) for d in data or []],
-                      "n": n, "force": force}}, logs / f"{job_id}.log")
-        self._kick()
-        return self.store.job(job_id) or job
+                      "n": n, "force": force}})
 
     def busy(self, name: str) -> bool:
         """Is a job making adapter `name` queued or running?"""
@@ -240,7 +244,6 @@ class Jobs:
         self.store.put_adapter(job["name"], output, read_card(output))
         self.store.update_job(job["id"], status="completed", ended=now(), pid=None)
         log.info("job %s completed: adapter %s", job["id"], job["name"])
-
 
     def _taught(self, job: dict) -> None:
         """`llm-mcp teach` ended with a decision (its last stdout line; it registered the adapters)."""

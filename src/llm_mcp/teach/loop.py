@@ -77,20 +77,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_jsonl(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
 def build_data(plan: Plan, tools: list[dict], run_dir: Path) -> dict:
     """train.jsonl and held_out.jsonl in `run_dir` from the user's files and synthesized examples;
     → the mix (counts, the tools synthesized for, hashes)."""
     from llm_mcp.data.convert import to_record
     from llm_mcp.data.example import issues_error
     from llm_mcp.data.formats import read_dataset
+    from llm_mcp.data.records import write_jsonl
     from llm_mcp.data.synth import synthesize
 
     own: list[dict] = []
@@ -108,9 +101,10 @@ def build_data(plan: Plan, tools: list[dict], run_dir: Path) -> dict:
     if uncovered:
         n_synth = plan.n if not plan.data else max(16 * len(uncovered), plan.n * len(uncovered) // len(tools))
     synth = synthesize(uncovered, n_synth, plan.seed).records if n_synth else []
-    for r in synth:  # the prompt lists all the user's tools, not only the uncovered ones
-        listed = {t["name"] for t in r["tools"]}
-        r["tools"] = r["tools"] + [t for t in tools if t["name"] not in listed] if plan.data else r["tools"]
+    if plan.data:  # the prompt lists all the user's tools, not only the uncovered ones
+        for r in synth:
+            listed = {t["name"] for t in r["tools"]}
+            r["tools"] = r["tools"] + [t for t in tools if t["name"] not in listed]
     records = own + synth
     if not records:
         raise LLMMCPError("no examples to train on", "give --data FILE or tools to synthesize for")
@@ -121,8 +115,8 @@ def build_data(plan: Plan, tools: list[dict], run_dir: Path) -> dict:
     held = sorted(order[:k])
     held_set = set(held)
     train = [records[i] for i in range(len(records)) if i not in held_set]
-    _write_jsonl(run_dir / "train.jsonl", train)
-    _write_jsonl(run_dir / "held_out.jsonl", [records[i] for i in held])
+    write_jsonl(run_dir / "train.jsonl", train)
+    write_jsonl(run_dir / "held_out.jsonl", [records[i] for i in held])
     return {"user_examples": len(own), "synthesized": len(synth), "train": len(train), "held_out": k,
             "synthesized_for": [t["name"] for t in uncovered] if plan.data else "all",
             "calls_in_user_files": {n: called[n] for n in names if called[n]},
@@ -244,7 +238,7 @@ def teach(plan: Plan, progress=print) -> Outcome:
              f"(for {', '.join(mix['synthesized_for']) if isinstance(mix['synthesized_for'], list) else 'every tool'}); "
              f"{mix['train']} to train on, {mix['held_out']} held out")
     candidate = plan.candidate or candidate_name(adapters, plan.name)
-    if plan.candidate and (check_name(candidate) and (adapters / candidate).exists()):
+    if plan.candidate and (adapters / check_name(candidate)).exists():
         raise LLMMCPError(f"adapters/{candidate} already exists", "leave --candidate out: the next free name is chosen")
     flags = {"data": str(run_dir / "train.jsonl"), "output": str(adapters / candidate), "model": plan.model}
     config = load_config(plan.preset, None, flags, [f"seed={plan.seed}", *plan.overrides])

@@ -160,6 +160,10 @@ def _reason(err: BaseException, source: Source, timeout: float, statuses: list[i
     import httpx2
 
     where = source.label
+
+    def timed_out() -> LLMMCPError:
+        return LLMMCPError(f"{where} did not answer within {timeout:g} s", "raise --timeout, or check the server")
+
     refused = next((code for code in statuses if code >= 400), None)
     if refused in (401, 403):
         return LLMMCPError(f"{where} refused the request ({refused} {'unauthorized' if refused == 401 else 'forbidden'})",
@@ -185,12 +189,12 @@ def _reason(err: BaseException, source: Source, timeout: float, statuses: list[i
             return LLMMCPError(f"cannot reach {where}: nothing is listening there",
                                "start the server, or check the host, port and path")
         if isinstance(e, (httpx2.TimeoutException, TimeoutError)):
-            return LLMMCPError(f"{where} did not answer within {timeout:g} s", "raise --timeout, or check the server")
+            return timed_out()
         if isinstance(e, FileNotFoundError):
             return LLMMCPError(f"cannot start {source.command!r}: no such program", "give the full path to the command")
     text = next((str(e) for e in leaves if str(e)), type(err).__name__)
     if any(type(e).__name__ in ("TimeoutError", "MCPError") and "timed out" in str(e).lower() for e in leaves):
-        return LLMMCPError(f"{where} did not answer within {timeout:g} s", "raise --timeout, or check the server")
+        return timed_out()
     return LLMMCPError(f"could not list the tools of {where}: {text[:300]}",
                        "check that it is an MCP server (run it by hand to see its errors)")
 
