@@ -186,6 +186,14 @@ def test_openai_client_models_chat_stream_and_errors(server):
                      headers={"Content-Type": "application/json"})
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]["message"]
     assert client.chat.completions.create(model=base, messages=messages, max_tokens=2).choices  # still serving
+    # conversations are recorded only with --record-conversations: this server keeps none
+    refused = httpx.post(server.url + "/v1/feedback", json={"request_id": plain.id, "correct": True}, timeout=10)
+    assert refused.status_code == 404 and "--record-conversations" in refused.json()["error"]["message"]
+    from llm_mcp.store import Store
+
+    store = Store(server.home / "llm-mcp.db")
+    assert store.conversations() == [] and store.requests()  # sizes and times only
+    store.close()
 
 
 def test_sixteen_concurrent_http_requests_with_mixed_adapters(server):
@@ -217,10 +225,11 @@ def test_mcp_tools_resources_and_errors_over_http(server, home, tmp_path):
             names = {t.name for t in (await c.list_tools()).tools}
             assert names == {"chat", "list_models", "list_adapters", "load_adapter", "unload_adapter",
                              "delete_adapter", "validate_dataset", "start_training", "get_job", "list_jobs",
-                             "cancel_job", "resume_job", "wait_for_job", "evaluate", "teach"}
+                             "cancel_job", "resume_job", "wait_for_job", "evaluate", "teach", "record_feedback"}
             r = await c.call_tool("chat", {"messages": [{"role": "user", "content": PROMPTS[0]}], "tools": TOOLS,
                                            "adapter": "alpha", "max_new_tokens": 6})
             assert not r.is_error and r.structured_content["adapter"] == "alpha"
+            rid = r.structured_content["request_id"]
             assert r.structured_content["usage"]["completion_tokens"] <= 6
             models = (await c.call_tool("list_models", {})).structured_content["result"]
             assert [m["adapter"] for m in models] == [None, "alpha"]
@@ -250,7 +259,9 @@ def test_mcp_tools_resources_and_errors_over_http(server, home, tmp_path):
                      "may not set output"),
                     ("start_training", {"dataset": "data/train.jsonl", "name": "x", "options": {"lora.r": -1}},
                      "lora.r"),
-                    ("get_job", {"job_id": "nope"}, "no job 'nope'")]:
+                    ("get_job", {"job_id": "nope"}, "no job 'nope'"),
+                    ("record_feedback", {"request_id": rid, "correct": True},
+                     "does not record conversations")]:
                 r = await c.call_tool(tool, args)
                 assert r.is_error and text in r.content[0].text, (tool, r.content[0].text)
             r = await c.call_tool("chat", {"messages": [{"role": "user", "content": "x"}], "max_new_tokens": 2})

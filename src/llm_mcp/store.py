@@ -1,5 +1,6 @@
-"""SQLite in $LLM_MCP_HOME/llm-mcp.db: the adapters the server knows, training jobs, and an
-optional request log.
+"""SQLite in $LLM_MCP_HOME/llm-mcp.db: the adapters the server knows, training jobs, a request
+log (sizes and times only), and — only when the operator turns it on — recorded conversations
+with the feedback clients give on them.
 
 The schema is a list of named migrations, applied in order and recorded in `_migrations`; a
 migration is never edited once shipped, only new ones appended.
@@ -47,6 +48,23 @@ MIGRATIONS: list[tuple[str, str]] = [
             completion_tokens INTEGER,
             seconds REAL
         )"""),
+    ("004_conversations", """
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,      -- the request id the reply carried (chatcmpl-…)
+            ts TEXT NOT NULL,
+            api TEXT NOT NULL,        -- mcp or openai
+            base TEXT NOT NULL,       -- the base model's name
+            adapter TEXT,             -- null: the base model answered
+            messages TEXT NOT NULL,   -- JSON: the request's messages as the client sent them
+            tools TEXT NOT NULL,      -- JSON: the request's tools, normalised (name, description, parameters)
+            content TEXT NOT NULL,    -- the reply's text
+            tool_calls TEXT NOT NULL, -- JSON: the reply's calls as {name, arguments}
+            correct INTEGER,          -- feedback: 1 right, 0 wrong, null none yet
+            corrected_calls TEXT,     -- JSON: the calls it should have made (with correct = 0)
+            note TEXT,
+            feedback_ts TEXT
+        )"""),
+    ("005_conversations_ts", "CREATE INDEX conversations_ts ON conversations (ts)"),
 ]
 
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
@@ -54,6 +72,11 @@ TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def ago(days: float) -> str:
+    """The time `days` before now, in the form `now()` writes (so the two compare as strings)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - days * 86400))
 
 
 class Store:
@@ -137,6 +160,43 @@ class Store:
     def requests(self, limit: int = 100) -> list[dict]:
         return self._rows("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (limit,))
 
+    # ---- recorded conversations (serve --record-conversations)
+    def add_conversation(self, row: dict, keep_days: float) -> None:
+        """Store one request and its reply (`row`: the table's columns up to tool_calls; JSON
+        columns as Python values), and delete those older than `keep_days`."""
+        json_cols = ("messages", "tools", "tool_calls")
+        values = {k: json.dumps(v, ensure_ascii=False) if k in json_cols else v for k, v in row.items()}
+        values.setdefault("ts", now())
+        cols = ", ".join(values)
+        self._run(f"INSERT INTO conversations ({cols}) VALUES ({', '.join('?' * len(values))})",
+                  tuple(values.values()))
+        self.delete_conversations(before=ago(keep_days))
+
+    def set_feedback(self, request_id: str, correct: bool, corrected_calls: list[dict] | None,
+                     note: str | None) -> None:
+        self._run("UPDATE conversations SET correct = ?, corrected_calls = ?, note = ?, feedback_ts = ? "
+                  "WHERE id = ?", (int(correct), None if corrected_calls is None else json.dumps(
+                      corrected_calls, ensure_ascii=False), note, now(), request_id))
+
+    def conversation(self, request_id: str) -> dict | None:
+        rows = self._rows("SELECT * FROM conversations WHERE id = ?", (request_id,))
+        return _conversation(rows[0]) if rows else None
+
+    def conversations(self, since: str | None = None, adapter: str | None = None) -> list[dict]:
+        """Oldest first; `adapter` "base" selects the base model's replies."""
+        sql, args = "SELECT * FROM conversations WHERE ts >= ?", [since or ""]
+        if adapter == "base":
+            sql += " AND adapter IS NULL"
+        elif adapter:
+            sql, args = sql + " AND adapter = ?", [*args, adapter]
+        return [_conversation(r) for r in self._rows(sql + " ORDER BY ts, rowid", tuple(args))]
+
+    def delete_conversations(self, before: str | None = None) -> int:
+        """Delete those recorded before `before` (an ISO time; None: all) → how many."""
+        with self._lock:
+            return self._db.execute("DELETE FROM conversations WHERE ts < ?",
+                                    (before or "9999",)).rowcount
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -144,6 +204,13 @@ class Store:
 
 def _adapter(row: dict) -> dict:
     return {**row, "card": json.loads(row["card"]) if row.get("card") else {}}
+
+
+def _conversation(row: dict) -> dict:
+    out = {**row, **{k: json.loads(row[k]) for k in ("messages", "tools", "tool_calls")}}
+    out["corrected_calls"] = json.loads(row["corrected_calls"]) if row["corrected_calls"] else None
+    out["correct"] = None if row["correct"] is None else bool(row["correct"])
+    return out
 
 
 def _job(row: dict) -> dict:

@@ -1,4 +1,4 @@
-"""`llm-mcp data validate | stats | convert | synth`."""
+"""`llm-mcp data validate | stats | convert | synth | from-log | clear-log`."""
 
 from __future__ import annotations
 
@@ -144,6 +144,73 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str | None, flag: str) -> str | None:
+    """A date or time the user typed (ISO, UTC unless it names a zone) → the store's form."""
+    import datetime as dt
+
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as err:
+        raise LLMMCPError(f"{flag} {text!r} is not a date or time", "write it as 2026-12-01 or "
+                          "2026-12-01T14:30") from err
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cmd_from_log(args: argparse.Namespace) -> int:
+    from llm_mcp.data.convert import to_record
+    from llm_mcp.data.fromlog import collect, show
+    from llm_mcp.data.records import write_jsonl
+    from llm_mcp.data.validate import check_dataset
+    from llm_mcp.store import open_store
+
+    if not args.out and not args.show:
+        raise LLMMCPError("nothing to do", "give --out FILE to write the examples, or --show to review them")
+    store = open_store()
+    try:
+        rows = store.conversations(_moment(args.since, "--since"), args.adapter)
+    finally:
+        store.close()
+    entries = collect(rows, args.only)
+    if args.show:
+        for e in entries:
+            print(show(e) + "\n")
+    kept = [e for e in entries if e.example is not None]
+    skipped = len(entries) - len(kept)
+    print(f"{len(rows)} recorded requests, {len(entries)} selected ({args.only}), {len(kept)} usable"
+          + (f", {skipped} not usable (--show says why)" if skipped else ""), file=sys.stderr)
+    if args.out:
+        if not kept:
+            raise LLMMCPError("no recorded request can be written as an example; nothing written",
+                              "give feedback (MCP record_feedback or POST /v1/feedback), or widen "
+                              "--only/--since/--adapter")
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_jsonl(out, (to_record(e.example, "openai") for e in kept))
+        ds, issues, _ = check_dataset(out)  # read back and checked like any dataset
+        for issue in issues:
+            print(issue, file=sys.stderr)
+        print(f"wrote {len(ds.examples)} OpenAI records to {out}; next: llm-mcp teach --data {out} …",
+              file=sys.stderr)
+        return 1 if any(i.level == "error" for i in issues) else 0
+    return 0
+
+
+def cmd_clear_log(args: argparse.Namespace) -> int:
+    from llm_mcp.store import open_store
+
+    store = open_store()
+    try:
+        gone = store.delete_conversations(before=_moment(args.before, "--before"))
+    finally:
+        store.close()
+    print(f"deleted {gone} recorded conversation(s) from {store.path}", file=sys.stderr)
+    return 0
+
+
 def add_parser(sub) -> None:
     from llm_mcp.config import DEFAULT_MODEL
 
@@ -200,3 +267,19 @@ def add_parser(sub) -> None:
                    help="environment variable holding the teacher's API key (never logged)")
     y.add_argument("--out", help="the .jsonl to write")
     y.set_defaults(func=cmd_synth)
+    from llm_mcp.data.fromlog import ONLY
+
+    f = actions.add_parser("from-log", help="recorded conversations with feedback → OpenAI training records",
+                           description="Requests a server recorded (serve --record-conversations) and "
+                                       "clients marked (record_feedback, POST /v1/feedback), as training "
+                                       "examples: corrected calls in place of wrong ones.")
+    f.add_argument("--since", metavar="DATE", help="only requests from then on (2026-12-01 or 2026-12-01T14:30, UTC)")
+    f.add_argument("--adapter", metavar="NAME", help="only requests answered by this adapter ('base': the base model)")
+    f.add_argument("--only", choices=list(ONLY), default="corrected",
+                   help="; ".join(f"{k}: {v}" for k, v in ONLY.items()))
+    f.add_argument("--out", help="the .jsonl to write (checked like any dataset)")
+    f.add_argument("--show", action="store_true", help="print each selected request for review")
+    f.set_defaults(func=cmd_from_log)
+    x = actions.add_parser("clear-log", help="delete recorded conversations")
+    x.add_argument("--before", metavar="DATE", help="only those recorded before this (default: all)")
+    x.set_defaults(func=cmd_clear_log)

@@ -50,7 +50,8 @@ class BearerAuth:
 def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], dtype: str = "auto",
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
                 max_batch: int = 16, max_queue: int = 64, guided: bool = True,
-                max_batch_tokens: int = 65536, batching: str = "continuous"):
+                max_batch_tokens: int = 65536, batching: str = "continuous",
+                record_days: float | None = None):
     from llm_mcp.config import home_dir
     from llm_mcp.serve.engine import Engine
     from llm_mcp.serve.jobs import Jobs
@@ -67,7 +68,11 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
     engine = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
                     max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
                     max_batch_tokens=max_batch_tokens, guided=guided, batching=batching)
-    state = State(engine, store, Jobs(store, home, model), home, dirs)
+    state = State(engine, store, Jobs(store, home, model), home, dirs, record_days=record_days)
+    if record_days is not None:
+        from llm_mcp.store import ago
+
+        store.delete_conversations(before=ago(record_days))
     state.discover()
     state.jobs.on_promoted = state.reload_adapter
     from llm_mcp.adapters.card import find_adapter
@@ -170,12 +175,15 @@ def serve(args) -> int:
                         device=args.device, chat_format=args.chat_format,
                         max_new_tokens=args.max_new_tokens, max_batch=args.max_batch,
                         max_batch_tokens=args.max_batch_tokens, batching=args.batching,
-                        guided=not args.no_guide)
+                        guided=not args.no_guide,
+                        record_days=args.record_days if args.record_conversations else None)
     try:
         if args.transport == "stdio":
             from llm_mcp.serve.mcp_server import build_mcp
 
             print(f"llm-mcp: serving {state.engine.name} over stdio", file=sys.stderr)
+            if state.record_days is not None:
+                print(recording_text(state), file=sys.stderr)
             build_mcp(state).run("stdio")
             return 0
         import uvicorn
@@ -202,7 +210,14 @@ def connect_text(state, url: str, token: bool) -> str:
         f"  try: curl{auth} -H 'Content-Type: application/json' {url}/v1/chat/completions -d '{{\"model\": \"{state.model_ids()[-1]['id']}\", "
         '"messages": [{"role": "user", "content": "Hi"}]}\'',
         "  Claude Desktop (stdio): see docs/clients.md" + ("\n  auth: Bearer token from $LLM_MCP_TOKEN" if token else ""),
+        *([recording_text(state)] if state.record_days is not None else []),
     ])
+
+
+def recording_text(state) -> str:
+    return (f"  recording conversations in {state.store.path} (kept {state.record_days:g} days; "
+            "feedback: MCP record_feedback or POST /v1/feedback; review: llm-mcp data from-log --show; "
+            "delete: llm-mcp data clear-log)")
 
 
 def add_parser(sub) -> None:
@@ -229,9 +244,27 @@ def add_parser(sub) -> None:
                         "static: a batch runs to its end before the next (the earlier policy)")
     p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request body may take to arrive (slower: HTTP 408)")
+    p.add_argument("--record-conversations", action="store_true",
+                   help="store every chat request and its reply in the data directory's SQLite, for "
+                        "feedback and `llm-mcp data from-log` (off by default: conversations are private)")
+    p.add_argument("--record-days", type=_days, default=30.0, metavar="DAYS",
+                   help="delete recorded conversations older than this (default 30)")
     p.add_argument("--no-guide", action="store_true", help="do not hold calls to the request's "
                    "tool JSON Schemas (xgrammar)")
     p.set_defaults(func=lambda args: _run(args))
+
+
+def _days(text: str) -> float:
+    import argparse
+    import math
+
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not 0 < days <= 36500:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days in (0, 36500]")
+    return days
 
 
 def _run(args) -> int:

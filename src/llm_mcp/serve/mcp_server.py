@@ -16,12 +16,13 @@ from pydantic import BaseModel, Field
 
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.serve.engine import Request, check_name
-from llm_mcp.serve.state import State
+from llm_mcp.serve.state import State, request_id
 from llm_mcp.store import TERMINAL
 
 INSTRUCTIONS = """A local language model with LoRA adapters that teach it tools. `chat` asks the
 base model or an adapter; `start_training` makes a new adapter from a dataset in the server's data
-directory and `wait_for_job` follows it; `evaluate` measures tool-call accuracy."""
+directory and `wait_for_job` follows it; `evaluate` measures tool-call accuracy; `record_feedback`
+marks a recorded reply right or wrong (with the calls it should have made)."""
 
 
 class ChatResult(BaseModel):
@@ -30,6 +31,7 @@ class ChatResult(BaseModel):
     adapter: str | None = Field(description="the adapter that answered (null: the base model)")
     finish_reason: str = Field(description="stop, length or tool_calls")
     usage: dict[str, int]
+    request_id: str = Field(description="this reply's id: give it to record_feedback")
 
 
 def _errors(fn):
@@ -53,12 +55,20 @@ def build_mcp(state: State) -> MCPServer:
                    adapter: str | None = None, max_new_tokens: int | None = None,
                    temperature: float = 0.0) -> ChatResult:
         """Ask the model: OpenAI-style messages, optional tool schemas (OpenAI or MCP shape), an optional adapter name (else the base model), max_new_tokens (default 256 or the server's limit). Returns the text and structured tool calls."""
-        result = await engine.agenerate(Request(messages, tools or [], adapter, max_new_tokens, temperature))
-        if state.log_requests:
-            state.store.log_request("mcp", adapter or engine.name, result.prompt_tokens,
-                                    result.completion_tokens, result.seconds)
+        req = Request(messages, tools or [], adapter, max_new_tokens, temperature)
+        result, rid = await engine.agenerate(req), request_id()
+        state.log("mcp", rid, req, result)
         return ChatResult(content=result.content, tool_calls=[c.to_dict() for c in result.tool_calls],
-                          adapter=adapter, finish_reason=result.finish_reason, usage=result.usage())
+                          adapter=adapter, finish_reason=result.finish_reason, usage=result.usage(),
+                          request_id=rid)
+
+    @mcp.tool()
+    @_errors
+    async def record_feedback(request_id: str, correct: bool,
+                              corrected_calls: list[dict[str, Any]] | None = None,
+                              note: str | None = None) -> dict[str, Any]:
+        """Mark a chat reply right or wrong (servers started with --record-conversations): its `request_id`, `correct`, and when wrong the calls it should have made as [{name, arguments}] ([] for none); `note` is free text. `llm-mcp data from-log` turns marked replies into training data."""
+        return state.feedback(request_id, correct, corrected_calls, note)
 
     @mcp.tool()
     async def list_models() -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """OpenAI-compatible HTTP: `GET /v1/models`, `POST /v1/chat/completions` (tools, tool_choice,
-streaming with tool calls as deltas, usage). Errors come in OpenAI's shape with a 4xx status."""
+streaming with tool calls as deltas, usage), and `POST /v1/feedback` (a verdict on a recorded
+reply, by its `id`). Errors come in OpenAI's shape with a 4xx status."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from llm_mcp.chat import CallEvent, TextDelta
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.serve.engine import Busy, Fault, Gone, Request
-from llm_mcp.serve.state import State
+from llm_mcp.serve.state import State, UnknownRequest, request_id
 
 
 def error(status: int, message: str, kind: str = "invalid_request_error", param: str | None = None,
@@ -51,6 +52,38 @@ class ChatBody(BaseModel):
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+class FeedbackBody(BaseModel):
+    """What `POST /v1/feedback` reads: the reply's `id`, whether it was right, and when not the
+    calls it should have made ([] for none)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    request_id: str = Field(min_length=1)
+    correct: bool
+    corrected_calls: list[Any] | None = None
+    note: str | None = None
+
+
+def _invalid(err: ValidationError) -> JSONResponse:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return error(400, f"{where}: {first['msg']}" + (f" ({len(err.errors())} problems)"
+                                                    if len(err.errors()) > 1 else ""),
+                 param=str(first["loc"][0]) if first["loc"] else None)
+
+
+async def _body(http: HTTPRequest, model: type[BaseModel]) -> BaseModel | JSONResponse:
+    """The request's JSON read into `model`, or the 400 answer saying what is wrong with it."""
+    try:
+        return model.model_validate(json.loads(await http.body()))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return error(400, "the request body is not valid JSON")
+    except RecursionError:
+        return error(400, "the request body is nested too deeply")
+    except ValidationError as err:
+        return _invalid(err)
+
+
 def routes(state: State, security: TransportSecuritySettings | None = None) -> list[Route]:
     """The /v1 routes; `security`: the Host/Origin rules of the MCP endpoint, held here too (and
     a JSON Content-Type on POST), so a web page the user visits cannot drive the model."""
@@ -74,18 +107,9 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
     async def completions(http: HTTPRequest):
         if (no := await refused(http, post=True)) is not None:
             return no
-        try:
-            body = ChatBody.model_validate(json.loads(await http.body()))
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error(400, "the request body is not valid JSON")
-        except RecursionError:
-            return error(400, "the request body is nested too deeply")
-        except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            return error(400, f"{where}: {first['msg']}" + (f" ({len(err.errors())} problems)"
-                                                            if len(err.errors()) > 1 else ""),
-                         param=str(first["loc"][0]) if first["loc"] else None)
+        body = await _body(http, ChatBody)
+        if isinstance(body, JSONResponse):
+            return body
         if body.n != 1:
             return error(400, "only n=1 is supported", param="n")
         if body.stop:
@@ -97,37 +121,52 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
         req = Request(body.messages, body.tools or [], adapter,
                       body.max_completion_tokens or body.max_tokens,  # None: the engine's default
                       body.temperature or 0.0, body.tool_choice or "auto")
-        model_id = body.model or state.engine.name
+        model_id, rid = body.model or state.engine.name, request_id()
         try:  # a bad request fails here, before anything is sent; rendering is off the event loop
             await asyncio.to_thread(state.engine.prepare, req)
         except LLMMCPError as err:
             return error(400, str(err))
         if body.stream:
             usage = bool((body.stream_options or {}).get("include_usage"))
-            return StreamingResponse(_stream(state, req, model_id, usage), media_type="text/event-stream",
+            return StreamingResponse(_stream(state, req, model_id, rid, usage), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         try:
             result = await state.engine.agenerate(req)
         except LLMMCPError as err:
             return failed(err)
-        _log(state, model_id, result)
+        state.log("openai", rid, req, result)
         message: dict[str, Any] = {"role": "assistant", "content": result.content or None}
         if result.tool_calls:
             message["tool_calls"] = [c.to_openai(i) | {"id": _call_id()} for i, c in enumerate(result.tool_calls)]
-        return JSONResponse({"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "object": "chat.completion",
+        return JSONResponse({"id": rid, "object": "chat.completion",
                              "created": int(time.time()), "model": model_id,
                              "choices": [{"index": 0, "message": message, "logprobs": None,
                                           "finish_reason": result.finish_reason}],
                              "usage": result.usage()})
 
+    async def feedback(http: HTTPRequest) -> JSONResponse:
+        if (no := await refused(http, post=True)) is not None:
+            return no
+        body = await _body(http, FeedbackBody)
+        if isinstance(body, JSONResponse):
+            return body
+        try:
+            return JSONResponse(state.feedback(body.request_id, body.correct, body.corrected_calls, body.note))
+        except UnknownRequest as err:
+            return error(404, str(err), param="request_id")
+        except LLMMCPError as err:
+            return error(400, str(err))
+
     return [Route("/v1/models", models, methods=["GET"]),
-            Route("/v1/chat/completions", completions, methods=["POST"])]
+            Route("/v1/chat/completions", completions, methods=["POST"]),
+            Route("/v1/feedback", feedback, methods=["POST"])]
 
 
-async def _stream(state: State, req: Request, model_id: str, include_usage: bool):
+async def _stream(state: State, req: Request, model_id: str, chunk_id: str, include_usage: bool):
     """Server-sent events: the role, text deltas, each tool call whole as one delta (its index,
-    id, name and the JSON arguments), the finish reason, [DONE]."""
-    chunk_id, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    id, name and the JSON arguments), the finish reason, [DONE]. Every chunk carries `chunk_id`,
+    the request's id."""
+    created = int(time.time())
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
         return "data: " + json.dumps({"id": chunk_id, "object": "chat.completion.chunk", "created": created,
@@ -164,7 +203,7 @@ async def _stream(state: State, req: Request, model_id: str, include_usage: bool
                 break
             elif isinstance(item, tuple) and item[0] == "done":
                 result = item[1]
-                _log(state, model_id, result)
+                state.log("openai", chunk_id, req, result)
                 yield chunk({}, result.finish_reason)
                 if include_usage:
                     yield "data: " + json.dumps({"id": chunk_id, "object": "chat.completion.chunk",
@@ -187,11 +226,6 @@ def failed(err: LLMMCPError) -> JSONResponse:
     if isinstance(err, Fault):
         return error(500, str(err), kind="server_error")
     return error(400, str(err))
-
-
-def _log(state: State, model_id: str, result) -> None:
-    if state.log_requests:
-        state.store.log_request("openai", model_id, result.prompt_tokens, result.completion_tokens, result.seconds)
 
 
 def _call_id() -> str:

@@ -1,14 +1,15 @@
-"""What the MCP tools and the OpenAI routes share: the engine, the store, the jobs, and the
-rules for paths and adapter names."""
+"""What the MCP tools and the OpenAI routes share: the engine, the store, the jobs, the rules
+for paths and adapter names, and the request log (recorded conversations and their feedback)."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import Engine, check_name
+from llm_mcp.serve.engine import Engine, Request, Result, check_name
 from llm_mcp.serve.jobs import Jobs
 from llm_mcp.store import Store
 
@@ -16,6 +17,16 @@ log = logging.getLogger(__name__)
 
 RESERVED_OPTIONS = {"data", "output", "model", "gguf_file"}  # a server's jobs: it sets these itself
 PATH_OPTIONS = ("eval_data", "tools")  # options naming files: held to the data directory
+MAX_NOTE = 2000  # characters of a feedback note
+
+
+class UnknownRequest(LLMMCPError):
+    """Feedback on a request id this server has not recorded (HTTP 404)."""
+
+
+def request_id() -> str:
+    """The id a chat reply carries, in both APIs (OpenAI's `chatcmpl-…` shape)."""
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
 
 
 @dataclass
@@ -26,6 +37,7 @@ class State:
     home: Path
     allow_dirs: list[Path] = field(default_factory=list)
     log_requests: bool = True
+    record_days: float | None = None  # recording conversations, kept this many days (None: off)
 
     @property
     def roots(self) -> list[Path]:
@@ -145,6 +157,57 @@ class State:
         from llm_mcp.adapters.registry import own_folder
 
         return own_folder(self.home, folder)
+
+    # ---- the request log
+
+    def log(self, api: str, rid: str, req: Request, result: Result) -> None:
+        """A request answered: its sizes and times; and, when the operator turned recording on,
+        the conversation itself (messages, tools, adapter, the reply and its calls)."""
+        from llm_mcp.chat.types import normalize_tools
+
+        model = f"{self.engine.name}:{req.adapter}" if req.adapter else self.engine.name
+        if self.log_requests:
+            self.store.log_request(api, model, result.prompt_tokens, result.completion_tokens, result.seconds)
+        if self.record_days is not None:
+            self.store.add_conversation(
+                {"id": rid, "api": api, "base": self.engine.name, "adapter": req.adapter,
+                 "messages": req.messages, "tools": normalize_tools(req.tools) if req.tools else [],
+                 "content": result.content, "tool_calls": [c.to_dict() for c in result.tool_calls]},
+                self.record_days)
+
+    def feedback(self, rid: str, correct: bool, corrected_calls: list | None = None,
+                 note: str | None = None) -> dict:
+        """A client's verdict on a recorded reply; corrected calls are checked against that
+        request's tools. Given again, it replaces the earlier one."""
+        from llm_mcp.chat.types import ToolCall
+        from llm_mcp.data.fromlog import call_problems
+
+        if self.record_days is None:
+            raise UnknownRequest("this server does not record conversations, so no request can take feedback",
+                                 "start it with `llm-mcp serve --record-conversations`")
+        row = self.store.conversation(rid) if isinstance(rid, str) else None
+        if row is None:
+            raise UnknownRequest(f"no recorded request {rid!r}",
+                                 "use the id of a chat reply (`id` in /v1, `request_id` in MCP); "
+                                 f"requests older than {self.record_days:g} days are deleted")
+        if correct is not True and correct is not False:
+            raise LLMMCPError("correct must be true or false")
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
+            raise LLMMCPError(f"note must be a string of at most {MAX_NOTE} characters")
+        calls = None
+        if corrected_calls is not None:
+            if correct:
+                raise LLMMCPError("corrected_calls go with correct: false",
+                                  "a right reply needs no correction; send correct: false with the calls it should have made")
+            if not isinstance(corrected_calls, list):
+                raise LLMMCPError("corrected_calls must be a list of calls ({name, arguments})")
+            calls = [ToolCall.from_any(c) for c in corrected_calls]
+            problems = call_problems(row, calls)
+            if problems:
+                raise LLMMCPError("corrected_calls do not fit the request's tools: " + "; ".join(problems))
+        self.store.set_feedback(rid, correct, None if calls is None else [c.to_dict() for c in calls], note)
+        return {"request_id": rid, "correct": correct,
+                "corrected_calls": None if calls is None else [c.to_dict() for c in calls], "note": note}
 
     def close(self) -> None:
         self.jobs.close()
