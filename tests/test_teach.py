@@ -16,6 +16,7 @@ from conftest import Server
 from llm_mcp.cli import main
 
 SERVER = Path(__file__).parent / "assets" / "tool_server.py"
+NATURAL = Path(__file__).parent / "data" / "teach_natural.jsonl"
 MCP = ["--mcp-command", f"{sys.executable} {SERVER} stdio"]
 TINY_RUN = ["--n", "48", "--held-out", "0.25", "--max-new-tokens", "8", "max_steps=2", "micro_batch_size=8"]
 
@@ -83,14 +84,17 @@ def test_a_winning_candidate_on_smollm2_is_promoted_and_served(smol_dir, tmp_pat
     monkeypatch.setenv("LLM_MCP_HOME", str(home))
     server = Server(smol_dir, home)
     try:
-        code, out, err = teach(capsys, "--name", "thermo", "--model", str(smol_dir), *MCP, "--only", "set_thermostat",
-                               "--n", "64", "--held-out", "0.25", "--max-new-tokens", "40",
-                               "--margin", "1", "--serve", server.url, "max_steps=6", "micro_batch_size=8")
+        # the gate decides on requests people wrote for these tools (tests/data/teach_natural.jsonl,
+        # never seen by the generator); --margin 1: 12 steps do not yet teach when not to call
+        code, out, err = teach(capsys, "--name", "thermo", "--model", str(smol_dir), *MCP,
+                               "--only", "get_invoice,set_thermostat", "--natural", str(NATURAL),
+                               "--n", "96", "--held-out", "0.2", "--max-new-tokens", "40",
+                               "--margin", "1", "--serve", server.url, "max_steps=12", "micro_batch_size=8")
         assert code == 0, err
         assert out["promoted"] and out["served"] and out["adapter"] == "thermo"
         decided = card(home, "thermo")["teach"]
-        held = decided["columns"]["held-out"]
-        assert held["thermo.candidate-1"]["ast"] > held["base"]["ast"], held
+        natural = decided["columns"]["natural"]
+        assert decided["set"] == "natural" and natural["thermo.candidate-1"]["ast"] > natural["base"]["ast"], natural
         models = [m["id"] for m in httpx2.get(server.url + "/v1/models", timeout=30).json()["data"]]
         served = next(m for m in models if m.endswith(":thermo"))
         r = httpx2.post(server.url + "/v1/chat/completions", timeout=300, json={
@@ -145,6 +149,17 @@ def test_teach_over_mcp_is_a_job_and_a_served_adapter_is_reloaded_when_promoted(
             # the server reloaded the promoted weights: their card is the second decision's
             assert desk["loaded"] and desk["teach"]["previous"] == "desk.previous-1"
             assert desk["teach"]["decided"] >= loaded["teach"]["decided"]
+            # a candidate that does not win (nothing a tiny random model learns beats the base) is
+            # kept aside, and the server goes on serving the promoted weights, unchanged
+            ask = {"messages": [{"role": "user", "content": "invoice INV-7 please"}], "tools": tools,
+                   "adapter": "desk", "max_new_tokens": 8}
+            before = (await c.call_tool("chat", ask)).structured_content["content"]
+            third = await taught({"force": False, "options": {**args["options"], "seed": 2}})
+            assert third["progress"]["decision"] == "kept as candidate", third["progress"]
+            assert third["progress"]["adapter"] == "desk.candidate-1"
+            served = (await c.call_tool("list_adapters", {})).structured_content["result"]
+            assert next(a for a in served if a["name"] == "desk")["teach"] == desk["teach"]
+            assert (await c.call_tool("chat", ask)).structured_content["content"] == before
             r = await c.call_tool("resume_job", {"job_id": second["id"]})
             assert r.is_error and "does not resume" in r.content[0].text
             r = await c.call_tool("teach", {**args, "tools": [{"name": "bad", "inputSchema": {"type": "object",
