@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import httpx2 as httpx
-import pytest
 from conftest import REPO, Server, random_adapter
 
 TOOLS = json.loads((REPO / "examples" / "tools.json").read_text())
@@ -44,6 +43,10 @@ def test_retention_deletes_old_rows_at_each_insert(tmp_path):
     store.add_conversation({**row, "id": "new"}, keep_days=5)
     assert [r["id"] for r in store.conversations()] == ["recent", "new"]
     assert store.conversations()[0]["messages"] == ASK and store.conversation("new")["correct"] is None
+    odd = [{"role": "user", "content": "snow \ud800 in oslo?"}]  # a lone surrogate a client sent
+    store.add_conversation({**row, "id": "odd", "messages": odd}, keep_days=5, keep_rows=2)
+    assert [r["id"] for r in store.conversations()] == ["new", "odd"]  # the newest 2
+    assert store.conversation("odd")["messages"] == odd
     store.close()
 
 
@@ -91,7 +94,8 @@ def test_recorded_requests_take_feedback_and_become_training_data(tiny_llama, tm
                          "'location' is a required property"),
                         ({"request_id": rid, "correct": True, "corrected_calls": [FIX]}, "go with correct: false"),
                         ({"request_id": rid, "correct": "maybe"}, "correct"),
-                        ({"request_id": rid, "correct": False, "note": "x" * 5000}, "at most 2000")]:
+                        ({"request_id": rid, "correct": False, "note": "x" * 5000}, "at most 2000"),
+                        ({"request_id": rid, "correct": False, "note": "bad \x00 byte"}, "printable")]:
                     bad = await c.call_tool("record_feedback", args)
                     assert bad.is_error and text in bad.content[0].text, (args, bad.content[0].text)
                 return rid

@@ -161,22 +161,25 @@ class Store:
         return self._rows("SELECT * FROM requests ORDER BY id DESC LIMIT ?", (limit,))
 
     # ---- recorded conversations (serve --record-conversations)
-    def add_conversation(self, row: dict, keep_days: float) -> None:
+    def add_conversation(self, row: dict, keep_days: float, keep_rows: int = 100_000) -> None:
         """Store one request and its reply (`row`: the table's columns up to tool_calls; JSON
-        columns as Python values), and delete those older than `keep_days`."""
+        columns as Python values), then keep only the newest `keep_rows` of the last `keep_days`.
+        JSON is stored ASCII-escaped: a client's lone surrogate cannot fail the insert."""
         json_cols = ("messages", "tools", "tool_calls")
-        values = {k: json.dumps(v, ensure_ascii=False) if k in json_cols else v for k, v in row.items()}
+        values = {k: json.dumps(v) if k in json_cols else v for k, v in row.items()}
         values.setdefault("ts", now())
         cols = ", ".join(values)
         self._run(f"INSERT INTO conversations ({cols}) VALUES ({', '.join('?' * len(values))})",
                   tuple(values.values()))
         self.delete_conversations(before=ago(keep_days))
+        self._run("DELETE FROM conversations WHERE rowid <= (SELECT MAX(rowid) FROM conversations) - ?",
+                  (keep_rows,))
 
     def set_feedback(self, request_id: str, correct: bool, corrected_calls: list[dict] | None,
                      note: str | None) -> None:
         self._run("UPDATE conversations SET correct = ?, corrected_calls = ?, note = ?, feedback_ts = ? "
                   "WHERE id = ?", (int(correct), None if corrected_calls is None else json.dumps(
-                      corrected_calls, ensure_ascii=False), note, now(), request_id))
+                      corrected_calls), note, now(), request_id))
 
     def conversation(self, request_id: str) -> dict | None:
         rows = self._rows("SELECT * FROM conversations WHERE id = ?", (request_id,))

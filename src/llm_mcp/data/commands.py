@@ -10,6 +10,10 @@ from pathlib import Path
 from llm_mcp.data.example import Dataset, Issue
 from llm_mcp.errors import LLMMCPError
 
+ONLY = {"corrected": "marked wrong, with corrected calls",  # from-log --only (data/fromlog.selected)
+        "failed": "marked wrong (those without corrections are shown, not written)",
+        "all": "every request with feedback: confirmed replies and corrections"}
+
 
 def _load(args: argparse.Namespace) -> Dataset:
     from llm_mcp.data.formats import read_dataset
@@ -267,8 +271,6 @@ def add_parser(sub) -> None:
                    help="environment variable holding the teacher's API key (never logged)")
     y.add_argument("--out", help="the .jsonl to write")
     y.set_defaults(func=cmd_synth)
-    from llm_mcp.data.fromlog import ONLY
-
     f = actions.add_parser("from-log", help="recorded conversations with feedback → OpenAI training records",
                            description="Requests a server recorded (serve --record-conversations) and "
                                        "clients marked (record_feedback, POST /v1/feedback), as training "

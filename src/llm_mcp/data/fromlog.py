@@ -20,9 +20,6 @@ from llm_mcp.chat.types import Message, ToolCall
 from llm_mcp.data.example import Example
 from llm_mcp.data.validate import check_example
 
-ONLY = {"corrected": "marked wrong, with corrected calls",
-        "failed": "marked wrong (those without corrections are shown, not written)",
-        "all": "every request with feedback: confirmed replies and corrections"}
 CALL_ISSUES = ("unknown-tool", "bad-arguments", "missing-argument")
 
 
@@ -49,6 +46,7 @@ def call_problems(row: dict, calls: list[ToolCall]) -> list[str]:
 
 
 def selected(row: dict, only: str) -> bool:
+    """`--only`: corrected, failed (every reply marked wrong) or all (every reply with feedback)."""
     if only == "corrected":
         return row["correct"] is False and row["corrected_calls"] is not None
     if only == "failed":

@@ -64,14 +64,6 @@ class FeedbackBody(BaseModel):
     note: str | None = None
 
 
-def _invalid(err: ValidationError) -> JSONResponse:
-    first = err.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "body"
-    return error(400, f"{where}: {first['msg']}" + (f" ({len(err.errors())} problems)"
-                                                    if len(err.errors()) > 1 else ""),
-                 param=str(first["loc"][0]) if first["loc"] else None)
-
-
 async def _body(http: HTTPRequest, model: type[BaseModel]) -> BaseModel | JSONResponse:
     """The request's JSON read into `model`, or the 400 answer saying what is wrong with it."""
     try:
@@ -81,7 +73,11 @@ async def _body(http: HTTPRequest, model: type[BaseModel]) -> BaseModel | JSONRe
     except RecursionError:
         return error(400, "the request body is nested too deeply")
     except ValidationError as err:
-        return _invalid(err)
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return error(400, f"{where}: {first['msg']}" + (f" ({len(err.errors())} problems)"
+                                                        if len(err.errors()) > 1 else ""),
+                     param=str(first["loc"][0]) if first["loc"] else None)
 
 
 def routes(state: State, security: TransportSecuritySettings | None = None) -> list[Route]:

@@ -38,6 +38,7 @@ class State:
     allow_dirs: list[Path] = field(default_factory=list)
     log_requests: bool = True
     record_days: float | None = None  # recording conversations, kept this many days (None: off)
+    record_rows: int = 100_000  # and at most this many
 
     @property
     def roots(self) -> list[Path]:
@@ -168,12 +169,16 @@ class State:
         model = f"{self.engine.name}:{req.adapter}" if req.adapter else self.engine.name
         if self.log_requests:
             self.store.log_request(api, model, result.prompt_tokens, result.completion_tokens, result.seconds)
-        if self.record_days is not None:
+        if self.record_days is None:
+            return
+        try:
             self.store.add_conversation(
                 {"id": rid, "api": api, "base": self.engine.name, "adapter": req.adapter,
                  "messages": req.messages, "tools": normalize_tools(req.tools) if req.tools else [],
                  "content": result.content, "tool_calls": [c.to_dict() for c in result.tool_calls]},
-                self.record_days)
+                self.record_days, self.record_rows)
+        except Exception:  # the client still gets its reply; the operator sees why it was not kept
+            log.exception("request %s was answered but could not be recorded", rid)
 
     def feedback(self, rid: str, correct: bool, corrected_calls: list | None = None,
                  note: str | None = None) -> dict:
@@ -192,8 +197,10 @@ class State:
                                  f"requests older than {self.record_days:g} days are deleted")
         if correct is not True and correct is not False:
             raise LLMMCPError("correct must be true or false")
-        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE):
-            raise LLMMCPError(f"note must be a string of at most {MAX_NOTE} characters")
+        # (a lone surrogate is not printable: it could not be stored as UTF-8)
+        if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE
+                                 or not note.replace("\n", " ").replace("\t", " ").isprintable()):
+            raise LLMMCPError(f"note must be printable text of at most {MAX_NOTE} characters")
         calls = None
         if corrected_calls is not None:
             if correct:
