@@ -196,9 +196,9 @@ class Store:
 
     def delete_conversations(self, before: str | None = None) -> int:
         """Delete those recorded before `before` (an ISO time; None: all) → how many."""
+        where, args = (" WHERE ts < ?", (before,)) if before else ("", ())
         with self._lock:
-            return self._db.execute("DELETE FROM conversations WHERE ts < ?",
-                                    (before or "9999",)).rowcount
+            return self._db.execute("DELETE FROM conversations" + where, args).rowcount
 
     def close(self) -> None:
         with self._lock:

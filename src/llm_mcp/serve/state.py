@@ -212,9 +212,9 @@ class State:
             problems = call_problems(row, calls)
             if problems:
                 raise LLMMCPError("corrected_calls do not fit the request's tools: " + "; ".join(problems))
-        self.store.set_feedback(rid, correct, None if calls is None else [c.to_dict() for c in calls], note)
-        return {"request_id": rid, "correct": correct,
-                "corrected_calls": None if calls is None else [c.to_dict() for c in calls], "note": note}
+        fixed = None if calls is None else [c.to_dict() for c in calls]
+        self.store.set_feedback(rid, correct, fixed, note)
+        return {"request_id": rid, "correct": correct, "corrected_calls": fixed, "note": note}
 
     def close(self) -> None:
         self.jobs.close()
