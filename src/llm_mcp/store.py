@@ -70,13 +70,16 @@ MIGRATIONS: list[tuple[str, str]] = [
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
 
 
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # UTC; times in this form compare as strings
+
+
 def now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return ago(0)
 
 
 def ago(days: float) -> str:
-    """The time `days` before now, in the form `now()` writes (so the two compare as strings)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - days * 86400))
+    """The time `days` before now, in the store's form."""
+    return time.strftime(TIME_FORMAT, time.gmtime(time.time() - days * 86400))
 
 
 class Store:

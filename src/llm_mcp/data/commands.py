@@ -152,6 +152,8 @@ def _moment(text: str | None, flag: str) -> str | None:
     """A date or time the user typed (ISO, UTC unless it names a zone) → the store's form."""
     import datetime as dt
 
+    from llm_mcp.store import TIME_FORMAT
+
     if text is None:
         return None
     try:
@@ -161,7 +163,7 @@ def _moment(text: str | None, flag: str) -> str | None:
                           "2026-12-01T14:30") from err
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime(TIME_FORMAT)
 
 
 def cmd_from_log(args: argparse.Namespace) -> int:
