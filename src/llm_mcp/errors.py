@@ -24,3 +24,7 @@ class LLMMCPError(Exception):
         if self.hint:
             return f"{self.message}\n  hint: {self.hint}"
         return self.message
+
+
+class NotFound(LLMMCPError):
+    """What was asked for does not exist (an adapter, a job, a report): HTTP 404."""

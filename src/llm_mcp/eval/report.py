@@ -63,7 +63,8 @@ def table(scores: dict[str, Score], markdown: bool = False) -> str:
 
 
 def _failure(p: Prediction) -> dict:
-    return {"where": p.case.where, "kind": p.kind, "detail": p.ast.detail,
+    asked = next((m.content for m in reversed(p.case.prompt) if m.role == "user"), "")
+    return {"where": p.case.where, "kind": p.kind, "detail": p.ast.detail, "request": asked,
             "expected": [{"name": e.name, "arguments": e.arguments} for e in p.case.expected],
             "raw": p.raw}
 

@@ -1,7 +1,8 @@
-"""`llm-mcp serve`: one process, one engine; MCP over streamable HTTP at /mcp and the OpenAI API
-at /v1 on the same port, or MCP over stdio.
+"""`llm-mcp serve`: one process, one engine; MCP over streamable HTTP at /mcp, the OpenAI API
+at /v1 and the web page (/ui, its JSON under /api) on the same port, or MCP over stdio.
 
-    Starlette ─ BearerAuth (when a token is set) ─┬─ /v1/models, /v1/chat/completions
+    Starlette ─ BearerAuth (when a token is set) ─┬─ /v1/models, /v1/chat/completions, /v1/feedback
+                                                  ├─ /api/…  (the page's data; /ui itself holds none)
                                                   └─ /mcp  (the SDK's app; Host/Origin checks on)
 """
 
@@ -33,13 +34,14 @@ def is_loopback(host: str) -> bool:
 
 
 class BearerAuth:
-    """Pure ASGI (streams pass through untouched): /mcp and /v1 need `Authorization: Bearer T`."""
+    """Pure ASGI (streams pass through untouched): /mcp, /v1 and /api need `Authorization: Bearer T`.
+    The page at /ui is static and holds no data: it asks for the token and sends it to /api."""
 
     def __init__(self, app, token: str):
         self.app, self.token = app, token.encode()
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith(("/mcp", "/v1")):
+        if scope["type"] == "http" and scope["path"].startswith(("/mcp", "/v1", "/api")):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, b"Bearer " + self.token):
                 return await _refuse(send, 401, "missing or wrong bearer token", "authentication_error",
@@ -88,6 +90,7 @@ def build_app(state, host: str, port: int, token: str | None, body_timeout: floa
     from starlette.routing import Mount
 
     from llm_mcp.serve.mcp_server import build_mcp
+    from llm_mcp.serve import web
     from llm_mcp.serve.openai_api import routes
 
     mcp = build_mcp(state)
@@ -105,7 +108,8 @@ def build_app(state, host: str, port: int, token: str | None, body_timeout: floa
         async with mcp.session_manager.run():
             yield
 
-    app = Starlette(routes=[*routes(state, security), Mount("/", app=mcp_app)], lifespan=lifespan)
+    app = Starlette(routes=[*routes(state, security), *web.routes(state, security), Mount("/", app=mcp_app)],
+                    lifespan=lifespan)
     app = RequestLimits(app, seconds=body_timeout)
     return BearerAuth(app, token) if token else app
 
@@ -207,6 +211,7 @@ def connect_text(state, url: str, token: bool) -> str:
         f"  MCP (streamable HTTP): {url}/mcp      e.g. LM Studio mcp.json: "
         f'{{"mcpServers": {{"llm-mcp": {{"url": "{url}/mcp"}}}}}}',
         f"  OpenAI API:            {url}/v1       models: {models}",
+        f"  web page:              {url}/ui" + ("  (it asks for the token)" if token else ""),
         f"  try: curl{auth} -H 'Content-Type: application/json' {url}/v1/chat/completions -d '{{\"model\": \"{state.model_ids()[-1]['id']}\", "
         '"messages": [{"role": "user", "content": "Hi"}]}\'',
         "  Claude Desktop (stdio): see docs/clients.md" + ("\n  auth: Bearer token from $LLM_MCP_TOKEN" if token else ""),

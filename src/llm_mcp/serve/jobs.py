@@ -18,7 +18,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from llm_mcp.errors import LLMMCPError
+from llm_mcp.errors import LLMMCPError, NotFound
 from llm_mcp.serve.engine import check_name
 from llm_mcp.store import Store, now
 
@@ -57,6 +57,10 @@ class Jobs:
         return self._queue(uuid.uuid4().hex[:12], name, {"dataset": str(dataset), "output": str(output),
                                                          "model": self.model, "overrides": overrides,
                                                          "resume": False})
+
+    def check(self, options: dict | None) -> list[str]:
+        """Options as a training job would read them; every problem in one error."""
+        return self._overrides(options, {"data": "-", "output": "-"})
 
     def _overrides(self, options: dict | None, flags: dict) -> list[str]:
         """`key=value` overrides from MCP options; every bad option is an error before anything starts."""
@@ -108,7 +112,7 @@ class Jobs:
         job = self.store.job(job_id)
         if job is None:
             known = ", ".join(j["id"] for j in self.store.jobs()[-10:]) or "none"
-            raise LLMMCPError(f"no job {job_id!r}", f"recent jobs: {known}")
+            raise NotFound(f"no job {job_id!r}", f"recent jobs: {known}")
         return job
 
     def cancel(self, job_id: str) -> dict:
@@ -267,21 +271,28 @@ class Jobs:
                 log.exception("reloading promoted adapter %s", outcome["adapter"])
 
 
-def read_progress(output: Path) -> dict | None:
-    """The last logged step of a run: step, total_steps, loss, eta_s."""
+def step_records(output: Path) -> list[dict]:
+    """A run's logged training steps (metrics.jsonl lines with a loss), in order."""
     path = output / "metrics.jsonl"
     if not path.is_file():
-        return None
-    last = None
+        return []
+    out = []
     for line in path.read_text().splitlines():
         try:
             record = json.loads(line)
         except json.JSONDecodeError:  # a line being written
             continue
-        if "loss" in record:
-            last = record
-    if last is None:
+        if isinstance(record, dict) and "loss" in record:
+            out.append(record)
+    return out
+
+
+def read_progress(output: Path) -> dict | None:
+    """The last logged step of a run: step, total_steps, loss, eta_s."""
+    steps = step_records(output)
+    if not steps:
         return None
+    last = steps[-1]
     step, total = last["step"], last.get("total_steps") or last["step"]
     rate = last.get("elapsed_s", 0) / max(step, 1)
     return {"step": step, "total_steps": total, "loss": round(last["loss"], 5),

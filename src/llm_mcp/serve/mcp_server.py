@@ -15,8 +15,8 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import BaseModel, Field
 
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import Request, check_name
-from llm_mcp.serve.state import State, request_id
+from llm_mcp.serve.engine import Request
+from llm_mcp.serve.state import State, job_view, request_id
 from llm_mcp.store import TERMINAL
 
 INSTRUCTIONS = """A local language model with LoRA adapters that teach it tools. `chat` asks the
@@ -78,9 +78,7 @@ def build_mcp(state: State) -> MCPServer:
     @mcp.tool()
     async def list_adapters() -> list[dict[str, Any]]:
         """Every adapter the server knows (trained here, found in the data directory, or loaded), with whether it is loaded and its held-out tool-call scores."""
-        state.discover()
-        names = sorted({a["name"] for a in state.store.adapters()} | set(engine.adapters))
-        return [state.describe_adapter(n) for n in names]
+        return state.adapters_listed()
 
     @mcp.tool()
     @_errors
@@ -92,51 +90,26 @@ def build_mcp(state: State) -> MCPServer:
     @_errors
     async def unload_adapter(name: str) -> dict[str, Any]:
         """Stop serving an adapter (its files stay)."""
-        await to_thread.run_sync(engine.unload_adapter, name)
-        return state.describe_adapter(name) if state.store.adapter(name) else {"name": name, "loaded": False}
+        return await to_thread.run_sync(state.unload_adapter, name)
 
     @mcp.tool()
     @_errors
     async def delete_adapter(name: str) -> dict[str, Any]:
         """Unload an adapter and forget it; its files are deleted when they are in the data directory's adapters folder."""
-        from llm_mcp.adapters import registry
-
-        check_name(name)
-        state.discover()
-        if state.store.adapter(name) is None and name not in engine.adapters:
-            raise LLMMCPError(f"no adapter {name!r}", "list_adapters shows the known ones")
-        if jobs.busy(name):
-            raise LLMMCPError(f"a training job is making {name!r}", "cancel_job it first")
-        if name in engine.adapters:
-            await to_thread.run_sync(engine.unload_adapter, name)
-        deleted = state.store.adapter(name) is not None and registry.delete(state.store, state.home, name)
-        return {"name": name, "deleted_files": deleted}
+        return await to_thread.run_sync(state.delete_adapter, name)
 
     @mcp.tool()
     @_errors
     async def validate_dataset(path: str, tools_path: str | None = None) -> dict[str, Any]:
         """Check a dataset file in the data directory: every problem with file:line, the train/serve parity check, and a summary."""
-        def run():
-            from llm_mcp.chat.types import read_tools_file
-            from llm_mcp.data.validate import check_dataset
-
-            file = state.safe_path(path)
-            tools = read_tools_file(state.safe_path(tools_path)) if tools_path else None
-            ds, issues, _ = check_dataset(file, engine.fmt, tools=tools)
-            errors = [str(i) for i in issues if i.level == "error"]
-            warnings = [str(i) for i in issues if i.level != "error"]
-            return {"path": str(file), "examples": len(ds.examples), "formats": ds.formats,
-                    "ok": not errors, "errors": errors[:100], "warnings": warnings[:100],
-                    "error_count": len(errors), "warning_count": len(warnings)}
-        return await to_thread.run_sync(run)
+        found = await to_thread.run_sync(state.validate_dataset, path, tools_path)
+        return {k: v for k, v in found.items() if k != "issues"}
 
     @mcp.tool()
     @_errors
     async def start_training(dataset: str, name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
         """Train a LoRA adapter called `name` on a dataset in the data directory, in a separate process; returns the job (follow it with wait_for_job). `options` are training config keys, e.g. {"max_steps": 50, "lora.r": 8, "eval_data": "test.jsonl"}."""
-        options = state.training_options(options)
-        file = state.safe_path(dataset)
-        return _job(await to_thread.run_sync(jobs.start, file, name, options))
+        return await to_thread.run_sync(state.start_training, dataset, name, options)
 
     @mcp.tool()
     @_errors
@@ -150,31 +123,31 @@ def build_mcp(state: State) -> MCPServer:
         options = state.training_options(options)
         found = [state.safe_path(d) for d in data or []]
         asked = state.safe_path(natural) if natural else None
-        return _job(await to_thread.run_sync(functools.partial(
+        return job_view(await to_thread.run_sync(functools.partial(
             jobs.start_teach, tools, name, options, natural=asked, data=found, n=n, force=force)))
 
     @mcp.tool()
     @_errors
     async def get_job(job_id: str) -> dict[str, Any]:
         """A training job: status (queued, running, completed, failed, cancelled, interrupted), progress (step, total_steps, loss, eta_s), error."""
-        return _job(jobs.get(job_id))
+        return job_view(jobs.get(job_id))
 
     @mcp.tool()
     async def list_jobs() -> list[dict[str, Any]]:
         """Every training job, oldest first."""
-        return [_job(j) for j in state.store.jobs()]
+        return [job_view(j) for j in state.store.jobs()]
 
     @mcp.tool()
     @_errors
     async def cancel_job(job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job (its checkpoints stay; resume_job continues it)."""
-        return _job(await to_thread.run_sync(jobs.cancel, job_id))
+        return job_view(await to_thread.run_sync(jobs.cancel, job_id))
 
     @mcp.tool()
     @_errors
     async def resume_job(job_id: str) -> dict[str, Any]:
         """Continue an interrupted, cancelled or failed job from its last checkpoint."""
-        return _job(await to_thread.run_sync(jobs.resume, job_id))
+        return job_view(await to_thread.run_sync(jobs.resume, job_id))
 
     @mcp.tool()
     @_errors
@@ -194,7 +167,7 @@ def build_mcp(state: State) -> MCPServer:
                                           f"step {p['step']}/{p['total_steps']} loss {p['loss']:.4f} "
                                           f"eta {p['eta_s']:.0f}s")
             if job["status"] in TERMINAL or loop.time() > deadline:
-                return _job(job)
+                return job_view(job)
             await asyncio.sleep(0.25)
 
     @mcp.tool()
@@ -202,27 +175,16 @@ def build_mcp(state: State) -> MCPServer:
     async def evaluate(dataset: str, adapter: str | None = None, limit: int = 100,
                        max_new_tokens: int = 128) -> dict[str, Any]:
         """Tool-call accuracy (BFCL rules) of the base model or a loaded adapter on a dataset in the data directory: AST and exact match, no-call accuracy, per tool. Serving pauses while it runs."""
-        if not 1 <= max_new_tokens <= engine.max_new_tokens or limit < 1:
-            raise LLMMCPError(f"max_new_tokens must be in 1..{engine.max_new_tokens} and limit at least 1")
-
-        def run():
-            from llm_mcp.eval.cases import read_cases
-
-            cases = read_cases(state.safe_path(dataset))[:limit]
-            score = engine.evaluate(cases, adapter, max_new_tokens)
-            return {"model": adapter or engine.name, "summary": score.summary(), "per_tool": score.per_tool()}
-        return await to_thread.run_sync(run)
+        score = await to_thread.run_sync(state.evaluate, dataset, adapter, limit, max_new_tokens)
+        return {"model": adapter or engine.name, "summary": score.summary(), "per_tool": score.per_tool()}
 
     @mcp.resource("llm-mcp://adapters/{name}", mime_type="application/json")
     def adapter_card(name: str) -> str:
         """An adapter's card: base model, chat format, tools, LoRA and training config, metrics."""
-        from llm_mcp.adapters.card import read_card
-
-        row = state.store.adapter(name)
-        if row is None and name not in engine.adapters:
-            raise ResourceError(f"no adapter {name!r}")
-        folder = engine.adapters[name].path if name in engine.adapters else row["path"]
-        return json.dumps(read_card(folder), indent=1)
+        try:
+            return json.dumps(state.card(name), indent=1)
+        except LLMMCPError as err:
+            raise ResourceError(err.message) from err
 
     @mcp.resource("llm-mcp://jobs/{job_id}", mime_type="application/json")
     def job_status(job_id: str) -> str:
@@ -231,14 +193,7 @@ def build_mcp(state: State) -> MCPServer:
             job = jobs.get(job_id)
         except LLMMCPError as err:
             raise ResourceError(err.message) from err
-        return json.dumps({**_job(job), "log_tail": jobs.log_tail(job_id)}, indent=1)
+        return json.dumps({**job_view(job), "log_tail": jobs.log_tail(job_id)}, indent=1)
 
     return mcp
 
-
-def _job(job: dict) -> dict[str, Any]:
-    c = job["config"]
-    return {"id": job["id"], "name": job["name"], "status": job["status"], "progress": job["progress"],
-            "error": job["error"], "dataset": c["dataset"], "output": c["output"],
-            "options": c["overrides"], "resumed": c.get("resume", False), "created": job["created"],
-            "started": job["started"], "ended": job["ended"], "kind": c.get("kind", "train")}

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from llm_mcp.errors import LLMMCPError
+from llm_mcp.errors import LLMMCPError, NotFound
 from llm_mcp.serve.engine import Engine, Request, Result, check_name
 from llm_mcp.serve.jobs import Jobs
 from llm_mcp.store import Store
@@ -20,7 +20,7 @@ PATH_OPTIONS = ("eval_data", "tools")  # options naming files: held to the data 
 MAX_NOTE = 2000  # characters of a feedback note
 
 
-class UnknownRequest(LLMMCPError):
+class UnknownRequest(NotFound):
     """Feedback on a request id this server has not recorded (HTTP 404)."""
 
 
@@ -135,7 +135,7 @@ class State:
         row = self.store.adapter(name)
         loaded = self.engine.adapters.get(name)
         if row is None and loaded is None:
-            raise LLMMCPError(f"no adapter {name!r}", "list_adapters shows the known ones")
+            raise NotFound(f"no adapter {name!r}", "list_adapters shows the known ones")
         card = (row or {}).get("card") or (loaded.card if loaded else {})
         metrics = card.get("metrics", {})
         return {"name": name, "path": str(loaded.path if loaded else row["path"]),
@@ -147,6 +147,71 @@ class State:
                 # what `teach` decided, from the weights being served when they are
                 "teach": {k: v for k, v in ((loaded.card if loaded else card).get("teach") or {}).items()
                           if k in ("decision", "reason", "decided", "previous")} or None}
+
+    def adapters_listed(self) -> list[dict]:
+        """Every adapter the server knows (the store's and the loaded ones), described."""
+        self.discover()
+        names = sorted({a["name"] for a in self.store.adapters()} | set(self.engine.adapters))
+        return [self.describe_adapter(n) for n in names]
+
+    def card(self, name: str) -> dict:
+        from llm_mcp.adapters.card import read_card
+
+        row, loaded = self.store.adapter(name), self.engine.adapters.get(name)
+        if row is None and loaded is None:
+            raise NotFound(f"no adapter {name!r}", "list_adapters shows the known ones")
+        return read_card(loaded.path if loaded else row["path"])
+
+    def unload_adapter(self, name: str) -> dict:
+        self.engine.unload_adapter(name)
+        return self.describe_adapter(name) if self.store.adapter(name) else {"name": name, "loaded": False}
+
+    def delete_adapter(self, name: str) -> dict:
+        """Unload and forget an adapter; its files go when they are the data directory's own."""
+        from llm_mcp.adapters import registry
+
+        check_name(name)
+        self.discover()
+        if self.store.adapter(name) is None and name not in self.engine.adapters:
+            raise NotFound(f"no adapter {name!r}", "list_adapters shows the known ones")
+        if self.jobs.busy(name):
+            raise LLMMCPError(f"a training job is making {name!r}", "cancel_job it first")
+        if name in self.engine.adapters:
+            self.engine.unload_adapter(name)
+        deleted = self.store.adapter(name) is not None and registry.delete(self.store, self.home, name)
+        return {"name": name, "deleted_files": deleted}
+
+    def validate_dataset(self, path: str, tools_path: str | None = None) -> dict:
+        """Every problem of a dataset in the data directory (file:line), the parity check, a summary."""
+        from llm_mcp.chat.types import read_tools_file
+        from llm_mcp.data.validate import check_dataset, summarize
+
+        file = self.safe_path(path)
+        tools = read_tools_file(self.safe_path(tools_path)) if tools_path else None
+        ds, issues, lengths = check_dataset(file, self.engine.fmt, tools=tools)
+        errors = [i for i in issues if i.level == "error"]
+        warnings = [i for i in issues if i.level != "error"]
+        return {"path": str(file), "examples": len(ds.examples), "formats": ds.formats,
+                "ok": not errors, "errors": [str(i) for i in errors[:100]],
+                "warnings": [str(i) for i in warnings[:100]],
+                "issues": [{"line": i.line, "level": i.level, "kind": i.kind, "message": i.message,
+                            "hint": i.hint} for i in (errors + warnings)[:200]],
+                "error_count": len(errors), "warning_count": len(warnings),
+                "stats": summarize(ds.examples, lengths)}
+
+    def start_training(self, dataset: str, name: str, options: dict | None = None) -> dict:
+        options = self.training_options(options)
+        return job_view(self.jobs.start(self.safe_path(dataset), name, options))
+
+    def evaluate(self, dataset: str, adapter: str | None = None, limit: int = 100,
+                 max_new_tokens: int = 128):
+        """Score (eval.run) of the base or a loaded adapter on a dataset in the data directory."""
+        from llm_mcp.eval.cases import read_cases
+
+        if not 1 <= max_new_tokens <= self.engine.max_new_tokens or limit < 1:
+            raise LLMMCPError(f"max_new_tokens must be in 1..{self.engine.max_new_tokens} and limit at least 1")
+        cases = read_cases(self.safe_path(dataset))[:limit]
+        return self.engine.evaluate(cases, adapter, max_new_tokens)
 
     def discover(self) -> None:
         """Register adapters found in $LLM_MCP_HOME/adapters that the store does not know."""
@@ -220,3 +285,12 @@ class State:
         self.jobs.close()
         self.engine.close()
         self.store.close()
+
+
+def job_view(job: dict) -> dict:
+    """A job as clients see it (MCP tools and the web page's /api)."""
+    c = job["config"]
+    return {"id": job["id"], "name": job["name"], "status": job["status"], "progress": job["progress"],
+            "error": job["error"], "dataset": c["dataset"], "output": c["output"],
+            "options": c["overrides"], "resumed": c.get("resume", False), "created": job["created"],
+            "started": job["started"], "ended": job["ended"], "kind": c.get("kind", "train")}
