@@ -143,6 +143,7 @@ def test_a_training_job_from_the_form_shows_its_curve_growing_and_survives_a_rel
     form.locator("input[name=name]").fill("web1")
     form.locator("input[name=dataset]").fill("data/train.jsonl")
     form.locator("input[name=tools]").fill("data/tools.json")
+    form.locator("select[name=preset]").select_option("classic")
     form.locator("input[name='lora.r']").fill("0")  # checked by the config before anything starts
     page.wait_for_selector("#train-check.bad")
     assert "r" in page.inner_text("#train-check")
@@ -168,6 +169,7 @@ def test_a_training_job_from_the_form_shows_its_curve_growing_and_survives_a_rel
     auth = {"Authorization": f"Bearer {TOKEN}"}
     job = httpx2.get(f"{server.url}/api/jobs/{job_id}", headers=auth).json()
     assert job["status"] == "cancelled" and len(job["steps"]) >= points() > before
+    assert job["preset"] == "classic" and "--preset classic" in job["log_tail"]
     # Last-Event-ID: only the steps after it
     with httpx2.stream("GET", f"{server.url}/api/jobs/{job_id}/events",
                        headers={**auth, "Last-Event-ID": "2"}) as stream:

@@ -42,8 +42,9 @@ class Jobs:
 
     # ---- what the tools call ------------------------------------------------------------------
 
-    def start(self, dataset: Path, name: str, options: dict | None = None) -> dict:
-        """Queue a training job making adapter `name` from `dataset` (already a checked path)."""
+    def start(self, dataset: Path, name: str, options: dict | None = None, preset: str = "default") -> dict:
+        """Queue a training job making adapter `name` from `dataset` (already a checked path),
+        `options` over the training `preset`."""
         from llm_mcp.train import checkpoint
 
         check_name(name)
@@ -53,21 +54,23 @@ class Jobs:
                               "choose another name, delete it (delete_adapter), or resume its job")
         if self.busy(name):
             raise LLMMCPError(f"a job making {name!r} is already queued or running")
-        overrides = self._overrides(options, {"data": str(dataset), "output": str(output)})
+        overrides = self._overrides(options, {"data": str(dataset), "output": str(output)}, preset)
         return self._queue(uuid.uuid4().hex[:12], name, {"dataset": str(dataset), "output": str(output),
                                                          "model": self.model, "overrides": overrides,
-                                                         "resume": False})
+                                                         "preset": preset, "resume": False})
 
-    def check(self, options: dict | None) -> list[str]:
+    def check(self, options: dict | None, preset: str = "default") -> list[str]:
         """Options as a training job would read them; every problem in one error."""
-        return self._overrides(options, {"data": "-", "output": "-"})
+        return self._overrides(options, {"data": "-", "output": "-"}, preset)
 
-    def _overrides(self, options: dict | None, flags: dict) -> list[str]:
+    def _overrides(self, options: dict | None, flags: dict, preset: str = "default") -> list[str]:
         """`key=value` overrides from MCP options; every bad option is an error before anything starts."""
         from llm_mcp.train.config import load_config, option_key
 
+        if not isinstance(preset, str):
+            raise LLMMCPError("preset must be a preset's name")
         overrides = [f"{option_key(k)}={_scalar(v)}" for k, v in (options or {}).items()]
-        load_config("default", None, {**flags, "model": self.model}, overrides)
+        load_config(preset, None, {**flags, "model": self.model}, overrides)
         return overrides
 
     def _logs(self) -> Path:
@@ -199,7 +202,8 @@ class Jobs:
                    *c["overrides"]]
         else:
             cmd = [sys.executable, "-m", "llm_mcp", "train", "--data", c["dataset"], "--output", c["output"],
-                   "--model", c["model"], *(["--resume"] if c.get("resume") else []), *c["overrides"]]
+                   "--model", c["model"], "--preset", c.get("preset", "default"),
+                   *(["--resume"] if c.get("resume") else []), *c["overrides"]]
         env = {**os.environ, "LLM_MCP_HOME": str(self.home), "PYTHONUNBUFFERED": "1"}
         with open(job["log_path"], "a") as logfile:
             logfile.write(f"$ {' '.join(cmd)}\n")

@@ -107,9 +107,10 @@ def build_mcp(state: State) -> MCPServer:
 
     @mcp.tool()
     @_errors
-    async def start_training(dataset: str, name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Train a LoRA adapter called `name` on a dataset in the data directory, in a separate process; returns the job (follow it with wait_for_job). `options` are training config keys, e.g. {"max_steps": 50, "lora.r": 8, "eval_data": "test.jsonl"}."""
-        return await to_thread.run_sync(state.start_training, dataset, name, options)
+    async def start_training(dataset: str, name: str, options: dict[str, Any] | None = None,
+                             preset: str = "default") -> dict[str, Any]:
+        """Train a LoRA adapter called `name` on a dataset in the data directory, in a separate process; returns the job (follow it with wait_for_job). `options` are training config keys over the `preset` (default, classic, qlora), e.g. {"max_steps": 50, "lora.r": 8, "eval_data": "test.jsonl"}."""
+        return await to_thread.run_sync(state.start_training, dataset, name, options, preset)
 
     @mcp.tool()
     @_errors

@@ -199,9 +199,10 @@ class State:
                 "error_count": len(errors), "warning_count": len(warnings),
                 "stats": summarize(ds.examples, lengths)}
 
-    def start_training(self, dataset: str, name: str, options: dict | None = None) -> dict:
+    def start_training(self, dataset: str, name: str, options: dict | None = None,
+                       preset: str = "default") -> dict:
         options = self.training_options(options)
-        return job_view(self.jobs.start(self.safe_path(dataset), name, options))
+        return job_view(self.jobs.start(self.safe_path(dataset), name, options, preset))
 
     def evaluate(self, dataset: str, adapter: str | None = None, limit: int = 100,
                  max_new_tokens: int = 128):
@@ -292,5 +293,6 @@ def job_view(job: dict) -> dict:
     c = job["config"]
     return {"id": job["id"], "name": job["name"], "status": job["status"], "progress": job["progress"],
             "error": job["error"], "dataset": c["dataset"], "output": c["output"],
-            "options": c["overrides"], "resumed": c.get("resume", False), "created": job["created"],
+            "options": c["overrides"], "preset": c.get("preset", "default"),
+            "resumed": c.get("resume", False), "created": job["created"],
             "started": job["started"], "ended": job["ended"], "kind": c.get("kind", "train")}

@@ -127,10 +127,13 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
         return route
 
     def info(params, body, http):
+        from llm_mcp.train.config import preset_names
+
         engine = state.engine
         return {"model": engine.name, "chat_format": engine.fmt.kind, "device": str(engine.device),
                 "home": str(state.home), "max_new_tokens": engine.max_new_tokens,
-                "models": state.model_ids(), "recording": state.record_days is not None}
+                "models": state.model_ids(), "recording": state.record_days is not None,
+                "presets": preset_names()}
 
     def adapter(params, body, http):
         """The description, the card (none for a folder trained elsewhere) and PEFT's own config."""
@@ -186,13 +189,14 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
         """The training form's options read as the config will read them, before anything starts."""
         try:
             options = state.training_options(body.get("options") or {})
-            state.jobs.check(options)
+            state.jobs.check(options, body.get("preset") or "default")
         except LLMMCPError as err:
             return {"ok": False, "error": str(err)}
         return {"ok": True, "error": None}
 
     def start(params, body, http):
-        return state.start_training(body.get("dataset"), body.get("name"), body.get("options") or {})
+        return state.start_training(body.get("dataset"), body.get("name"), body.get("options") or {},
+                                    body.get("preset") or "default")
 
     def cancel(params, body, http):
         return job_view(state.jobs.cancel(params["job_id"]))

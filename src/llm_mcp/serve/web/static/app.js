@@ -43,6 +43,11 @@ async function events(path, onEvent, lastId, signal) {
   const res = await fetch(path, { headers: headers(extra), signal });
   if (res.status === 401) { showLogin(); return; }
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  await readEvents(res, onEvent);
+}
+
+// An event-stream body → onEvent({event, data, id}) per event, until the body ends.
+async function readEvents(res, onEvent) {
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";
@@ -173,7 +178,8 @@ let checkTimer = null;
 $("#train-form").addEventListener("input", (e) => {
   clearTimeout(checkTimer);
   checkTimer = setTimeout(async () => {
-    const found = await api("/api/jobs/check", { options: trainOptions(e.currentTarget || $("#train-form")) });
+    const form = $("#train-form");
+    const found = await api("/api/jobs/check", { options: trainOptions(form), preset: form.elements.preset.value });
     $("#train-check").textContent = found.ok ? "options ok" : found.error;
     $("#train-check").className = found.ok ? "check good" : "check bad";
   }, 300);
@@ -184,7 +190,7 @@ $("#train-form").addEventListener("submit", async (e) => {
   const form = e.currentTarget;
   try {
     const job = await api("/api/jobs", { name: form.elements.name.value.trim(),
-      dataset: form.elements.dataset.value.trim(), options: trainOptions(form) });
+      dataset: form.elements.dataset.value.trim(), options: trainOptions(form), preset: form.elements.preset.value });
     location.hash = `training/${job.id}`;
   } catch (err) {
     $("#train-check").textContent = err.message;
@@ -193,6 +199,11 @@ $("#train-form").addEventListener("submit", async (e) => {
 });
 
 async function showTraining(jobId) {
+  const presets = $("#train-form").elements.preset;
+  if (presets.options.length !== info.presets.length) {
+    presets.replaceChildren(...info.presets.map((p) => el("option", { value: p }, p)));
+    presets.value = "default";
+  }
   const jobs = await api("/api/jobs");
   $("#job-table tbody").replaceChildren(...jobs.slice().reverse().map((j) => el("tr", {},
     el("td", {}, el("a", { href: `#training/${j.id}` }, j.id)), el("td", {}, j.name), el("td", {}, j.status),
@@ -446,26 +457,15 @@ async function chatOnce(card, request) {
     $(".text", card).textContent = `error: ${err.error?.message || res.status}`;
     return;
   }
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const line = buffer.slice(0, cut).replace(/^data: /, "");
-      buffer = buffer.slice(cut + 2);
-      if (line === "[DONE]") continue;
-      const chunk = JSON.parse(line);
-      chunks.push(chunk);
-      if (chunk.error) { $(".text", card).textContent += `\nerror: ${chunk.error.message}`; continue; }
-      const delta = chunk.choices?.[0]?.delta || {};
-      if (delta.content) $(".text", card).textContent += delta.content;
-      for (const call of delta.tool_calls || []) $(".calls", card).append(callCard(call.function));
-    }
-  }
+  await readEvents(res, (ev) => {
+    if (ev.data === "[DONE]") return;
+    const chunk = JSON.parse(ev.data);
+    chunks.push(chunk);
+    if (chunk.error) { $(".text", card).textContent += `\nerror: ${chunk.error.message}`; return; }
+    const delta = chunk.choices?.[0]?.delta || {};
+    if (delta.content) $(".text", card).textContent += delta.content;
+    for (const call of delta.tool_calls || []) $(".calls", card).append(callCard(call.function));
+  });
   $(".raw", card).textContent = chunks.map((c) => JSON.stringify(c)).join("\n");
 }
 
