@@ -275,21 +275,23 @@ function plot(steps) {
   if (!steps.length) { add("text", { x: W / 2, y: H / 2, "text-anchor": "middle" }, "waiting for the first step…"); return; }
   const total = Math.max(steps[steps.length - 1].total_steps || 1, ...steps.map((s) => s.step));
   const losses = steps.map((s) => s.loss).filter((v) => v !== null);
-  const top = Math.max(...losses, 1e-6) * 1.05;
+  const hi = Math.max(...losses, 1e-6), lo = Math.min(...losses);
+  const top = hi + 0.05 * (hi - lo || hi), bottom = Math.max(0, lo - 0.05 * (hi - lo || hi));
   const lrTop = Math.max(...steps.map((s) => s.lr || 0), 1e-12);
   const x = (step) => L + ((W - L - R) * step) / total;
-  const y = (v, max) => T + (H - T - B) * (1 - v / max);
+  const y = (v, max, min = 0) => T + (H - T - B) * (1 - (v - min) / (max - min));
   for (const f of [0, 0.5, 1]) {
-    add("text", { x: L - 6, y: y(top * f, top) + 4, "text-anchor": "end", class: "tick" }, (top * f).toFixed(2));
+    const v = bottom + (top - bottom) * f;
+    add("text", { x: L - 6, y: y(v, top, bottom) + 4, "text-anchor": "end", class: "tick" }, v.toFixed(2));
     add("text", { x: W - R + 6, y: y(lrTop * f, lrTop) + 4, class: "tick" }, (lrTop * f).toExponential(1));
   }
   add("text", { x: L, y: H - 8, class: "tick" }, "0");
   add("text", { x: W - R, y: H - 8, "text-anchor": "end", class: "tick" }, `step ${total}`);
-  const path = (key, max) => steps.filter((s) => s[key] !== null && s[key] !== undefined)
-    .map((s, i) => `${i ? "L" : "M"}${x(s.step).toFixed(1)},${y(s[key], max).toFixed(1)}`).join(" ");
-  add("path", { d: path("lr", lrTop), class: "lr" });
-  add("path", { d: path("loss", top), class: "loss", "data-points": String(steps.length) });
-  for (const s of steps) if (s.loss !== null) add("circle", { cx: x(s.step), cy: y(s.loss, top), r: 2.5, class: "point" });
+  const path = (key, max, min) => steps.filter((s) => s[key] !== null && s[key] !== undefined)
+    .map((s, i) => `${i ? "L" : "M"}${x(s.step).toFixed(1)},${y(s[key], max, min).toFixed(1)}`).join(" ");
+  add("path", { d: path("lr", lrTop, 0), class: "lr" });
+  add("path", { d: path("loss", top, bottom), class: "loss", "data-points": String(steps.length) });
+  for (const s of steps) if (s.loss !== null) add("circle", { cx: x(s.step), cy: y(s.loss, top, bottom), r: 2.5, class: "point" });
 }
 
 // Evaluations: start one, list the reports, a report side by side with its failures.
