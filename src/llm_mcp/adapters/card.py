@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from pathlib import Path
+
+from llm_mcp.store import now
 
 CARD = "adapter_card.json"
 PEFT_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -89,7 +90,7 @@ def write_adapter(model, output: Path, *, config, source, fmt, tools: list[dict]
     model.save_pretrained(str(tmp), safe_serialization=True)
     card = {
         "llm_mcp_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created": now(),
         "base_model": base_fingerprint(source),
         "chat_format": fmt.kind,
         "tools": tools,

@@ -4,10 +4,10 @@ predictions.jsonl."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from llm_mcp.eval.run import Prediction, Score
+from llm_mcp.store import now
 
 # (key in Score.summary(), row label, kind): rate → %, else the number as it is
 ROWS = [
@@ -87,7 +87,7 @@ def failures_text(scores: dict[str, Score], per_kind: int = 2, width: int = 160)
 def write(out: Path, scores: dict[str, Score], meta: dict, per_kind: int = 3) -> Path:
     """report.json (metrics, per tool, first failures), report.md, predictions.jsonl."""
     out.mkdir(parents=True, exist_ok=True)
-    report = {"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **meta, "models": {
+    report = {"created": now(), **meta, "models": {
         name: {"summary": s.summary(), "per_tool": s.per_tool(),
                "failures": {k: [_failure(p) for p in ps] for k, ps in s.failures(per_kind).items()}}
         for name, s in scores.items()}}

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_mcp.errors import LLMMCPError
+from llm_mcp.store import now
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +267,7 @@ def teach(plan: Plan, progress=print) -> Outcome:
         teach_card = {"decision": "promoted" if promoted else "kept as candidate", "reason": reason,
                       "metric": plan.metric, "set": key, "margin": plan.margin, "columns": table,
                       "previous": None, "data": mix, "tools_from": plan.tools_source,
-                      "run": str(run_dir), "decided": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                      "run": str(run_dir), "decided": now()}
         name, folder = candidate, trained.output
         if promoted:
             if current:
