@@ -265,3 +265,31 @@ def test_the_page_is_usable_in_a_narrow_window(browser, server):
     assert width <= 400  # nothing pushes the page sideways; wide tables scroll in their box
     assert page.locator("nav a").count() == 5 and page.locator("nav a").last.is_visible()
     context.close()
+
+
+def test_bad_input_to_the_page_routes_is_a_clear_4xx(server, tmp_path):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    post = lambda path, body: httpx2.post(server.url + path, json=body, headers=auth)  # noqa: E731
+    outside = tmp_path / "evil.yaml"
+    outside.write_text("learning_rate: 1\n")
+    for preset in ["../../../../" + str(outside.with_suffix("")), str(outside.with_suffix("")), 3]:
+        found = post("/api/jobs/check", {"options": {}, "preset": preset}).json()
+        assert not found["ok"] and "no preset named" in found["error"]  # a name, never a path
+        assert post("/api/jobs", {"dataset": "data/train.jsonl", "name": "x", "preset": preset}).status_code == 400
+    assert httpx2.get(server.url + "/api/evals/..", headers=auth).status_code == 404
+    for name in ["a.jsonl\n", "../a.jsonl", ".hidden.jsonl", "a.txt"]:
+        assert post("/api/datasets", {"name": name, "text": "{}"}).status_code == 400, name
+    surrogate = httpx2.post(server.url + "/api/datasets", content=b'{"name": "s.jsonl", "text": "\\ud800"}',
+                            headers={**auth, "Content-Type": "application/json"})
+    assert surrogate.status_code == 400 and "Unicode" in surrogate.json()["error"]["message"]
+    listed = [d["path"] for d in httpx2.get(server.url + "/api/datasets", headers=auth).json()]
+    assert "data/s.jsonl" not in listed and not any("part" in d for d in listed)  # nothing half-written
+    assert post("/api/datasets", {"name": "train.jsonl", "text": "{}"}).status_code == 400  # exists
+    for body in [{"dataset": "data/cases.jsonl", "models": []}, {"dataset": "data/cases.jsonl", "models": [None, None]},
+                 {"dataset": "data/cases.jsonl", "max_new_tokens": 10_000}, {"dataset": "data/cases.jsonl", "limit": True}]:
+        assert post("/api/evals", body).status_code == 400, body
+    assert post("/api/adapters/nope/load", {}).status_code == 404
+    assert httpx2.get(server.url + "/api/jobs/x/events?after=²", headers=auth).status_code == 404
+    page = httpx2.get(server.url + "/ui")
+    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert httpx2.get(server.url + "/ui", headers={"Host": "evil.example"}).status_code == 421

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from llm_mcp.chat import ChatFormat, ParsedReply
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
-from llm_mcp.errors import LLMMCPError
+from llm_mcp.errors import LLMMCPError, NotFound
 from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row, pad_id
 
 log = logging.getLogger(__name__)
@@ -245,7 +245,7 @@ class Engine:
     def adapter(self, name: str) -> Adapter:
         if name not in self.adapters:
             loaded = ", ".join(sorted(self.adapters)) or "none"
-            raise LLMMCPError(f"no adapter {name!r} is loaded (loaded: {loaded})",
+            raise NotFound(f"no adapter {name!r} is loaded (loaded: {loaded})",
                               "load it first (MCP tool load_adapter, or `llm-mcp serve --adapter NAME=DIR`)")
         return self.adapters[name]
 

@@ -65,10 +65,10 @@ class Jobs:
 
     def _overrides(self, options: dict | None, flags: dict, preset: str = "default") -> list[str]:
         """`key=value` overrides from MCP options; every bad option is an error before anything starts."""
-        from llm_mcp.train.config import load_config, option_key
+        from llm_mcp.train.config import load_config, option_key, preset_names
 
-        if not isinstance(preset, str):
-            raise LLMMCPError("preset must be a preset's name")
+        if preset not in preset_names():  # a name, never a path
+            raise LLMMCPError(f"no preset named {preset!r}", f"choose one of {', '.join(preset_names())}")
         overrides = [f"{option_key(k)}={_scalar(v)}" for k, v in (options or {}).items()]
         load_config(preset, None, {**flags, "model": self.model}, overrides)
         return overrides

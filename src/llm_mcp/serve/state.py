@@ -111,7 +111,7 @@ class State:
             known = self.store.adapter(name)
             folder = Path(known["path"]) if known else self.home / "adapters" / name
             if not folder.exists():
-                raise LLMMCPError(f"no adapter {name!r} is known",
+                raise NotFound(f"no adapter {name!r} is known",
                                   "give its folder as path, or train it with start_training")
             if not known and not self.is_own_folder(folder):
                 raise LLMMCPError(f"adapters/{name} is a symlink or holds one: not served",

@@ -55,6 +55,8 @@ class Evaluations:
             if m is not None and m not in self.state.engine.adapters:
                 raise LLMMCPError(f"adapter {m!r} is not loaded", "load it first")
         self.state.safe_path(dataset)
+        if len({m or "base" for m in models}) != len(models) or "base" in models:
+            raise LLMMCPError("models must be different, and no adapter may be called base")
         with self._lock:
             if any(r["status"] == "running" for r in self.running.values()):
                 raise LLMMCPError("an evaluation is already running", "wait for it to end")
@@ -81,7 +83,8 @@ class Evaluations:
             entry.update(status="failed", error=str(err))
 
     def listed(self) -> list[dict]:
-        out = {k: dict(v) for k, v in self.running.items()}
+        with self._lock:
+            out = {k: dict(v) for k, v in self.running.items()}
         for report in sorted(self.folder.glob("*/report.json")) if self.folder.is_dir() else []:
             try:
                 data = json.loads(report.read_text())
@@ -92,10 +95,11 @@ class Evaluations:
         return sorted(out.values(), key=lambda r: r["id"], reverse=True)
 
     def report(self, eval_id: str) -> dict:
+        running = self.running.get(eval_id)
+        if running is not None and running["status"] != "completed":
+            return running  # its report.json may be being written
         path = self.folder / eval_id / "report.json"
-        if not re.fullmatch(r"[\w.-]+", eval_id) or not path.is_file():
-            if eval_id in self.running:
-                return self.running[eval_id]
+        if not re.fullmatch(r"\w[\w.-]*", eval_id) or not path.is_file():
             raise NotFound(f"no evaluation {eval_id!r}")
         return json.loads(path.read_text())
 
@@ -151,11 +155,12 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
     def datasets(params, body, http):
         folder = state.home / "data"
         files = sorted(folder.glob("*.json*")) if folder.is_dir() else []
-        return [{"path": f"data/{f.name}", "bytes": f.stat().st_size} for f in files if f.is_file()]
+        return [{"path": f"data/{f.name}", "bytes": f.stat().st_size} for f in files
+                if f.is_file() and not f.name.startswith(".")]
 
     def upload(params, body, http):
         name, text = body.get("name"), body.get("text")
-        if not isinstance(name, str) or not DATASET_NAME.match(name):
+        if not isinstance(name, str) or not DATASET_NAME.fullmatch(name):
             raise LLMMCPError("name must be a file name ending in .jsonl or .json (letters, digits, . _ -)")
         if not isinstance(text, str) or len(text) > MAX_UPLOAD:
             raise LLMMCPError(f"text must be the file's content, at most {MAX_UPLOAD} characters")
@@ -164,9 +169,16 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
         target = folder / name
         if target.exists() and not body.get("replace"):
             raise LLMMCPError(f"data/{name} exists", "choose another name, or send replace: true")
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LLMMCPError("text must be valid Unicode (it holds a lone surrogate)") from None
         partial = folder / f".{name}.part"
-        partial.write_text(text)
-        partial.replace(target)  # whole or not at all
+        try:
+            partial.write_bytes(data)
+            partial.replace(target)  # whole or not at all
+        finally:
+            partial.unlink(missing_ok=True)
         return {"path": f"data/{name}", "bytes": target.stat().st_size}
 
     def validate(params, body, http):
@@ -183,7 +195,7 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
     def job(params, body, http):
         job_id = params["job_id"]
         return {**job_view(state.jobs.get(job_id)), "log_tail": state.jobs.log_tail(job_id),
-                "steps": step_records(Path(state.jobs.get(job_id)["config"]["output"]))}
+                "steps": [_clean(r) for r in step_records(Path(state.jobs.get(job_id)["config"]["output"]))]}
 
     def check(params, body, http):
         """The training form's options read as the config will read them, before anything starts."""
@@ -206,26 +218,37 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
 
     def evaluate(params, body, http):
         limit, tokens = body.get("limit", 100), body.get("max_new_tokens", 128)
-        if not isinstance(limit, int) or not isinstance(tokens, int) or limit < 1:
-            raise LLMMCPError("limit and max_new_tokens must be whole numbers")
-        return evals.start(body.get("dataset"), body.get("models") or [None], limit, tokens)
+        whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+        if not whole(limit) or not whole(tokens) or limit < 1 or not 1 <= tokens <= state.engine.max_new_tokens:
+            raise LLMMCPError(f"limit must be a whole number ≥ 1 and max_new_tokens one in "
+                              f"1..{state.engine.max_new_tokens}")
+        return evals.start(body.get("dataset"), body.get("models", [None]), limit, tokens)
 
     def events(params, body, http):
         job_id = params["job_id"]
         state.jobs.get(job_id)  # 404 before the stream starts
         given = http.headers.get("last-event-id") or http.query_params.get("after") or "0"
-        after = int(given) if given.isdigit() else 0
+        after = int(given) if given.isascii() and given.isdigit() else 0
         return StreamingResponse(_job_events(state, job_id, after), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
-    def page(http: HTTPRequest):
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    async def page(http: HTTPRequest):
+        return await _static(http, "index.html")
 
-    def asset(http: HTTPRequest):
+    async def asset(http: HTTPRequest):
         name = http.path_params["name"]
         if name not in ("app.js", "style.css"):
             return _error(404, f"no file {name!r}")
-        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache"})
+        return await _static(http, name)
+
+    async def _static(http: HTTPRequest, name: str):
+        """The page's files: Host checked as everywhere, never framed by another site."""
+        answer = await checks.validate_request(http, is_post=False)
+        if answer is not None:
+            return _error(answer.status_code, bytes(answer.body).decode())
+        return FileResponse(STATIC / name, headers={"Cache-Control": "no-cache", "X-Frame-Options": "DENY",
+                                                    "Content-Security-Policy": "default-src 'self'; "
+                                                    "frame-ancestors 'none'"})
 
     get = lambda path, fn: Route(path, api(fn), methods=["GET"])  # noqa: E731
     post = lambda path, fn: Route(path, api(fn, post=True), methods=["POST"])  # noqa: E731

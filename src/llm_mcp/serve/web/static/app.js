@@ -41,7 +41,7 @@ async function api(path, body, method) {
 async function events(path, onEvent, lastId, signal) {
   const extra = lastId ? { "Last-Event-ID": String(lastId) } : {};
   const res = await fetch(path, { headers: headers(extra), signal });
-  if (res.status === 401) { showLogin(); return; }
+  if (res.status === 401) { showLogin(); throw new Unauthorized("the server wants its token"); }
   if (!res.ok) throw new Error(`HTTP ${res.status}`);
   await readEvents(res, onEvent);
 }
@@ -85,7 +85,7 @@ $("#login-form").addEventListener("submit", async (e) => {
     await api("/api/info");
     $("#login").hidden = true;
     $("#login-error").textContent = "";
-    start();
+    start().catch((err) => console.error(err));
   } catch (err) {
     $("#login-error").textContent = "That token was refused.";
   }
@@ -99,6 +99,7 @@ const views = { adapters: showAdapters, training: showTraining, evals: showEvals
 
 async function route() {
   const [view, arg] = (location.hash.slice(1) || "adapters").split("/");
+  if (view !== "training" && jobStream) jobStream.abort();
   for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== view;
   for (const a of document.querySelectorAll("nav a")) a.setAttribute("aria-current", a.dataset.view === view ? "page" : "false");
   try {
@@ -120,17 +121,17 @@ async function start() {
 async function showAdapters() {
   const rows = await api("/api/adapters");
   $("#adapters-empty").hidden = rows.length > 0;
-  const body = $("#adapter-table tbody");
-  body.replaceChildren();
-  for (const a of rows) {
-    const detail = await api(`/api/adapters/${encodeURIComponent(a.name)}`).catch(() => ({ card: {} }));
+  const details = await Promise.all(rows.map((a) =>
+    api(`/api/adapters/${encodeURIComponent(a.name)}`).catch(() => ({ card: {} }))));
+  const built = rows.map((a, i) => {
+    const detail = details[i];
     const card = detail.card || {};
     const peft = card.lora || detail.peft_config;
     const lora = peft ? `r=${peft.r}, ${[].concat(peft.target_modules).join(" ")}` : "";
     const sha = card.data?.train?.sha256 || "";
     const calls = a.eval_calls || {};
     const act = (label, fn, danger) => el("button", { class: danger ? "danger" : "", onclick: fn }, label);
-    body.append(el("tr", { "data-name": a.name },
+    return el("tr", { "data-name": a.name },
       el("td", {}, a.name), el("td", {}, a.loaded ? "yes" : "no"), el("td", {}, a.base || ""),
       el("td", {}, a.chat_format || ""), el("td", {}, lora), el("td", { title: sha }, sha.slice(0, 12)),
       el("td", {}, calls.ast !== undefined ? pct(calls.ast) : "n/a"),
@@ -138,18 +139,19 @@ async function showAdapters() {
       el("td", { class: "actions" },
         a.loaded ? act("Unload", () => adapterAction(a.name, "unload")) : act("Load", () => adapterAction(a.name, "load")),
         act("Card", () => showCard(a.name, Object.keys(card).length ? card : { peft_config: detail.peft_config })),
-        act("Delete", () => confirm(`Delete adapter ${a.name} and its files?`) && adapterAction(a.name, "delete"), true))));
-  }
+        act("Delete", () => confirm(`Delete adapter ${a.name} and its files?`) && adapterAction(a.name, "delete"), true)));
+  });
+  $("#adapter-table tbody").replaceChildren(...built);
 }
 
 async function adapterAction(name, action) {
   try {
     await api(`/api/adapters/${encodeURIComponent(name)}/${action}`, {});
+    info = await api("/api/info");
+    await showAdapters();
   } catch (err) {
-    alert(err.message);
+    if (!(err instanceof Unauthorized)) alert(err.message);
   }
-  info = await api("/api/info");
-  await showAdapters();
 }
 
 function showCard(name, card) {
@@ -159,7 +161,7 @@ function showCard(name, card) {
 }
 
 // Training: the form (checked by the server as you type), the jobs, a job's live curve.
-let jobStream = null;
+let jobStream = null;  // the AbortController of the job page's event stream
 
 function trainOptions(form) {
   const options = {};
@@ -174,12 +176,15 @@ function trainOptions(form) {
   return options;
 }
 
-let checkTimer = null;
-$("#train-form").addEventListener("input", (e) => {
+let checkTimer = null, checkSeq = 0;
+$("#train-form").addEventListener("input", () => {
   clearTimeout(checkTimer);
   checkTimer = setTimeout(async () => {
     const form = $("#train-form");
-    const found = await api("/api/jobs/check", { options: trainOptions(form), preset: form.elements.preset.value });
+    const seq = ++checkSeq;  // an older answer arriving late must not overwrite a newer one
+    const found = await api("/api/jobs/check", { options: trainOptions(form), preset: form.elements.preset.value })
+      .catch((err) => ({ ok: false, error: err.message }));
+    if (seq !== checkSeq) return;
     $("#train-check").textContent = found.ok ? "options ok" : found.error;
     $("#train-check").className = found.ok ? "check good" : "check bad";
   }, 300);
@@ -199,6 +204,9 @@ $("#train-form").addEventListener("submit", async (e) => {
 });
 
 async function showTraining(jobId) {
+  if (jobStream) jobStream.abort();  // first, so a quicker second call cannot leave two streams
+  jobStream = new AbortController();
+  const signal = jobStream.signal;
   const presets = $("#train-form").elements.preset;
   if (presets.options.length !== info.presets.length) {
     presets.replaceChildren(...info.presets.map((p) => el("option", { value: p }, p)));
@@ -209,10 +217,10 @@ async function showTraining(jobId) {
     el("td", {}, el("a", { href: `#training/${j.id}` }, j.id)), el("td", {}, j.name), el("td", {}, j.status),
     el("td", {}, j.progress ? `${j.progress.step}/${j.progress.total_steps}` : ""),
     el("td", {}, j.progress ? j.progress.loss.toFixed(4) : ""), el("td", {}, j.created || ""))));
-  if (jobStream) jobStream.abort();
   $("#job").hidden = !jobId;
-  if (!jobId) return;
+  if (!jobId || signal.aborted) return;
   const job = await api(`/api/jobs/${jobId}`);
+  if (signal.aborted) return;
   const steps = [];
   $("#job-title").textContent = `Job ${job.id}: adapter ${job.name}`;
   $("#job-log").textContent = job.log_tail || "";
@@ -225,8 +233,6 @@ async function showTraining(jobId) {
   };
   setStatus(job);
   plot(steps);
-  jobStream = new AbortController();
-  const signal = jobStream.signal;
   let last = 0;
   const follow = async () => {  // reconnects where it left off (Last-Event-ID) until the job ends
     let ended = false;
@@ -238,11 +244,11 @@ async function showTraining(jobId) {
           else if (ev.event === "status") setStatus(data);
           else if (ev.event === "end") {
             ended = true; setStatus(data);
-            api(`/api/jobs/${jobId}`).then((j) => { $("#job-log").textContent = j.log_tail || ""; });
+            api(`/api/jobs/${jobId}`).then((j) => { $("#job-log").textContent = j.log_tail || ""; }).catch(() => {});
           }
         }, last, signal);
       } catch (err) {
-        if (signal.aborted) return;
+        if (signal.aborted || err instanceof Unauthorized) return;
       }
       if (!ended && !signal.aborted) await new Promise((r) => setTimeout(r, 1000));
     }
@@ -446,7 +452,8 @@ $("#chat-form").addEventListener("submit", async (e) => {
     max_tokens: Number(form.elements.max_tokens.value) || 256,
     tool_choice: choice.startsWith("fn:") ? { type: "function", function: { name: choice.slice(3) } } : choice };
   if (!tools.length) delete request.tool_choice;
-  await Promise.all(models.map((m, i) => chatOnce(box.children[i], { ...request, model: m })));
+  await Promise.all(models.map((m, i) => chatOnce(box.children[i], { ...request, model: m })
+    .catch((err) => { $(".text", box.children[i]).textContent += `\nerror: ${err.message}`; })));
 });
 
 async function chatOnce(card, request) {
@@ -493,7 +500,7 @@ $("#upload-form").addEventListener("submit", async (e) => {
     });
     $("#dataset-status").textContent = `saved ${saved.path} (${saved.bytes} bytes)`;
     $("#validate-form").elements.path.value = saved.path;
-    start();
+    start().catch((err) => console.error(err));
   } catch (err) {
     $("#dataset-status").textContent = err.message;
   }
