@@ -149,7 +149,7 @@ def test_a_training_job_from_the_form_shows_its_curve_growing_and_survives_a_rel
     form.locator("select[name=preset]").select_option("classic")
     form.locator("input[name='lora.r']").fill("0")  # checked by the config before anything starts
     page.wait_for_selector("#train-check.bad")
-    assert "r" in page.inner_text("#train-check")
+    assert "lora.r" in page.inner_text("#train-check")  # the config's own message, naming the key
     form.locator("input[name='lora.r']").fill("4")
     form.locator("input[name=max_steps]").fill("300")
     form.locator("input[name=micro_batch_size]").fill("4")

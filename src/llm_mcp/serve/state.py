@@ -155,12 +155,10 @@ class State:
         return [self.describe_adapter(n) for n in names]
 
     def card(self, name: str) -> dict:
+        """The card in the folder being served (or the registered one); NotFound as describe_adapter."""
         from llm_mcp.adapters.card import read_card
 
-        row, loaded = self.store.adapter(name), self.engine.adapters.get(name)
-        if row is None and loaded is None:
-            raise NotFound(f"no adapter {name!r}", "list_adapters shows the known ones")
-        return read_card(loaded.path if loaded else row["path"])
+        return read_card(Path(self.describe_adapter(name)["path"]))
 
     def unload_adapter(self, name: str) -> dict:
         self.engine.unload_adapter(name)
