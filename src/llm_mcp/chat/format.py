@@ -180,6 +180,16 @@ class ChatFormat:
         compiled = self._grammars.compiled(tool_list)
         return CallGuide(compiled, self._grammars.vocab) if compiled is not None else None
 
+    def guide_spec(self, tools: Any, forced: str = "") -> str | None:
+        """The guide of `guide(tools)` as xgrammar's structural-tag JSON, for an engine that
+        compiles it itself (serve/vllm.py); `forced`: reply text the prompt already ends with.
+        None where `guide` is None (checked by compiling)."""
+        from llm_mcp.chat.guide import structural_tag
+
+        if self.guide(tools) is None:
+            return None
+        return structural_tag(normalize_tools(tools), forced)
+
     def describe(self) -> dict:
         return {"kind": self.kind, "reason": self.reason, "end_of_turn": self.end_of_turn,
                 "args_as_string": self.args_as_string, "tool_role": self.tool_role}

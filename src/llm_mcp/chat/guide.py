@@ -74,28 +74,40 @@ class Grammars:
         key = json.dumps(tools, sort_keys=True, default=str)
         if key not in self._compiled:
             try:
-                tags = [{"type": "tag", "begin": f'{OPEN}{{"name": {json.dumps(t["name"])}, "arguments": ',
-                         "content": {"type": "grammar", "grammar": self._arguments(t)},
-                         "end": "}" + CLOSE} for t in tools]
-                spec = {"type": "structural_tag", "format": {
-                    "type": "triggered_tags", "triggers": [OPEN], "tags": tags,
-                    "at_least_one": False, "stop_after_first": False}}
-                self._compiled[key] = self.compiler.compile_structural_tag(json.dumps(spec))
+                self._compiled[key] = self.compiler.compile_structural_tag(structural_tag(tools))
             except Exception as err:  # noqa: BLE001 - a schema xgrammar cannot read: decode unguided
                 log.warning("tool calls are not guided: the tools' schemas do not compile (%s)", err)
                 self._compiled[key] = None
         return self._compiled[key]
 
 
-    @staticmethod
-    def _arguments(tool: dict) -> str:
-        """The grammar (EBNF) of one tool's arguments, written as the format writes JSON: compact,
-        ", " and ": " between items, no other whitespace."""
-        import xgrammar as xgr
+def structural_tag(tools: list[dict], forced: str = "") -> str:
+    """xgrammar's structural tag (JSON) for free text with calls to `tools`: the grammar compiled
+    here, and what serve/vllm.py hands vLLM's structured outputs, so both hold calls alike.
+    `forced`: reply text already in the prompt (tool_choice's prefix, the start of a call): the
+    grammar starts after it, with the rest of a call that begins so, then free text and calls."""
+    begins = {t["name"]: f'{OPEN}{{"name": {json.dumps(t["name"])}, "arguments": ' for t in tools}
 
-        schema = _object(loosen(tool.get("parameters")))
-        return str(xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False,
-                                                separators=(", ", ": "), strict_mode=True))
+    def tag(t: dict, begin: str) -> dict:
+        return {"type": "tag", "begin": begin, "content": {"type": "grammar", "grammar": _arguments(t)},
+                "end": "}" + CLOSE}
+
+    calls = {"type": "triggered_tags", "triggers": [OPEN], "tags": [tag(t, begins[t["name"]]) for t in tools],
+             "at_least_one": False, "stop_after_first": False}
+    if forced:
+        rest = [tag(t, begins[t["name"]][len(forced):]) for t in tools if begins[t["name"]].startswith(forced)]
+        calls = {"type": "sequence", "elements": [{"type": "or", "elements": rest}, calls]}
+    return json.dumps({"type": "structural_tag", "format": calls})
+
+
+def _arguments(tool: dict) -> str:
+    """The grammar (EBNF) of one tool's arguments, written as the format writes JSON: compact,
+    ", " and ": " between items, no other whitespace."""
+    import xgrammar as xgr
+
+    schema = _object(loosen(tool.get("parameters")))
+    return str(xgr.Grammar.from_json_schema(json.dumps(schema), any_whitespace=False,
+                                            separators=(", ", ": "), strict_mode=True))
 
 
 def _object(schema: Any) -> dict:

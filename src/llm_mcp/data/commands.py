@@ -118,7 +118,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     options = Options(no_tool_share=args.no_tool_share, parallel_share=args.parallel_share,
                       distractors=args.distractors, mask_share=args.mask_share,
                       bank_call_share=args.bank_call_share, group=args.group, rough_rate=args.rough_rate,
-                      max_tools=args.max_tools, shuffle_share=args.shuffle_share)
+                      max_tools=args.max_tools, shuffle_share=args.shuffle_share,
+                      optional_share=args.optional_share)
     result = synthesize(tools, args.n, args.seed, options)
     records = result.records
     if args.teacher:
@@ -261,6 +262,8 @@ def add_parser(sub) -> None:
     y.add_argument("--group", type=int, default=16, help="examples that share one prompt (packed together)")
     y.add_argument("--max-tools", type=int, default=12,
                    help="tools in a prompt, distractors included (a subset of a larger tool set)")
+    y.add_argument("--optional-share", type=float, default=0.45,
+                   help="chance that a request states each optional argument (the rest are left out)")
     y.add_argument("--rough-rate", type=float, default=0.25,
                    help="rate of typing habits: lower case, no punctuation, shorthand, typos")
     y.add_argument("--show", type=int, default=0, metavar="N", help="print N examples to read")

@@ -146,14 +146,15 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
         tokens = row.stream.ids
         cut = next((k for k, t in enumerate(tokens) if t in row.stops), None)
         generated = tokens[:cut] if cut is not None else tokens
-        score.predictions.append(_judge(fmt, cases[i], i, generated, len(tokens), row.seconds))
+        score.predictions.append(judge(fmt, cases[i], i, fmt.reply_text(generated), len(tokens), row.seconds))
     score.seconds = time.perf_counter() - started
     score.predictions.sort(key=lambda p: p.index)
     return score
 
 
-def _judge(fmt, case: Case, index: int, new: list[int], tokens: int, seconds: float) -> Prediction:
-    raw = fmt.reply_text(new)
+def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float) -> Prediction:
+    """One reply (`raw`: its text, cut at the end of turn) judged against the case: BFCL's AST
+    rules and exact match."""
     parsed = fmt.parse(raw)
     ast = match_calls(parsed.calls, case.expected, case.tools)
     exact = match_calls(parsed.calls, case.expected, case.tools, strict=True).ok

@@ -53,7 +53,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
                 max_batch: int = 16, max_queue: int = 64, guided: bool = True,
                 max_batch_tokens: int = 65536, batching: str = "continuous",
-                record_days: float | None = None):
+                record_days: float | None = None, engine: str = "local", vllm_url: str | None = None):
     from llm_mcp.config import home_dir
     from llm_mcp.serve.engine import Engine
     from llm_mcp.serve.jobs import Jobs
@@ -67,10 +67,16 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
             raise LLMMCPError(f"--allow-dir {d} is not a folder")
         dirs.append(Path(d).resolve())
     store = open_store(home)
-    engine = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
-                    max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
-                    max_batch_tokens=max_batch_tokens, guided=guided, batching=batching)
-    state = State(engine, store, Jobs(store, home, model), home, dirs, record_days=record_days)
+    if engine == "vllm":
+        from llm_mcp.serve.vllm import VLLMEngine
+
+        backend = VLLMEngine(model, vllm_url, chat_format=chat_format, max_new_tokens=max_new_tokens,
+                             max_batch=max_batch, max_queue=max_queue, guided=guided)
+    else:
+        backend = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
+                         max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
+                         max_batch_tokens=max_batch_tokens, guided=guided, batching=batching)
+    state = State(backend, store, Jobs(store, home, model), home, dirs, record_days=record_days)
     if record_days is not None:
         from llm_mcp.store import ago
 
@@ -171,6 +177,10 @@ def serve(args) -> int:
         raise LLMMCPError(f"listening on {args.host} needs a token",
                           f"set {TOKEN_ENV}=<a long random string>; clients send it as "
                           "`Authorization: Bearer <token>`")
+    if args.engine == "vllm" and not args.vllm_url:
+        raise LLMMCPError("--engine vllm needs --vllm-url URL (a running vLLM server's OpenAI API)",
+                          "start one: python -m vllm.entrypoints.openai.api_server --model BASE "
+                          "--enable-lora (docs/serving.md, 'vLLM')")
     adapters = {}
     for spec in args.adapter or []:
         name, _, folder = spec.partition("=")
@@ -179,7 +189,7 @@ def serve(args) -> int:
                         device=args.device, chat_format=args.chat_format,
                         max_new_tokens=args.max_new_tokens, max_batch=args.max_batch,
                         max_batch_tokens=args.max_batch_tokens, batching=args.batching,
-                        guided=not args.no_guide,
+                        guided=not args.no_guide, engine=args.engine, vllm_url=args.vllm_url,
                         record_days=args.record_days if args.record_conversations else None)
     try:
         if args.transport == "stdio":
@@ -206,7 +216,7 @@ def connect_text(state, url: str, token: bool) -> str:
     models = ", ".join(m["id"] for m in state.model_ids())
     auth = ' -H "Authorization: Bearer $LLM_MCP_TOKEN"' if token else ""
     return "\n".join([
-        f"llm-mcp: serving {state.engine.name} with {len(state.engine.adapters)} adapter(s) "
+        f"llm-mcp: serving {state.engine.name} on {state.engine.device} with {len(state.engine.adapters)} adapter(s) "
         f"(data directory {state.home})",
         f"  MCP (streamable HTTP): {url}/mcp      e.g. LM Studio mcp.json: "
         f'{{"mcpServers": {{"llm-mcp": {{"url": "{url}/mcp"}}}}}}',
@@ -247,6 +257,11 @@ def add_parser(sub) -> None:
     p.add_argument("--batching", choices=["continuous", "static"], default="continuous",
                    help="continuous: requests join and leave the running batch at every step; "
                         "static: a batch runs to its end before the next (the earlier policy)")
+    p.add_argument("--engine", choices=["local", "vllm"], default="local",
+                   help="local: the model in this process; vllm: generation on the vLLM server at "
+                        "--vllm-url, adapters registered through its LoRA API")
+    p.add_argument("--vllm-url", metavar="URL", help="a vLLM server's OpenAI API (e.g. "
+                   "http://gpu-box:8000); its key, if any, in $LLM_MCP_VLLM_KEY")
     p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request body may take to arrive (slower: HTTP 408)")
     p.add_argument("--record-conversations", action="store_true",

@@ -117,7 +117,154 @@ class Adapter:
     fmt: ChatFormat  # the chat format it learned (its card's), the server's when the card has none
 
 
-class Engine:
+class Frontend:
+    """What every backend shares (the local Engine here, serve/vllm.py's VLLMEngine): the chat
+    formats of one tokenizer, the adapters by name, and requests checked and rendered in their
+    adapter's format before they are handed to the backend's `submit`. A backend sets `name`,
+    `spec`, `device`, `tokenizer`, `fmt`, the limits and `guided`, and implements `submit`,
+    `cancel`, `close`, `load_adapter`, `unload_adapter` and `evaluate`."""
+
+    kind = "local"  # the backend's name (`llm-mcp serve --engine`)
+
+    def _setup_front(self, tokenizer, chat_format: str, *, max_new_tokens: int, max_prompt_tokens: int,
+                     max_queue: int, guided: bool) -> None:
+        self.tokenizer = tokenizer
+        self.fmt = ChatFormat(tokenizer, None if chat_format == "auto" else chat_format)
+        self._formats = {self.fmt.kind: self.fmt}  # one ChatFormat per kind (its guide reads the vocabulary)
+        self.max_new_tokens, self.max_prompt_tokens, self.max_queue = max_new_tokens, max_prompt_tokens, max_queue
+        self.guided = guided  # schema-guided decoding of calls (chat/guide.py)
+        self.adapters: dict[str, Adapter] = {}
+        self._prepare_lock = threading.Lock()  # requests are rendered one at a time
+
+    def format(self, kind: str | None) -> ChatFormat:
+        """The ChatFormat of `kind` (hermes, native) for this model; None: the server's."""
+        kind = kind or self.fmt.kind
+        if kind not in self._formats:
+            self._formats[kind] = ChatFormat(self.tokenizer, kind)
+        return self._formats[kind]
+
+    def _adapter_files(self, name: str, folder: Path) -> tuple[dict, ChatFormat]:
+        """Check a PEFT adapter folder (safetensors only) before loading it: its card and the
+        chat format it learned."""
+        from llm_mcp.adapters.card import read_card
+
+        check_name(name)
+        if not (folder / "adapter_config.json").is_file():
+            raise LLMMCPError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
+        if not (folder / "adapter_model.safetensors").is_file():
+            raise LLMMCPError(f"{folder} has no adapter_model.safetensors",
+                              "only safetensors adapters are loaded (no pickle); re-save it with "
+                              "save_pretrained(..., safe_serialization=True)")
+        card = read_card(folder)
+        try:
+            return card, self.format(card.get("chat_format"))
+        except LLMMCPError as err:
+            raise LLMMCPError(f"adapter {name!r} learned the {card.get('chat_format')!r} chat format, "
+                              f"which this model cannot render: {err}") from err
+
+    def adapter(self, name: str) -> Adapter:
+        if name not in self.adapters:
+            loaded = ", ".join(sorted(self.adapters)) or "none"
+            raise NotFound(f"no adapter {name!r} is loaded (loaded: {loaded})",
+                              "load it first (MCP tool load_adapter, or `llm-mcp serve --adapter NAME=DIR`)")
+        return self.adapters[name]
+
+    # ---- requests -----------------------------------------------------------------------------
+
+    def prepare(self, req: Request) -> Request:
+        """Check limits, render the prompt, apply tool_choice. Raises LLMMCPError. Callable from
+        any thread (one renders at a time: a tokenizer is not safe to share between threads);
+        servers call it off their event loop."""
+        with self._prepare_lock:
+            return self._prepare(req)
+
+    def _prepare(self, req: Request) -> Request:
+        fmt = self.fmt if req.adapter is None else self.adapter(req.adapter).fmt
+        if req.max_new_tokens is None:
+            req.max_new_tokens = min(256, self.max_new_tokens)
+        if not _is_int(req.max_new_tokens) or not 1 <= req.max_new_tokens <= self.max_new_tokens:
+            raise LLMMCPError(f"max_new_tokens {req.max_new_tokens!r} is outside 1..{self.max_new_tokens} "
+                              "(a whole number)",
+                              "ask for fewer tokens (the server's limit is --max-new-tokens)")
+        if not _is_number(req.temperature) or not 0 <= req.temperature <= 5:
+            raise LLMMCPError(f"temperature {req.temperature!r} is outside 0..5 (a finite number)")
+        if not isinstance(req.messages, list) or not req.messages:
+            raise LLMMCPError("messages must be a non-empty list", "send at least one user message")
+        messages = [Message.from_any(m) for m in req.messages]
+        tools = normalize_tools(req.tools) if req.tools else []
+        choice = _tool_choice(req.tool_choice)
+        names = [t["name"] for t in tools]
+        if choice not in ("auto", "none", "required") and choice not in names:
+            raise LLMMCPError(f"tool_choice {choice!r} is not among the tools ({', '.join(names) or 'none'})")
+        if choice == "required" and not tools:
+            raise LLMMCPError("tool_choice is 'required' but no tools were given")
+        req.tool_choice = choice
+        if choice == "none":
+            tools = []
+        prompt = fmt.prompt_ids(messages, tools)
+        req.guide = fmt.guide(tools) if self.guided else None
+        if fmt.kind == "hermes" and choice not in ("auto", "none"):
+            # the reply is made to start with a call (to that tool): a prefix the model continues
+            # (with `required` the guide then holds the name to the tools)
+            req.prefix = '<tool_call>{"name": "' if choice == "required" else f'<tool_call>{{"name": "{choice}", "arguments": '
+            prompt = prompt + self.tokenizer(req.prefix, add_special_tokens=False)["input_ids"]
+        if len(prompt) > self.max_prompt_tokens:
+            raise LLMMCPError(f"the prompt is {len(prompt)} tokens, over the server's limit of "
+                              f"{self.max_prompt_tokens}", "shorten the conversation or send fewer tools")
+        req.prompt, req.fmt = prompt, fmt
+        return req
+
+    def generate(self, req: Request, timeout: float | None = None) -> Result:
+        """Submit and wait (blocking)."""
+        self.submit(req)
+        if not req.done.wait(timeout):
+            raise LLMMCPError("the request timed out")
+        if req.error:
+            raise req.error
+        return req.result
+
+    async def agenerate(self, req: Request, on_event: Callable[[Any], Any] | None = None) -> Result:
+        """Submit and await; `on_event` (may be async) gets the stream events in order."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        end = object()
+        req.on_event = lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
+        # called after the request's last event was handed over, so `end` comes last
+        req.on_done = lambda: loop.call_soon_threadsafe(events.put_nowait, end)
+        if not req.prompt:  # rendering is CPU work: not on the event loop
+            await loop.run_in_executor(None, self.prepare, req)
+        self.submit(req)
+        try:
+            while (event := await events.get()) is not end:
+                if on_event:
+                    out = on_event(event)
+                    if asyncio.iscoroutine(out):
+                        await out
+        except asyncio.CancelledError:  # the caller went away: free the request's row
+            self.cancel(req)
+            raise
+        if req.error:
+            raise req.error
+        return req.result
+
+    @staticmethod
+    def _fail(req: Request, error: BaseException) -> None:
+        req.error = error
+        Frontend._done(req)
+
+    @staticmethod
+    def _done(req: Request) -> None:
+        req.done.set()
+        if req.on_done:
+            try:
+                req.on_done()
+            except Exception:  # an event loop that is gone
+                log.debug("done callback failed", exc_info=True)
+
+
+class Engine(Frontend):
+    """The local backend: the model in this process, decoded by serve/decode.py."""
+
     def __init__(self, model: str, *, dtype: str = "auto", device: str = "auto",
                  gguf_file: str | None = None, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
@@ -131,37 +278,25 @@ class Engine:
         self.spec, self.source = model, loaded.source
         self.name = loaded.source.name
         self.model = loaded.model
-        self.tokenizer = loaded.tokenizer
         self.device = next(self.model.parameters()).device
-        self.fmt = ChatFormat(loaded.tokenizer, None if chat_format == "auto" else chat_format)
-        self._formats = {self.fmt.kind: self.fmt}  # one ChatFormat per kind (its guide reads the vocabulary)
-        self.max_batch, self.max_queue, self.gather_s = max_batch, max_queue, gather_s
-        self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
+        self._setup_front(loaded.tokenizer, chat_format, max_new_tokens=max_new_tokens,
+                          max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided)
+        self.max_batch, self.gather_s = max_batch, gather_s
         # rows × cached width at most (the KV cache's size); prompt tokens prefilled in one step
         self.max_batch_tokens, self.max_prefill_tokens = max_batch_tokens, max_prefill_tokens
         self.batching = batching
-        self.guided = guided  # schema-guided decoding of calls (chat/guide.py)
-        self.adapters: dict[str, Adapter] = {}
         self._leaving: set[str] = set()  # adapters being unloaded: their queued requests fail
         self._stacks: dict[tuple, list] = {}  # stacked LoRA weights per adapter set (_stacked)
         self._keys = 0
         self._queue: deque[Request] = deque()
         self._cv = threading.Condition()
         self._model_lock = threading.RLock()  # the worker's steps, adapter (un)loading, evals
-        self._prepare_lock = threading.Lock()  # requests are rendered one at a time
         self._closed = False
         self._prefixes = Prefixes(lambda: self.model, self._adapter_choice)
         self._decoder = Decoder(lambda: self.model, pad_id(self.tokenizer), self._adapter_choice, self._prefixes)
         self.batches: deque[int] = deque(maxlen=1000)  # rows running after each join (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
         self._worker.start()
-
-    def format(self, kind: str | None) -> ChatFormat:
-        """The ChatFormat of `kind` (hermes, native) for this model; None: the server's."""
-        kind = kind or self.fmt.kind
-        if kind not in self._formats:
-            self._formats[kind] = ChatFormat(self.tokenizer, kind)
-        return self._formats[kind]
 
     # ---- adapters -----------------------------------------------------------------------------
 
@@ -170,22 +305,8 @@ class Engine:
         (its requests decoding now finish first, as for unload_adapter)."""
         from peft import PeftModel
 
-        from llm_mcp.adapters.card import read_card
-
-        check_name(name)
         folder = Path(folder)
-        if not (folder / "adapter_config.json").is_file():
-            raise LLMMCPError(f"{folder} is not a PEFT adapter folder (no adapter_config.json)")
-        if not (folder / "adapter_model.safetensors").is_file():
-            raise LLMMCPError(f"{folder} has no adapter_model.safetensors",
-                              "only safetensors adapters are loaded (no pickle); re-save it with "
-                              "save_pretrained(..., safe_serialization=True)")
-        card = read_card(folder)
-        try:
-            fmt = self.format(card.get("chat_format"))
-        except LLMMCPError as err:
-            raise LLMMCPError(f"adapter {name!r} learned the {card.get('chat_format')!r} chat format, "
-                              f"which this model cannot render: {err}") from err
+        card, fmt = self._adapter_files(name, folder)
         if name in self.adapters:
             self.unload_adapter(name)
         with self._model_lock:
@@ -242,13 +363,6 @@ class Engine:
         self._prefixes.clear()
         self._stacks.clear()
 
-    def adapter(self, name: str) -> Adapter:
-        if name not in self.adapters:
-            loaded = ", ".join(sorted(self.adapters)) or "none"
-            raise NotFound(f"no adapter {name!r} is loaded (loaded: {loaded})",
-                              "load it first (MCP tool load_adapter, or `llm-mcp serve --adapter NAME=DIR`)")
-        return self.adapters[name]
-
     def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
         """Tool-call accuracy (eval.run.predict) of the base or a loaded adapter; requests wait."""
         from llm_mcp.eval.run import predict
@@ -262,51 +376,6 @@ class Engine:
             with scope():
                 return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens, guided=self.guided)
 
-    # ---- requests -----------------------------------------------------------------------------
-
-    def prepare(self, req: Request) -> Request:
-        """Check limits, render the prompt, apply tool_choice. Raises LLMMCPError. Callable from
-        any thread (one renders at a time: a tokenizer is not safe to share between threads);
-        servers call it off their event loop."""
-        with self._prepare_lock:
-            return self._prepare(req)
-
-    def _prepare(self, req: Request) -> Request:
-        fmt = self.fmt if req.adapter is None else self.adapter(req.adapter).fmt
-        if req.max_new_tokens is None:
-            req.max_new_tokens = min(256, self.max_new_tokens)
-        if not _is_int(req.max_new_tokens) or not 1 <= req.max_new_tokens <= self.max_new_tokens:
-            raise LLMMCPError(f"max_new_tokens {req.max_new_tokens!r} is outside 1..{self.max_new_tokens} "
-                              "(a whole number)",
-                              "ask for fewer tokens (the server's limit is --max-new-tokens)")
-        if not _is_number(req.temperature) or not 0 <= req.temperature <= 5:
-            raise LLMMCPError(f"temperature {req.temperature!r} is outside 0..5 (a finite number)")
-        if not isinstance(req.messages, list) or not req.messages:
-            raise LLMMCPError("messages must be a non-empty list", "send at least one user message")
-        messages = [Message.from_any(m) for m in req.messages]
-        tools = normalize_tools(req.tools) if req.tools else []
-        choice = _tool_choice(req.tool_choice)
-        names = [t["name"] for t in tools]
-        if choice not in ("auto", "none", "required") and choice not in names:
-            raise LLMMCPError(f"tool_choice {choice!r} is not among the tools ({', '.join(names) or 'none'})")
-        if choice == "required" and not tools:
-            raise LLMMCPError("tool_choice is 'required' but no tools were given")
-        req.tool_choice = choice
-        if choice == "none":
-            tools = []
-        prompt = fmt.prompt_ids(messages, tools)
-        req.guide = fmt.guide(tools) if self.guided else None
-        if fmt.kind == "hermes" and choice not in ("auto", "none"):
-            # the reply is made to start with a call (to that tool): a prefix the model continues
-            # (with `required` the guide then holds the name to the tools)
-            req.prefix = '<tool_call>{"name": "' if choice == "required" else f'<tool_call>{{"name": "{choice}", "arguments": '
-            prompt = prompt + self.tokenizer(req.prefix, add_special_tokens=False)["input_ids"]
-        if len(prompt) > self.max_prompt_tokens:
-            raise LLMMCPError(f"the prompt is {len(prompt)} tokens, over the server's limit of "
-                              f"{self.max_prompt_tokens}", "shorten the conversation or send fewer tools")
-        req.prompt, req.fmt = prompt, fmt
-        return req
-
     def submit(self, req: Request) -> Request:
         if not req.prompt:
             self.prepare(req)
@@ -319,39 +388,6 @@ class Engine:
             self._queue.append(req)
             self._cv.notify()
         return req
-
-    def generate(self, req: Request, timeout: float | None = None) -> Result:
-        """Submit and wait (blocking)."""
-        self.submit(req)
-        if not req.done.wait(timeout):
-            raise LLMMCPError("the request timed out")
-        if req.error:
-            raise req.error
-        return req.result
-
-    async def agenerate(self, req: Request, on_event: Callable[[Any], Any] | None = None) -> Result:
-        """Submit and await; `on_event` (may be async) gets the stream events in order."""
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-        end = object()
-        req.on_event = lambda ev: loop.call_soon_threadsafe(events.put_nowait, ev)
-        # called after the request's last event was handed over, so `end` comes last
-        req.on_done = lambda: loop.call_soon_threadsafe(events.put_nowait, end)
-        if not req.prompt:  # rendering is CPU work: not on the event loop
-            await loop.run_in_executor(None, self.prepare, req)
-        self.submit(req)
-        try:
-            while (event := await events.get()) is not end:
-                if on_event:
-                    out = on_event(event)
-                    if asyncio.iscoroutine(out):
-                        await out
-        except asyncio.CancelledError:  # the caller went away: free the request's row
-            self.cancel(req)
-            raise
-        if req.error:
-            raise req.error
-        return req.result
 
     def cancel(self, req: Request) -> None:
         """Stop `req`: taken off the queue, or its row leaves the batch at the next step."""
@@ -438,20 +474,6 @@ class Engine:
                              "load it again, or ask another model"))
         return False
 
-    @staticmethod
-    def _fail(req: Request, error: BaseException) -> None:
-        req.error = error
-        Engine._done(req)
-
-    @staticmethod
-    def _done(req: Request) -> None:
-        req.done.set()
-        if req.on_done:
-            try:
-                req.on_done()
-            except Exception:  # an event loop that is gone
-                log.debug("done callback failed", exc_info=True)
-
     def _row(self, req: Request) -> Row:
         key = self.adapters[req.adapter].key if req.adapter else BASE
         row = Row(req.prompt, req.fmt, key, req.max_new_tokens, req.temperature, req.guide, req.prefix,
@@ -464,9 +486,9 @@ class Engine:
         """The row left the batch: the request's result (or error), then `done`."""
         req.row = None
         if row.finish_reason == "error":
-            return Engine._fail(req, Fault(f"generation failed on the server: {row.error}"))
+            return Frontend._fail(req, Fault(f"generation failed on the server: {row.error}"))
         if row.finish_reason == "cancelled":
-            return Engine._fail(req, Cancelled("the request was cancelled"))
+            return Frontend._fail(req, Cancelled("the request was cancelled"))
         parsed: ParsedReply = row.stream.finish()
         raw = row.stream.text()
         calls, content = parsed.calls, parsed.content
@@ -476,7 +498,7 @@ class Engine:
         req.result = Result(content, calls, raw, req.adapter, len(req.prompt), row.tokens, reason,
                             row.seconds, list(parsed.errors), row.first_at - req.submitted,
                             time.perf_counter() - req.submitted)
-        Engine._done(req)
+        Frontend._done(req)
 
     def _adapter_choice(self, keys: list[str]):
         """(forward kwargs, context) for a batch whose rows use adapters `keys`: one adapter is

