@@ -133,7 +133,7 @@ class Server:
     """`python -m llm_mcp serve --model MODEL --port <free port> EXTRA…` with its own
     LLM_MCP_HOME, ready once /v1/models answers; its output goes to HOME/server-<port>.log."""
 
-    def __init__(self, model: Path, home: Path, *extra: str, env: dict | None = None):
+    def __init__(self, model: Path, home: Path, *extra: str, env: dict | None = None, timeout: float = 120):
         import httpx2
 
         self.port = _port()
@@ -144,7 +144,7 @@ class Server:
             [sys.executable, "-m", "llm_mcp", "serve", "--model", str(model), "--port", str(self.port), *extra],
             stdout=self.log, stderr=subprocess.STDOUT,
             env={**os.environ, "LLM_MCP_HOME": str(home), **(env or {})})
-        deadline = time.time() + 120
+        deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError((home / f"server-{self.port}.log").read_text())

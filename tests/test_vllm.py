@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 import pytest
-from conftest import REPO, Server, _port, random_adapter
+from conftest import REPO, Server, random_adapter
 
 VLLM_PYTHON = Path(os.environ.get("LLM_MCP_VLLM_PYTHON", REPO / ".venv-vllm" / "bin" / "python"))
 TOOLS = json.loads((REPO / "examples" / "tools.json").read_text())
@@ -32,38 +31,25 @@ if not VLLM_PYTHON.exists():
     pytest.skip(f"no vLLM environment at {VLLM_PYTHON} (make vllm-env builds it)", allow_module_level=True)
 
 
+FLAGS = ["--max-lora-rank", "8", "--dtype", "float32", "--max-model-len", "2048"]
+ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+
+
 class VLLM:
-    """`python -m vllm.entrypoints.openai.api_server` for `base` on a free port, LoRA at run time.
-    `--max-loras` is above the adapters batched together: with exactly as many (2) in a batch,
-    vllm-cpu 0.32 gave the batch's base rows wrong replies (docs/serving.md)."""
+    """A vLLM server for `base` on a free port, started by serve/vllm.Launched (as `serve
+    --vllm-launch` starts one). It has 4 LoRA slots (`Launched`'s default), more than the adapters
+    batched together: with exactly as many (2) in a batch, vllm-cpu 0.32 gave the batch's base
+    rows wrong replies (docs/serving.md)."""
 
     def __init__(self, base: Path, log: Path, port: int | None = None):
-        self.base, self.port = base, port or _port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(log, "a")
-        env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True",
-               "HF_HUB_OFFLINE": "1", "VLLM_NO_USAGE_STATS": "1"}
-        self.proc = subprocess.Popen(
-            [str(VLLM_PYTHON), "-m", "vllm.entrypoints.openai.api_server", "--model", str(base),
-             "--port", str(self.port), "--host", "127.0.0.1", "--enable-lora", "--max-loras", "4",
-             "--max-lora-rank", "8", "--dtype", "float32", "--max-model-len", "2048"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        deadline = time.time() + 600
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"vLLM exited: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
-        raise RuntimeError("vLLM did not start in 10 minutes")
+        from llm_mcp.serve.vllm import Launched
+
+        self.base, self.log = base, open(log, "a")
+        self.server = Launched(str(base), str(VLLM_PYTHON), port=port, extra=FLAGS, log=self.log, env=ENV)
+        self.port, self.url = self.server.port, self.server.url
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
+        self.server.kill()
         self.log.close()
 
 
@@ -170,6 +156,35 @@ def test_replies_equal_the_local_engine(vllm, local, home):
         front.close()
 
 
+def test_eval_engine_vllm_scores_as_the_local_eval(vllm, home):
+    """`llm-mcp eval --engine vllm` writes the report `llm-mcp eval` writes, with equal scores and
+    predictions; its adapters are unregistered from vLLM afterwards."""
+    import sys
+
+    def run(*extra):
+        out = home / f"eval-{len(extra)}"
+        done = subprocess.run([sys.executable, "-m", "llm_mcp", "eval", "--model", str(vllm.base),
+                               "--data", str(REPO / "examples" / "test.jsonl"), "--tools",
+                               str(REPO / "examples" / "tools.json"), "--limit", "6", "--max-new-tokens", "24",
+                               "--base", "--adapter", str(home / "adapters" / "alpha"), "--dtype", "float32",
+                               "--out", str(out), *extra], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "LLM_MCP_HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+        report = json.loads((out / "report.json").read_text())
+        predictions = [json.loads(line)["raw"] for line in (out / "predictions.jsonl").read_text().splitlines()]
+        return report, predictions
+
+    local, local_raw = run()
+    remote, remote_raw = run("--engine", "vllm", "--vllm-url", vllm.url)
+    assert remote_raw == local_raw
+    for column in ("base", "alpha"):
+        mine, theirs = local["models"][column]["summary"], remote["models"][column]["summary"]
+        for key in ("examples", "well_formed", "tool_name", "exact", "ast", "no_call", "mean_new_tokens"):
+            assert theirs[key] == mine[key], (column, key)
+    assert remote["dtype"].startswith("vllm")
+    assert not [m for m in httpx.get(vllm.url + "/v1/models").json()["data"] if m["id"].startswith("eval-")]
+
+
 def _mcp(url: str):
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
@@ -229,7 +244,7 @@ def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
         assert h.get("/v1/models").status_code == 200
 
         back = VLLM(vllm.base, home / "vllm.log", port=vllm.port)
-        vllm.proc, vllm.log = back.proc, back.log  # the fixture stops this one
+        vllm.server, vllm.log = back.server, back.log  # the fixture stops this one
         again = h.post("/v1/chat/completions", json={"model": f"{base_id}:alpha", "messages": ASK,
                                                      "tools": TOOLS, "max_tokens": 24})
         assert again.status_code == 200, again.text
@@ -239,3 +254,23 @@ def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
         h.close()
         server.stop()
 
+
+
+def test_serve_launches_vllm_and_stops_it(base, home, local):
+    """`serve --engine vllm --vllm-launch`: llm-mcp starts vLLM on the same base, answers through
+    it, and stops it when it stops."""
+    flags = [f"--vllm-arg={f}" for f in FLAGS]
+    server = Server(base, home, "--engine", "vllm", "--vllm-launch", "--vllm-python", str(VLLM_PYTHON),
+                    *flags, "--adapter", "alpha", env=ENV, timeout=600)
+    try:
+        log = (home / f"server-{server.port}.log").read_text()
+        url = re.search(r"on vllm at (http://127\.0\.0\.1:\d+)", log).group(1)
+        assert httpx.get(url + "/health").status_code == 200
+        base_id = httpx.get(server.url + "/v1/models").json()["data"][0]["id"]
+        reply = httpx.post(server.url + "/v1/chat/completions", timeout=300, json={
+            "model": f"{base_id}:alpha", "messages": ASK, "tools": TOOLS, "max_tokens": 24}).json()
+        assert reply["choices"][0]["message"]["content"] == _ask(local, "alpha").content
+    finally:
+        server.stop()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/health", timeout=5)

@@ -20,6 +20,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from llm_mcp.models.load import quiet_transformers
 
     # everything that can be wrong with the input is found before any weights load
+    if args.engine == "vllm" and not args.vllm_url:
+        from llm_mcp.errors import LLMMCPError
+
+        raise LLMMCPError("--engine vllm needs --vllm-url URL (a running vLLM server's OpenAI API)")
     tools = read_tools_file(args.tools) if args.tools else None
     cases = read_cases(args.data, tools)[:args.limit or None]
     quiet_transformers(args.verbose)
@@ -28,7 +32,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         compared = compare({"data": cases}, runs, model=args.model, dtype=args.dtype, device=args.device,
                            gguf_file=args.gguf_file, chat_format=args.chat_format,
                            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                           guided=not args.no_guide, progress=bars.task)
+                           guided=not args.no_guide, progress=bars.task,
+                           vllm_url=args.vllm_url if args.engine == "vllm" else None)
     scores = compared.scores["data"]
 
     out = Path(args.out) if args.out else (
@@ -106,5 +111,8 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", default="auto", help="auto (bf16 on capable GPUs, else fp32), fp32, bf16, fp16")
     p.add_argument("--chat-format", choices=["auto", "native", "hermes"], default="auto",
                    help="auto: the adapter's (from its card), else as for `llm-mcp chat`")
+    p.add_argument("--engine", choices=["local", "vllm"], default="local",
+                   help="vllm: decode on the vLLM server at --vllm-url (scores comparable with local)")
+    p.add_argument("--vllm-url", metavar="URL", help="a vLLM server's OpenAI API (its key in $LLM_MCP_VLLM_KEY)")
     p.add_argument("--json", action="store_true", help="print report.json instead of the table")
     p.set_defaults(func=cmd_eval)

@@ -8,6 +8,7 @@ What is expected of each reply comes as a Case (eval/cases.py); the judgement is
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -190,10 +191,12 @@ class Compared:
 
 def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *, model: str | None = None,
             dtype: str = "auto", device: str = "auto", gguf_file: str | None = None, chat_format: str = "auto",
-            max_new_tokens: int = 128, batch_size: int = 16, guided: bool = True, progress=None) -> Compared:
+            max_new_tokens: int = 128, batch_size: int = 16, guided: bool = True, progress=None,
+            vllm_url: str | None = None) -> Compared:
     """Every column (`columns`) on every set of cases, the base model loaded once with all the
     adapters on it; each adapter in its card's chat format unless `chat_format` forces one.
-    `progress(column)` may give a `(done, total)` callback per column and set."""
+    `progress(column)` may give a `(done, total)` callback per column and set. `vllm_url`: decoded
+    by that vLLM server instead (serve/vllm.py), the adapters registered with it for the run."""
     from llm_mcp.adapters.card import base_fingerprint, read_card
     from llm_mcp.chat import ChatFormat
     from llm_mcp.config import DEFAULT_MODEL
@@ -202,6 +205,9 @@ def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *,
     cards = {name: read_card(folder) for name, folder in runs if folder}
     model_spec = model or next((c["base_model"]["spec"] for c in cards.values()
                                 if c.get("base_model", {}).get("spec")), DEFAULT_MODEL)
+    if vllm_url:
+        return _compare_on_vllm(sets, runs, model_spec, vllm_url, chat_format, max_new_tokens,
+                                batch_size, guided)
     loaded = load_model(model_spec, dtype=dtype, device=device, gguf_file=gguf_file)
     fingerprint = base_fingerprint(loaded.source).get("sha256")
     for name, card in cards.items():
@@ -233,3 +239,33 @@ def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *,
             log.info("%s%s: %d examples in %.0fs", "" if len(sets) == 1 else f"{set_name}: ", name,
                      len(cases), score.seconds)
     return Compared(scores, model_spec, str(loaded.dtype).replace("torch.", ""))
+
+
+def _compare_on_vllm(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], model_spec: str,
+                     url: str, chat_format: str, max_new_tokens: int, batch_size: int,
+                     guided: bool) -> Compared:
+    """`compare` on a vLLM server: each adapter registered under a run-local name (each in its
+    card's chat format), scored by the same `judge`, unregistered at the end."""
+    from llm_mcp.serve.vllm import VLLMEngine
+
+    engine = VLLMEngine(model_spec, url, chat_format=chat_format, max_batch=batch_size,
+                        max_new_tokens=max(max_new_tokens, 1), guided=guided)
+    names: dict[str, str | None] = {}
+    try:
+        for k, (name, folder) in enumerate(runs):
+            names[name] = None
+            if folder:
+                names[name] = f"eval-{os.getpid()}-{k}"
+                engine.load_adapter(names[name], folder)
+        scores: dict[str, dict[str, Score]] = {}
+        for set_name, cases in sets.items():
+            for name, _ in runs:
+                score = engine.evaluate(cases, names[name], max_new_tokens=max_new_tokens)
+                scores.setdefault(set_name, {})[name] = score
+                log.info("%s%s on vLLM: %d examples in %.0fs", "" if len(sets) == 1 else f"{set_name}: ",
+                         name, len(cases), score.seconds)
+    finally:
+        for registered in [n for n in names.values() if n and n in engine.adapters]:
+            engine.unload_adapter(registered)
+        engine.close()
+    return Compared(scores, model_spec, f"vllm ({engine.url})")

@@ -53,7 +53,8 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
                 max_batch: int = 16, max_queue: int = 64, guided: bool = True,
                 max_batch_tokens: int = 65536, batching: str = "continuous",
-                record_days: float | None = None, engine: str = "local", vllm_url: str | None = None):
+                record_days: float | None = None, engine: str = "local", vllm_url: str | None = None,
+                vllm_python: str | None = None, vllm_args: list[str] | None = None):
     from llm_mcp.config import home_dir
     from llm_mcp.serve.engine import Engine
     from llm_mcp.serve.jobs import Jobs
@@ -70,23 +71,38 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
     if engine == "vllm":
         from llm_mcp.serve.vllm import VLLMEngine
 
-        backend = VLLMEngine(model, vllm_url, chat_format=chat_format, max_new_tokens=max_new_tokens,
-                             max_batch=max_batch, max_queue=max_queue, guided=guided)
+        launched = None
+        if vllm_url is None:  # --vllm-launch: start one on the same base
+            from llm_mcp.serve.vllm import Launched, base_for_vllm
+
+            launched = Launched(base_for_vllm(model), vllm_python or "python", extra=vllm_args or [])
+            vllm_url = launched.url
+        try:
+            backend = VLLMEngine(model, vllm_url, chat_format=chat_format, max_new_tokens=max_new_tokens,
+                                 max_batch=max_batch, max_queue=max_queue, guided=guided, launched=launched)
+        except BaseException:
+            if launched:
+                launched.stop()
+            raise
     else:
         backend = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
                          max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
                          max_batch_tokens=max_batch_tokens, guided=guided, batching=batching)
     state = State(backend, store, Jobs(store, home, model), home, dirs, record_days=record_days)
-    if record_days is not None:
-        from llm_mcp.store import ago
+    try:
+        if record_days is not None:
+            from llm_mcp.store import ago
 
-        store.delete_conversations(before=ago(record_days))
-    state.discover()
-    state.jobs.on_promoted = state.reload_adapter
-    from llm_mcp.adapters.card import find_adapter
+            store.delete_conversations(before=ago(record_days))
+        state.discover()
+        state.jobs.on_promoted = state.reload_adapter
+        from llm_mcp.adapters.card import find_adapter
 
-    for name, folder in adapters.items():
-        state.add_adapter(name, find_adapter(folder))
+        for name, folder in adapters.items():
+            state.add_adapter(name, find_adapter(folder))
+    except BaseException:  # a launched vLLM is not left behind
+        state.close()
+        raise
     return state
 
 
@@ -177,10 +193,13 @@ def serve(args) -> int:
         raise LLMMCPError(f"listening on {args.host} needs a token",
                           f"set {TOKEN_ENV}=<a long random string>; clients send it as "
                           "`Authorization: Bearer <token>`")
-    if args.engine == "vllm" and not args.vllm_url:
-        raise LLMMCPError("--engine vllm needs --vllm-url URL (a running vLLM server's OpenAI API)",
+    if args.engine == "vllm" and not (args.vllm_url or args.vllm_launch):
+        raise LLMMCPError("--engine vllm needs --vllm-url URL (a running vLLM server's OpenAI API) "
+                          "or --vllm-launch (llm-mcp starts one)",
                           "start one: python -m vllm.entrypoints.openai.api_server --model BASE "
-                          "--enable-lora (docs/serving.md, 'vLLM')")
+                          "--enable-lora (docs/serving.md, 'vLLM backend')")
+    if args.vllm_url and args.vllm_launch:
+        raise LLMMCPError("give --vllm-url or --vllm-launch, not both")
     adapters = {}
     for spec in args.adapter or []:
         name, _, folder = spec.partition("=")
@@ -190,6 +209,7 @@ def serve(args) -> int:
                         max_new_tokens=args.max_new_tokens, max_batch=args.max_batch,
                         max_batch_tokens=args.max_batch_tokens, batching=args.batching,
                         guided=not args.no_guide, engine=args.engine, vllm_url=args.vllm_url,
+                        vllm_python=args.vllm_python, vllm_args=args.vllm_arg,
                         record_days=args.record_days if args.record_conversations else None)
     try:
         if args.transport == "stdio":
@@ -200,8 +220,13 @@ def serve(args) -> int:
                 print(recording_text(state), file=sys.stderr)
             build_mcp(state).run("stdio")
             return 0
+        import signal
+
         import uvicorn
 
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it found:
+        # as an exit, so the `finally` below still stops jobs and a launched vLLM
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         app = build_app(state, args.host, args.port, token, args.body_timeout)
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(connect_text(state, f"http://{shown}:{args.port}", token is not None), file=sys.stderr, flush=True)
@@ -262,6 +287,13 @@ def add_parser(sub) -> None:
                         "--vllm-url, adapters registered through its LoRA API")
     p.add_argument("--vllm-url", metavar="URL", help="a vLLM server's OpenAI API (e.g. "
                    "http://gpu-box:8000); its key, if any, in $LLM_MCP_VLLM_KEY")
+    p.add_argument("--vllm-launch", action="store_true",
+                   help="start a vLLM server on the same base (loopback, a free port, LoRA at run "
+                        "time), forward its output, stop it on exit")
+    p.add_argument("--vllm-python", metavar="PATH", help="the Python of vLLM's environment for "
+                   "--vllm-launch (default: python on PATH; `make vllm-env` builds .venv-vllm)")
+    p.add_argument("--vllm-arg", action="append", metavar="ARG", help="one more argument for the "
+                   "launched vLLM (repeatable), e.g. --vllm-arg=--max-lora-rank=64")
     p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request body may take to arrive (slower: HTTP 408)")
     p.add_argument("--record-conversations", action="store_true",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,83 @@ from llm_mcp.serve.generate import ReplyStream
 log = logging.getLogger(__name__)
 
 
+class Launched:
+    """A vLLM server this process started (`llm-mcp serve --engine vllm --vllm-launch`): its
+    OpenAI API on a loopback port, LoRA at run time, its output to `log` (our stderr by default),
+    stopped with `stop()` (its whole process group)."""
+
+    def __init__(self, base: str, python: str, *, port: int | None = None, extra: list[str] = (),
+                 log=None, env: dict | None = None, timeout: float = 600.0):
+        import subprocess
+        import sys
+
+        import httpx2
+
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_NO_USAGE_STATS": "1", **(env or {})}
+        if not shutil.which(python) and not Path(python).is_file():
+            raise LLMMCPError(f"no Python at {python} to start vLLM with",
+                              "give --vllm-python PATH (a virtual environment with vllm; `make vllm-env` "
+                              "builds .venv-vllm with the CPU build)")
+        # the `vllm` command of the CPU build fails on its distribution name; the module does not
+        command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", base, "--host", "127.0.0.1",
+                   "--port", str(self.port), "--enable-lora", "--max-loras", "4", "--max-lora-rank", "16",
+                   *extra]
+        log_to = log or sys.stderr
+        self.proc = subprocess.Popen(command, stdout=log_to, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise LLMMCPError(f"vLLM exited with code {self.proc.returncode} while starting: "
+                                  f"{' '.join(command)}", "its output above says why")
+            try:
+                if httpx2.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx2.TransportError:
+                pass
+            time.sleep(1)
+        self.stop()
+        raise LLMMCPError(f"vLLM did not answer {self.url}/health within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(30)
+            except Exception:  # noqa: BLE001 - it would not go: make it
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(30)
+
+    def kill(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def base_for_vllm(spec: str) -> str:
+    """What vLLM loads for a base llm-mcp resolves: a folder as it is, a GGUF file's converted
+    safetensors folder (the one the local engine loads), a hub id as it is."""
+    from llm_mcp.models.load import local_dir
+    from llm_mcp.models.resolve import resolve
+
+    source = resolve(spec)
+    return spec if source.kind == "hub" else local_dir(source)
+
+
 class VLLMEngine(Frontend):
     """The `vllm` backend: the same requests, adapters and replies as the local Engine, decoded by
     the vLLM server at `url` (its OpenAI API, up to or without `/v1`). `model` is the base vLLM
@@ -41,7 +119,8 @@ class VLLMEngine(Frontend):
 
     def __init__(self, model: str, url: str, *, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
-                 guided: bool = True, api_key_env: str = "LLM_MCP_VLLM_KEY", timeout: float = 600.0):
+                 guided: bool = True, api_key_env: str = "LLM_MCP_VLLM_KEY", timeout: float = 600.0,
+                 launched: Launched | None = None):
         import httpx2
 
         from llm_mcp.models.load import load_tokenizer
@@ -52,6 +131,7 @@ class VLLMEngine(Frontend):
         self._setup_front(load_tokenizer(source), chat_format, max_new_tokens=max_new_tokens,
                           max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided)
         self.url = url.rstrip("/").removesuffix("/v1")
+        self.launched = launched  # stopped by close()
         self.device = f"vllm at {self.url}"
         self.max_batch = max_batch
         key = os.environ.get(api_key_env)
@@ -198,6 +278,8 @@ class VLLMEngine(Frontend):
             self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._http.close()
+        if self.launched:
+            self.launched.stop()
 
     def _run_counted(self, req: Request, key: str) -> None:
         try:
