@@ -145,6 +145,7 @@ class VLLMEngine(Frontend):
         self._leaving: set[str] = set()
         self._closed = False
         self._specs: dict[tuple, str | None] = {}
+        self._waiting: dict[int, Request] = {}  # submitted, not started (by id: requests are unhashable)
 
     # ---- vLLM's API ---------------------------------------------------------------------------
 
@@ -265,6 +266,7 @@ class VLLMEngine(Frontend):
                 raise Busy(f"the server is busy ({sum(self._inflight.values())} requests in flight)",
                            "retry in a moment")
             self._inflight[key] = self._inflight.get(key, 0) + 1
+            self._waiting[id(req)] = req
         req.submitted = time.perf_counter()
         self._pool.submit(self._run_counted, req, key)
         return req
@@ -277,13 +279,25 @@ class VLLMEngine(Frontend):
         with self._lock:
             self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:  # requests the pool will never start fail, rather than wait for ever
+            stranded = list(self._waiting.values())
+            self._waiting.clear()
+        for req in stranded:
+            self._fail(req, LLMMCPError("the server is shutting down"))
         self._http.close()
         if self.launched:
             self.launched.stop()
 
     def _run_counted(self, req: Request, key: str) -> None:
+        with self._lock:
+            if self._waiting.pop(id(req), None) is None:  # failed by close() already
+                self._inflight[key] -= 1
+                return
         try:
             self._run(req)
+        except Exception as err:  # noqa: BLE001 - one request fails, the server lives on
+            log.exception("vLLM request failed")
+            req.error = Fault(f"generation failed on the server: {err}")
         finally:
             with self._lock:
                 self._inflight[key] -= 1
