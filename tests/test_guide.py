@@ -101,3 +101,28 @@ def test_greedy_decoding_of_random_logits_writes_a_valid_call(fmt, smol_tokenize
     assert not reply.errors and len(calls) == 1, text
     schema = {t["name"]: t["parameters"] for t in tools}[calls[0].name]
     assert not list(Draft202012Validator(schema).iter_errors(calls[0].arguments)), text
+
+
+def test_the_structural_tag_starts_after_a_forced_prefix(smol_tokenizer):
+    """What serve/vllm.py hands vLLM for a forced tool_choice: the grammar compiled after the
+    prefix accepts the rest of a call to that tool (a non-ASCII name written as the format writes
+    it, not \\u-escaped) and then free text, and refuses another tool's rest."""
+    import xgrammar as xgr
+
+    from llm_mcp.chat.guide import structural_tag
+
+    tools = normalize_tools(TOOLS) + [{"name": "météo", "description": "Weather.", "parameters": {
+        "type": "object", "properties": {"ville": {"type": "string"}}, "required": ["ville"]}}]
+    compiler = xgr.GrammarCompiler(xgr.TokenizerInfo.from_huggingface(smol_tokenizer, vocab_size=len(smol_tokenizer)))
+
+    def accepts(forced: str, rest: str) -> bool:
+        matcher = xgr.GrammarMatcher(compiler.compile_structural_tag(structural_tag(tools, forced)))
+        return matcher.accept_string(rest)
+
+    named = '<tool_call>{"name": "météo", "arguments": '
+    assert accepts(named, '{"ville": "Lyon"}}</tool_call> voilà')
+    assert not accepts(named, '{"location": "Lyon"}}</tool_call>')
+    required = '<tool_call>{"name": "'
+    assert accepts(required, 'get_weather", "arguments": {"location": "Oslo"}}</tool_call>')
+    assert not accepts(required, 'no_such_tool", "arguments": {}}</tool_call>')
+    assert accepts("", "just text, no call")

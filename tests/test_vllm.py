@@ -152,6 +152,13 @@ def test_replies_equal_the_local_engine(vllm, local, home):
         with pytest.raises(LLMMCPError, match="DoRA"):
             front.load_adapter("dora", dora)
         assert "dora" not in front.adapters
+        # a prompt over vLLM's context (2048 here, under llm-mcp's own limit) is the caller's
+        # error (HTTP 400), not a server fault
+        from llm_mcp.serve.engine import Fault
+
+        with pytest.raises(LLMMCPError, match="vLLM refused the request") as refused:
+            _ask(front, content="word " * 3000)
+        assert not isinstance(refused.value, Fault)
     finally:
         front.close()
 

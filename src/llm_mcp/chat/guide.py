@@ -86,7 +86,9 @@ def structural_tag(tools: list[dict], forced: str = "") -> str:
     here, and what serve/vllm.py hands vLLM's structured outputs, so both hold calls alike.
     `forced`: reply text already in the prompt (tool_choice's prefix, the start of a call): the
     grammar starts after it, with the rest of a call that begins so, then free text and calls."""
-    begins = {t["name"]: f'{OPEN}{{"name": {json.dumps(t["name"])}, "arguments": ' for t in tools}
+    # names as the format writes them (dump_call, tool_choice's prefix): not \u-escaped
+    begins = {t["name"]: f'{OPEN}{{"name": {json.dumps(t["name"], ensure_ascii=False)}, "arguments": '
+              for t in tools}
 
     def tag(t: dict, begin: str) -> dict:
         return {"type": "tag", "begin": begin, "content": {"type": "grammar", "grammar": _arguments(t)},
@@ -94,8 +96,8 @@ def structural_tag(tools: list[dict], forced: str = "") -> str:
 
     calls = {"type": "triggered_tags", "triggers": [OPEN], "tags": [tag(t, begins[t["name"]]) for t in tools],
              "at_least_one": False, "stop_after_first": False}
-    if forced:
-        rest = [tag(t, begins[t["name"]][len(forced):]) for t in tools if begins[t["name"]].startswith(forced)]
+    rest = [tag(t, begins[t["name"]][len(forced):]) for t in tools if begins[t["name"]].startswith(forced)]
+    if forced and rest:  # (a prefix no call begins with: the unforced grammar)
         calls = {"type": "sequence", "elements": [{"type": "or", "elements": rest}, calls]}
     return json.dumps({"type": "structural_tag", "format": calls})
 

@@ -8,7 +8,6 @@ What is expected of each reply comes as a Case (eval/cases.py); the judgement is
 from __future__ import annotations
 
 import logging
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -246,8 +245,15 @@ def _compare_on_vllm(sets: dict[str, list[Case]], runs: list[tuple[str, Path | N
                      guided: bool) -> Compared:
     """`compare` on a vLLM server: each adapter registered under a run-local name (each in its
     card's chat format), scored by the same `judge`, unregistered at the end."""
+    import uuid
+
+    from llm_mcp.errors import LLMMCPError
     from llm_mcp.serve.vllm import VLLMEngine
 
+    if chat_format != "auto" and any(folder for _, folder in runs):
+        raise LLMMCPError("--chat-format with --engine vllm: adapters are served in their card's "
+                          "format there", "leave --chat-format out, or evaluate on the local engine")
+    run_id = uuid.uuid4().hex[:12]  # names no other run on a shared vLLM holds
     engine = VLLMEngine(model_spec, url, chat_format=chat_format, max_batch=batch_size,
                         max_new_tokens=max(max_new_tokens, 1), guided=guided)
     names: dict[str, str | None] = {}
@@ -255,7 +261,7 @@ def _compare_on_vllm(sets: dict[str, list[Case]], runs: list[tuple[str, Path | N
         for k, (name, folder) in enumerate(runs):
             names[name] = None
             if folder:
-                names[name] = f"eval-{os.getpid()}-{k}"
+                names[name] = f"eval-{run_id}-{k}"
                 engine.load_adapter(names[name], folder)
         scores: dict[str, dict[str, Score]] = {}
         for set_name, cases in sets.items():
@@ -265,7 +271,11 @@ def _compare_on_vllm(sets: dict[str, list[Case]], runs: list[tuple[str, Path | N
                 log.info("%s%s on vLLM: %d examples in %.0fs", "" if len(sets) == 1 else f"{set_name}: ",
                          name, len(cases), score.seconds)
     finally:
-        for registered in [n for n in names.values() if n and n in engine.adapters]:
-            engine.unload_adapter(registered)
-        engine.close()
+        try:
+            for registered in [n for n in names.values() if n and n in engine.adapters]:
+                engine.unload_adapter(registered)
+        except LLMMCPError as err:  # the scores (or the first error) matter more
+            log.warning("could not unregister the run's adapters from vLLM: %s", err)
+        finally:
+            engine.close()
     return Compared(scores, model_spec, f"vllm ({engine.url})")

@@ -88,7 +88,11 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
         backend = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
                          max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
                          max_batch_tokens=max_batch_tokens, guided=guided, batching=batching)
-    state = State(backend, store, Jobs(store, home, model), home, dirs, record_days=record_days)
+    try:
+        state = State(backend, store, Jobs(store, home, model), home, dirs, record_days=record_days)
+    except BaseException:
+        backend.close()
+        raise
     try:
         if record_days is not None:
             from llm_mcp.store import ago
@@ -200,6 +204,12 @@ def serve(args) -> int:
                           "--enable-lora (docs/serving.md, 'vLLM backend')")
     if args.vllm_url and args.vllm_launch:
         raise LLMMCPError("give --vllm-url or --vllm-launch, not both")
+    import signal
+
+    # SIGTERM as an exit (an MCP host stopping a stdio server; uvicorn, which shuts down on it and
+    # then raises it again for the handler it found): the `finally` below stops jobs and a
+    # launched vLLM, also while starting
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     adapters = {}
     for spec in args.adapter or []:
         name, _, folder = spec.partition("=")
@@ -220,13 +230,8 @@ def serve(args) -> int:
                 print(recording_text(state), file=sys.stderr)
             build_mcp(state).run("stdio")
             return 0
-        import signal
-
         import uvicorn
 
-        # uvicorn shuts down gracefully on SIGTERM, then raises it again for the handler it found:
-        # as an exit, so the `finally` below still stops jobs and a launched vLLM
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         app = build_app(state, args.host, args.port, token, args.body_timeout)
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(connect_text(state, f"http://{shown}:{args.port}", token is not None), file=sys.stderr, flush=True)

@@ -281,9 +281,13 @@ class State:
         return {"request_id": rid, "correct": correct, "corrected_calls": fixed, "note": note}
 
     def close(self) -> None:
-        self.jobs.close()
-        self.engine.close()
-        self.store.close()
+        try:
+            self.jobs.close()
+        finally:
+            try:
+                self.engine.close()  # a launched vLLM stops here
+            finally:
+                self.store.close()
 
 
 def job_view(job: dict) -> dict:

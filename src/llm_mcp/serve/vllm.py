@@ -35,11 +35,14 @@ log = logging.getLogger(__name__)
 
 class Launched:
     """A vLLM server this process started (`llm-mcp serve --engine vllm --vllm-launch`): its
-    OpenAI API on a loopback port, LoRA at run time, its output to `log` (our stderr by default),
-    stopped with `stop()` (its whole process group)."""
+    OpenAI API on a loopback port behind a fresh API key (`key`, handed over in the environment,
+    never on the command line), LoRA at run time, the sampling defaults vLLM's own (not the model's
+    generation config: greedy stays greedy), its output to `log` (our stderr by default), stopped
+    with `stop()` (its whole process group), also when starting is interrupted."""
 
     def __init__(self, base: str, python: str, *, port: int | None = None, extra: list[str] = (),
                  log=None, env: dict | None = None, timeout: float = 600.0):
+        import secrets
         import subprocess
         import sys
 
@@ -47,7 +50,9 @@ class Launched:
 
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_NO_USAGE_STATS": "1", **(env or {})}
+        self.key = secrets.token_urlsafe(32)
+        env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_NO_USAGE_STATS": "1",
+               **(env or {}), "VLLM_API_KEY": self.key}
         if not shutil.which(python) and not Path(python).is_file():
             raise LLMMCPError(f"no Python at {python} to start vLLM with",
                               "give --vllm-python PATH (a virtual environment with vllm; `make vllm-env` "
@@ -55,41 +60,48 @@ class Launched:
         # the `vllm` command of the CPU build fails on its distribution name; the module does not
         command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", base, "--host", "127.0.0.1",
                    "--port", str(self.port), "--enable-lora", "--max-loras", "4", "--max-lora-rank", "16",
-                   *extra]
-        log_to = log or sys.stderr
-        self.proc = subprocess.Popen(command, stdout=log_to, stderr=subprocess.STDOUT, env=env,
-                                     start_new_session=True)
-        deadline = time.monotonic() + timeout
+                   "--generation-config", "vllm", *extra]
+        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log or sys.stderr,
+                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            self._wait(httpx2, time.monotonic() + timeout)
+        except BaseException:  # a failed, timed-out or interrupted start leaves nothing running
+            self.stop()
+            raise
+
+    def _wait(self, httpx2, deadline: float) -> None:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise LLMMCPError(f"vLLM exited with code {self.proc.returncode} while starting: "
-                                  f"{' '.join(command)}", "its output above says why")
+                raise LLMMCPError(f"vLLM exited with code {self.proc.returncode} while starting",
+                                  "its output above says why")
             try:
                 if httpx2.get(self.url + "/health", timeout=2).status_code == 200:
                     return
             except httpx2.TransportError:
                 pass
             time.sleep(1)
-        self.stop()
-        raise LLMMCPError(f"vLLM did not answer {self.url}/health within {timeout:.0f} s")
+        raise LLMMCPError(f"vLLM did not answer {self.url}/health in time")
 
-    def stop(self) -> None:
+    def stop(self, sig=None) -> None:
+        """Signal the whole process group (vLLM's engine processes too), SIGKILL after 30 s."""
         import signal
+        import subprocess
 
-        if self.proc.poll() is None:
+        for s in (sig or signal.SIGTERM, signal.SIGKILL):
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, s)
+            except (ProcessLookupError, PermissionError):  # the group is gone
+                break
+            try:
                 self.proc.wait(30)
-            except Exception:  # noqa: BLE001 - it would not go: make it
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(30)
+                break
+            except subprocess.TimeoutExpired:
+                continue
 
     def kill(self) -> None:
         import signal
 
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(30)
+        self.stop(signal.SIGKILL)
 
 
 def _free_port() -> int:
@@ -134,7 +146,7 @@ class VLLMEngine(Frontend):
         self.launched = launched  # stopped by close()
         self.device = f"vllm at {self.url}"
         self.max_batch = max_batch
-        key = os.environ.get(api_key_env)
+        key = launched.key if launched else os.environ.get(api_key_env)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._http = httpx2.Client(base_url=self.url, headers=headers,
                                    timeout=httpx2.Timeout(timeout, connect=10.0))
@@ -240,18 +252,23 @@ class VLLMEngine(Frontend):
         requests = [Request(c.prompt, c.tools, adapter, max_new_tokens) for c in cases]
         for req in requests:
             self.prepare(req)
-        with ThreadPoolExecutor(self.max_batch) as pool:
-            results = list(pool.map(self._generate_one, requests))
-        for i, (case, result) in enumerate(zip(cases, results)):
+        for i, req in enumerate(requests):  # through the queue (counted, waited for by unload),
+            if i >= self.max_batch:         # at most max_batch of them at a time
+                requests[i - self.max_batch].done.wait()
+            while True:
+                try:
+                    self.submit(req)
+                    break
+                except Busy:  # other callers fill the queue: wait for a place
+                    time.sleep(0.05)
+        for i, (case, req) in enumerate(zip(cases, requests)):
+            req.done.wait()
+            if req.error:
+                raise req.error
+            result = req.result
             score.predictions.append(judge(fmt, case, i, result.raw, result.completion_tokens, result.seconds))
         score.seconds = time.perf_counter() - started
         return score
-
-    def _generate_one(self, req: Request) -> Result:
-        self._run(req)
-        if req.error:
-            raise req.error
-        return req.result
 
     # ---- requests -----------------------------------------------------------------------------
 
@@ -267,8 +284,8 @@ class VLLMEngine(Frontend):
                            "retry in a moment")
             self._inflight[key] = self._inflight.get(key, 0) + 1
             self._waiting[id(req)] = req
-        req.submitted = time.perf_counter()
-        self._pool.submit(self._run_counted, req, key)
+            req.submitted = time.perf_counter()
+            self._pool.submit(self._run_counted, req, key)  # under the lock: close() waits for it
         return req
 
     def cancel(self, req: Request) -> None:
@@ -283,7 +300,7 @@ class VLLMEngine(Frontend):
             stranded = list(self._waiting.values())
             self._waiting.clear()
         for req in stranded:
-            self._fail(req, LLMMCPError("the server is shutting down"))
+            self._fail(req, Fault("the server is shutting down"))
         self._http.close()
         if self.launched:
             self.launched.stop()
@@ -314,7 +331,8 @@ class VLLMEngine(Frontend):
         """Stream one reply from vLLM into the request's ReplyStream; the result or the error."""
         import httpx2
 
-        if req.adapter is not None and (req.adapter in self._leaving or req.adapter not in self.adapters):
+        current = self.adapters.get(req.adapter) if req.adapter is not None else None
+        if req.adapter is not None and (req.adapter in self._leaving or current is None or current.fmt is not req.fmt):
             req.error = Gone(f"adapter {req.adapter!r} was unloaded before the request ran",
                              "load it again (MCP tool load_adapter) or ask another model")
             return
@@ -325,14 +343,19 @@ class VLLMEngine(Frontend):
         body = {"model": req.adapter or self.served, "prompt": req.prompt, "max_tokens": req.max_new_tokens,
                 "temperature": req.temperature, "stream": True, "return_token_ids": True,
                 "skip_special_tokens": False, "stop_token_ids": req.fmt.stop_token_ids,
-                "add_special_tokens": False}
+                "add_special_tokens": False,
+                # plain sampling as the local decoder's, whatever the model's generation config says;
+                # the format's stop ids above are the only stops
+                "top_p": 1.0, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
+                "presence_penalty": 0.0, "frequency_penalty": 0.0, "ignore_eos": True}
         spec = self._spec(req) if self.guided and req.tool_choice != "none" else None
         if spec is not None:
             body["structured_outputs"] = {"structural_tag": spec}
-        started, first, reason = time.perf_counter(), None, "length"
+        started, first, reason = time.perf_counter(), None, None
         try:
             with self._http.stream("POST", "/v1/completions", json=body) as answer:
-                if answer.status_code == 404 and req.adapter in self.adapters and not retried:
+                if (answer.status_code == 404 and req.adapter in self.adapters
+                        and req.adapter not in self._leaving and not retried):
                     # vLLM restarted and forgot the adapter: register it again, once
                     answer.read()
                     log.warning("vLLM did not know adapter %r: registering it again", req.adapter)
@@ -372,12 +395,15 @@ class VLLMEngine(Frontend):
             log.exception("vLLM reply failed")
             req.error = Fault(f"generation failed on the server: {err}")
             return
+        if reason not in ("stop", "length"):  # aborted by vLLM, or the stream cut off
+            req.error = Fault(f"vLLM ended the reply early (finish reason {reason!r})",
+                              "retry the request; vLLM's log says why")
+            return
         parsed = stream.finish()
         raw = stream.text()
         calls, content = parsed.calls, parsed.content
         if req.tool_choice == "none" and calls:  # calls are not wanted: give the text
             calls, content = [], raw.strip()
-        reason = "stop" if reason not in ("stop", "length") else reason
         reason = "tool_calls" if calls and reason == "stop" else reason
         now = time.perf_counter()
         req.result = Result(content, calls, raw, req.adapter, len(req.prompt), len(stream.ids), reason,
@@ -396,11 +422,15 @@ def _message(answer) -> str:
 
 def _refusal(answer, req: Request) -> LLMMCPError:
     """vLLM's 4xx/5xx for one request as the error the client gets."""
-    text = _message(answer)
-    if answer.status_code == 404 and req.adapter:
+    text, status = _message(answer), answer.status_code
+    if status == 404 and req.adapter:
         return Gone(f"vLLM does not know adapter {req.adapter!r} (it may have restarted): {text}",
                     "load it again (MCP tool load_adapter)")
-    if 400 <= answer.status_code < 500:
-        return LLMMCPError(f"vLLM refused the request (HTTP {answer.status_code}): {text}")
-    return Fault(f"vLLM failed the request (HTTP {answer.status_code}): {text}")
+    if status in (429, 503):
+        return Busy(f"vLLM is busy (HTTP {status}): {text}", "retry in a moment")
+    if status in (400, 413, 422):  # the request itself (too long a prompt, a bad parameter)
+        return LLMMCPError(f"vLLM refused the request (HTTP {status}): {text}")
+    # its key, its served name (404 for the base), its own failures: the server's side, not the caller's
+    return Fault(f"vLLM failed the request (HTTP {status}): {text}",
+                 "check the vLLM server (its key in $LLM_MCP_VLLM_KEY, the base it serves, its log)")
 
