@@ -33,6 +33,9 @@ if not VLLM_PYTHON.exists():
 
 FLAGS = ["--max-lora-rank", "8", "--dtype", "float32", "--max-model-len", "2048"]
 ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1"}
+KEY = "test-vllm-key"  # the fixture's vLLM key (a launched one gets a fresh key of its own)
+AUTH = {"Authorization": f"Bearer {KEY}"}
+os.environ["LLM_MCP_VLLM_KEY"] = KEY  # what VLLMEngine and the servers below send
 
 
 class VLLM:
@@ -45,7 +48,7 @@ class VLLM:
         from llm_mcp.serve.vllm import Launched
 
         self.base, self.log = base, open(log, "a")
-        self.server = Launched(str(base), str(VLLM_PYTHON), port=port, extra=FLAGS, log=self.log, env=ENV)
+        self.server = Launched(str(base), str(VLLM_PYTHON), port=port, extra=FLAGS, log=self.log, env=ENV, key=KEY)
         self.port, self.url = self.server.port, self.server.url
 
     def kill(self) -> None:
@@ -189,7 +192,8 @@ def test_eval_engine_vllm_scores_as_the_local_eval(vllm, home):
         for key in ("examples", "well_formed", "tool_name", "exact", "ast", "no_call", "mean_new_tokens"):
             assert theirs[key] == mine[key], (column, key)
     assert remote["dtype"].startswith("vllm")
-    assert not [m for m in httpx.get(vllm.url + "/v1/models").json()["data"] if m["id"].startswith("eval-")]
+    assert not [m for m in httpx.get(vllm.url + "/v1/models", headers=AUTH).json()["data"]
+                if m["id"].startswith("eval-")]
 
 
 def _mcp(url: str):
@@ -228,7 +232,7 @@ def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
                 r = await c.call_tool("chat", {"messages": ASK, "adapter": "beta"})
                 assert r.is_error and "beta" in r.content[0].text
         asyncio.run(over_mcp())
-        models = httpx.get(vllm.url + "/v1/models").json()["data"]
+        models = httpx.get(vllm.url + "/v1/models", headers=AUTH).json()["data"]
         assert sorted(m["id"] for m in models) == sorted([str(vllm.base), "alpha"])  # beta unregistered
 
         streamed = h.post("/v1/chat/completions", json={"model": f"{base_id}:alpha", "messages": ASK,

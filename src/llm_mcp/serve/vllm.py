@@ -41,7 +41,7 @@ class Launched:
     with `stop()` (its whole process group), also when starting is interrupted."""
 
     def __init__(self, base: str, python: str, *, port: int | None = None, extra: list[str] = (),
-                 log=None, env: dict | None = None, timeout: float = 600.0):
+                 log=None, env: dict | None = None, key: str | None = None, timeout: float = 600.0):
         import secrets
         import subprocess
         import sys
@@ -50,7 +50,7 @@ class Launched:
 
         self.port = port or _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.key = secrets.token_urlsafe(32)
+        self.key = key or secrets.token_urlsafe(32)  # `key`: the same one again (a restart)
         env = {**os.environ, "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True", "VLLM_NO_USAGE_STATS": "1",
                **(env or {}), "VLLM_API_KEY": self.key}
         if not shutil.which(python) and not Path(python).is_file():
