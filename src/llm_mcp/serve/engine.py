@@ -124,8 +124,6 @@ class Frontend:
     `spec`, `device`, `tokenizer`, `fmt`, the limits and `guided`, and implements `submit`,
     `cancel`, `close`, `load_adapter`, `unload_adapter` and `evaluate`."""
 
-    kind = "local"  # the backend's name (`llm-mcp serve --engine`)
-
     def _setup_front(self, tokenizer, chat_format: str, *, max_new_tokens: int, max_prompt_tokens: int,
                      max_queue: int, guided: bool) -> None:
         self.tokenizer = tokenizer
@@ -134,6 +132,7 @@ class Frontend:
         self.max_new_tokens, self.max_prompt_tokens, self.max_queue = max_new_tokens, max_prompt_tokens, max_queue
         self.guided = guided  # schema-guided decoding of calls (chat/guide.py)
         self.adapters: dict[str, Adapter] = {}
+        self._leaving: set[str] = set()  # adapters being unloaded: their waiting requests fail
         self._prepare_lock = threading.Lock()  # requests are rendered one at a time
 
     def format(self, kind: str | None) -> ChatFormat:
@@ -247,6 +246,30 @@ class Frontend:
             raise req.error
         return req.result
 
+    def _unrunnable(self, req: Request) -> LLMMCPError | None:
+        """Why `req` cannot start now, or None: it was cancelled, or its adapter was unloaded (or is
+        on its way out, or was replaced by one of another chat format) since it was rendered."""
+        if req.cancelled:
+            return Cancelled("the request was cancelled")
+        if req.adapter is None or (req.adapter in self.adapters and req.adapter not in self._leaving
+                                   and self.adapters[req.adapter].fmt is req.fmt):
+            return None
+        return Gone(f"adapter {req.adapter!r} was unloaded while the request waited",
+                    "load it again, or ask another model")
+
+    @staticmethod
+    def _result(req: Request, stream, finish_reason: str, tokens: int, seconds: float, first_at: float) -> None:
+        """The reply in `stream` (serve/generate.ReplyStream) as the request's Result: calls
+        dropped under tool_choice none, finish reason `tool_calls` for a reply that ends in calls."""
+        parsed: ParsedReply = stream.finish()
+        raw = stream.text()
+        calls, content = parsed.calls, parsed.content
+        if req.tool_choice == "none" and calls:  # calls are not wanted: give the text
+            calls, content = [], raw.strip()
+        reason = "tool_calls" if calls and finish_reason == "stop" else finish_reason
+        req.result = Result(content, calls, raw, req.adapter, len(req.prompt), tokens, reason, seconds,
+                            list(parsed.errors), first_at - req.submitted, time.perf_counter() - req.submitted)
+
     @staticmethod
     def _fail(req: Request, error: BaseException) -> None:
         req.error = error
@@ -285,7 +308,6 @@ class Engine(Frontend):
         # rows × cached width at most (the KV cache's size); prompt tokens prefilled in one step
         self.max_batch_tokens, self.max_prefill_tokens = max_batch_tokens, max_prefill_tokens
         self.batching = batching
-        self._leaving: set[str] = set()  # adapters being unloaded: their queued requests fail
         self._stacks: dict[tuple, list] = {}  # stacked LoRA weights per adapter set (_stacked)
         self._keys = 0
         self._queue: deque[Request] = deque()
@@ -464,15 +486,10 @@ class Engine(Frontend):
     def _admit(self, req: Request) -> bool:
         """Can `req` run now? Its adapter may have been unloaded (or be on its way out) since it
         was queued: then it alone fails, the others run."""
-        if req.cancelled:
-            self._fail(req, Cancelled("the request was cancelled"))
-            return False
-        if req.adapter is None or (req.adapter in self.adapters and req.adapter not in self._leaving
-                                   and self.adapters[req.adapter].fmt is req.fmt):
-            return True
-        self._fail(req, Gone(f"adapter {req.adapter!r} was unloaded while the request waited",
-                             "load it again, or ask another model"))
-        return False
+        error = self._unrunnable(req)
+        if error is not None:
+            self._fail(req, error)
+        return error is None
 
     def _row(self, req: Request) -> Row:
         key = self.adapters[req.adapter].key if req.adapter else BASE
@@ -489,15 +506,7 @@ class Engine(Frontend):
             return Frontend._fail(req, Fault(f"generation failed on the server: {row.error}"))
         if row.finish_reason == "cancelled":
             return Frontend._fail(req, Cancelled("the request was cancelled"))
-        parsed: ParsedReply = row.stream.finish()
-        raw = row.stream.text()
-        calls, content = parsed.calls, parsed.content
-        if req.tool_choice == "none" and calls:  # calls are not wanted: give the text
-            calls, content = [], raw.strip()
-        reason = "tool_calls" if calls and row.finish_reason == "stop" else row.finish_reason
-        req.result = Result(content, calls, raw, req.adapter, len(req.prompt), row.tokens, reason,
-                            row.seconds, list(parsed.errors), row.first_at - req.submitted,
-                            time.perf_counter() - req.submitted)
+        Frontend._result(req, row.stream, row.finish_reason, row.tokens, row.seconds, row.first_at)
         Frontend._done(req)
 
     def _adapter_choice(self, keys: list[str]):

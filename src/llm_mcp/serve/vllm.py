@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from llm_mcp.errors import LLMMCPError
-from llm_mcp.serve.engine import Adapter, Busy, Cancelled, Fault, Frontend, Gone, Request, Result
+from llm_mcp.serve.engine import Adapter, Busy, Cancelled, Fault, Frontend, Gone, Request
 from llm_mcp.serve.generate import ReplyStream
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,6 @@ class VLLMEngine(Frontend):
     the vLLM server at `url` (its OpenAI API, up to or without `/v1`). `model` is the base vLLM
     serves, read here for its tokenizer only; `max_batch` requests stream from vLLM at once."""
 
-    kind = "vllm"
-
     def __init__(self, model: str, url: str, *, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
                  guided: bool = True, api_key_env: str = "LLM_MCP_VLLM_KEY", timeout: float = 600.0,
@@ -154,7 +152,6 @@ class VLLMEngine(Frontend):
         self._pool = ThreadPoolExecutor(max_batch, thread_name_prefix="llm-mcp-vllm")
         self._lock = threading.Lock()
         self._inflight: dict[str, int] = {}  # adapter name (or "") → requests streaming or queued
-        self._leaving: set[str] = set()
         self._closed = False
         self._specs: dict[tuple, str | None] = {}
         self._waiting: dict[int, Request] = {}  # submitted, not started (by id: requests are unhashable)
@@ -183,12 +180,6 @@ class VLLMEngine(Frontend):
             raise LLMMCPError(f"the vLLM server at {self.url} serves {len(bases)} base models "
                               f"({', '.join(bases) or 'none'}); llm-mcp fronts one")
         return bases[0]
-
-    def health(self) -> bool:
-        try:
-            return self._http.get("/health", timeout=5.0).status_code == 200
-        except Exception:  # noqa: BLE001 - down is an answer
-            return False
 
     # ---- adapters -----------------------------------------------------------------------------
 
@@ -331,13 +322,8 @@ class VLLMEngine(Frontend):
         """Stream one reply from vLLM into the request's ReplyStream; the result or the error."""
         import httpx2
 
-        current = self.adapters.get(req.adapter) if req.adapter is not None else None
-        if req.adapter is not None and (req.adapter in self._leaving or current is None or current.fmt is not req.fmt):
-            req.error = Gone(f"adapter {req.adapter!r} was unloaded before the request ran",
-                             "load it again (MCP tool load_adapter) or ask another model")
-            return
-        if req.cancelled:
-            req.error = Cancelled("the request was cancelled")
+        req.error = self._unrunnable(req)
+        if req.error is not None:
             return
         stream = ReplyStream(req.fmt, req.on_event, req.prefix)
         body = {"model": req.adapter or self.served, "prompt": req.prompt, "max_tokens": req.max_new_tokens,
@@ -391,24 +377,12 @@ class VLLMEngine(Frontend):
             req.error = Fault(f"the vLLM server at {self.url} failed during the reply "
                               f"({type(err).__name__}: {err})", "the request may be retried once it is back")
             return
-        except Exception as err:  # noqa: BLE001 - one request fails, the server lives on
-            log.exception("vLLM reply failed")
-            req.error = Fault(f"generation failed on the server: {err}")
-            return
         if reason not in ("stop", "length"):  # aborted by vLLM, or the stream cut off
             req.error = Fault(f"vLLM ended the reply early (finish reason {reason!r})",
                               "retry the request; vLLM's log says why")
             return
-        parsed = stream.finish()
-        raw = stream.text()
-        calls, content = parsed.calls, parsed.content
-        if req.tool_choice == "none" and calls:  # calls are not wanted: give the text
-            calls, content = [], raw.strip()
-        reason = "tool_calls" if calls and reason == "stop" else reason
         now = time.perf_counter()
-        req.result = Result(content, calls, raw, req.adapter, len(req.prompt), len(stream.ids), reason,
-                            now - started, list(parsed.errors), (first or now) - req.submitted,
-                            now - req.submitted)
+        self._result(req, stream, reason, len(stream.ids), now - started, first or now)
 
 
 def _message(answer) -> str:
