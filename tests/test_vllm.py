@@ -56,6 +56,93 @@ class VLLM:
         self.log.close()
 
 
+def _first_difference(fmt, mine: str, theirs: str) -> str:
+    """Where two replies part: the token index and both tokens (for an assertion message)."""
+    a, b = (fmt.tokenizer(t, add_special_tokens=False)["input_ids"] for t in (mine, theirs))
+    i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    tok = fmt.tokenizer.convert_ids_to_tokens
+    return f"token {i}: local {tok(a[i:i + 1])} vs vLLM {tok(b[i:i + 1])} after {fmt.tokenizer.decode(a[:i])!r}"
+
+
+def test_smollm2_with_two_trained_adapters_replies_as_the_local_engine(smol_dir, tmp_path):
+    """The real SmolLM2 on vLLM (fp32, as the local engine here) with two adapters trained by
+    the default recipe (a few steps each, two seeds): greedy, guided replies to the held-out
+    natural requests equal the local engine's for the base and both adapters, over a real
+    `llm-mcp serve --engine vllm` too (MCP chat and /v1). Runs first, before the tiny model's
+    vLLM of the other tests starts (two vLLM servers would share 2 cores)."""
+    from llm_mcp.chat.types import read_tools_file
+    from llm_mcp.eval.cases import read_cases
+    from llm_mcp.eval.run import predict
+    from llm_mcp.serve.engine import Engine
+    from llm_mcp.serve.vllm import Launched, VLLMEngine
+    from llm_mcp.train.config import load_config
+    from llm_mcp.train.recipe import train
+
+    home = tmp_path / "home"
+    data = tmp_path / "train.jsonl"  # the first 48 examples of the committed data (its tools in every record)
+    data.write_text("".join((REPO / "examples" / "train.jsonl").read_text().splitlines(keepends=True)[:48]))
+    for seed, name in ((0, "tools"), (1, "tools2")):  # 3 steps of 8: enough to move the replies
+        train(load_config("default", None, {"data": str(data), "seed": seed,
+                                            "output": str(home / "adapters" / name), "max_steps": 3,
+                                            "micro_batch_size": 8, "save_every": 100}))
+    cases = read_cases(REPO / "examples" / "dev" / "natural_dev.jsonl",
+                       read_tools_file(REPO / "examples" / "tools.json"))[::12]  # 7 requests
+    ask = [{"role": "user", "content": cases[0].prompt[-1].content}]
+    # the local engine's replies first, then vLLM alone on the machine (its engine process polls a core)
+    local, replies, asked = Engine(str(smol_dir), dtype="float32"), {}, {}
+    try:
+        for adapter in (None, "tools", "tools2"):
+            if adapter:
+                local.load_adapter(adapter, home / "adapters" / adapter)
+            with local._model_lock:
+                if adapter:
+                    local.model.set_adapter(local.adapters[adapter].key)
+                # the base first: no adapter is loaded yet
+                replies[adapter] = [p.raw for p in predict(local.model, local.fmt, cases, max_new_tokens=48).predictions]
+            asked[adapter] = _ask(local, adapter, content=ask[0]["content"], max_new=48)
+        fmt = local.fmt
+    finally:
+        local.close()
+    assert replies["tools"] != replies[None] and replies["tools2"] != replies["tools"]  # they learned
+
+    flags = ["--max-lora-rank", "16", "--dtype", "float32", "--max-model-len", "2048"]
+    log = open(tmp_path / "vllm-smol.log", "a")
+    server = Launched(str(smol_dir), str(VLLM_PYTHON), extra=flags, log=log, env=ENV, key=KEY)
+    front = VLLMEngine(str(smol_dir), server.url, watch=0)
+    try:
+        for adapter in (None, "tools", "tools2"):
+            if adapter:
+                front.load_adapter(adapter, home / "adapters" / adapter)
+            theirs = front.evaluate(cases, adapter, max_new_tokens=48)
+            for case, mine, other in zip(cases, replies[adapter], theirs.predictions):
+                assert other.raw == mine, (adapter, case.prompt[-1], _first_difference(fmt, mine, other.raw))
+
+        served = Server(smol_dir, home, "--engine", "vllm", "--vllm-url", server.url, "--adapter", "tools",
+                        "--adapter", "tools2")
+        try:
+            base_id = httpx.get(served.url + "/v1/models").json()["data"][0]["id"]
+            reply = httpx.post(served.url + "/v1/chat/completions", timeout=300, json={
+                "model": f"{base_id}:tools", "messages": ask, "tools": TOOLS, "max_tokens": 48}).json()
+            message, mine = reply["choices"][0]["message"], asked["tools"]
+            calls = [(c["function"]["name"], json.loads(c["function"]["arguments"]))
+                     for c in message.get("tool_calls") or []]
+            assert (message["content"] or "", calls) == (mine.content, [(c.name, c.arguments) for c in mine.tool_calls])
+
+            async def over_mcp():
+                async with _mcp(served.url) as c:
+                    return await c.call_tool("chat", {"messages": ask, "tools": TOOLS, "adapter": "tools2",
+                                                      "max_new_tokens": 48})
+            r = asyncio.run(over_mcp())
+            assert not r.is_error, r.content
+            assert r.structured_content["content"] == asked["tools2"].content
+        finally:
+            served.stop()
+    finally:
+        front.close()
+        server.stop()
+        log.close()
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory, smol_tokenizer) -> Path:
     import torch
@@ -166,6 +253,72 @@ def test_replies_equal_the_local_engine(vllm, local, home):
         front.close()
 
 
+def _held(url: str) -> set[str]:
+    """The models a vLLM server holds, adapters by their llm-mcp names (vLLM's are NAME@digest)."""
+    return {m["id"].split("@")[0] for m in httpx.get(url + "/v1/models", headers=AUTH).json()["data"]}
+
+
+def test_registrations_are_kept_in_sqlite_and_replayed(vllm, local, home, tmp_path):
+    """A front with a store keeps its registrations there: a new front on the same server
+    registers them again (one whose folder is gone is forgotten); unloading forgets them; an
+    adapter vLLM forgets (as a restarted vLLM does) is registered again by the watcher's look;
+    new weights in the same folder (a promotion) are served, not the old ones' cached prefix."""
+    import shutil
+
+    from llm_mcp.serve.vllm import VLLMEngine
+    from llm_mcp.store import open_store
+
+    store = open_store(tmp_path)
+    folder = tmp_path / "kept"
+    shutil.copytree(home / "adapters" / "alpha", folder)
+    first = VLLMEngine(str(vllm.base), vllm.url, store=store, watch=0)
+    try:
+        first.load_adapter("kept", folder)
+        assert _ask(first, "kept").raw == _ask(local, "alpha").raw
+    finally:
+        first.close()
+    assert [r["name"] for r in store.registrations(first.server)] == ["kept"]
+    store.put_registration(first.server, "ghost", tmp_path / "no-such-adapter")
+
+    second = VLLMEngine(str(vllm.base), vllm.url, store=store, watch=0)
+    try:
+        assert second.replay(second.load_adapter) == ["kept"]  # ghost's folder is gone: forgotten
+        assert sorted(second.adapters) == ["kept"]
+        assert [r["name"] for r in store.registrations(second.server)] == ["kept"]
+        assert _ask(second, "kept").raw == _ask(local, "alpha").raw
+        httpx.post(vllm.url + "/v1/unload_lora_adapter", headers=AUTH, json={"lora_name": second.adapters["kept"].key})
+        assert "kept" not in _held(vllm.url)
+        second._look()  # what the watcher does every few seconds
+        assert "kept" in _held(vllm.url)
+        # a promotion: beta's weights written into the folder being served, then loaded again
+        shutil.copy(home / "adapters" / "beta" / "adapter_model.safetensors", folder)
+        second.load_adapter("kept", folder)
+        assert _ask(second, "kept").raw == _ask(local, "beta").raw
+        second.unload_adapter("kept")
+        assert "kept" not in _held(vllm.url) and store.registrations(second.server) == []
+    finally:
+        second.close()
+
+
+def test_a_vllm_serving_another_tokenizer_is_refused(vllm, base, tmp_path):
+    """Prompts travel as token ids: a --model whose tokenizer is not the one vLLM serves is an
+    error at start, not wrong replies."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from llm_mcp.errors import LLMMCPError
+    from llm_mcp.serve.vllm import VLLMEngine
+
+    other = tmp_path / "other"
+    shutil.copytree(base, other)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer.add_tokens(["Zürich"])
+    tokenizer.save_pretrained(other)
+    with pytest.raises(LLMMCPError, match="tokenizer is not the one of --model"):
+        VLLMEngine(str(other), vllm.url, watch=0)
+
+
 def test_eval_engine_vllm_scores_as_the_local_eval(vllm, home):
     """`llm-mcp eval --engine vllm` writes the report `llm-mcp eval` writes, with equal scores and
     predictions; its adapters are unregistered from vLLM afterwards."""
@@ -206,8 +359,8 @@ def _mcp(url: str):
 def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
     """A real `llm-mcp serve --engine vllm`: MCP chat and a /v1 stream answer as the local engine
     does; adapters load and unload at run time; vLLM killed mid-request is a clear error to the
-    client, the front stays up, and once vLLM is back (forgetting its adapters) requests work
-    again, the adapter registered anew."""
+    client, the front stays up, an adapter can be unloaded meanwhile, and once vLLM is back
+    (forgetting its adapters) the watcher registers the others anew and requests work again."""
     server = Server(vllm.base, home, "--engine", "vllm", "--vllm-url", vllm.url, "--adapter", "alpha")
     h = httpx.Client(base_url=server.url, timeout=300)
     try:
@@ -232,14 +385,18 @@ def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
                 r = await c.call_tool("chat", {"messages": ASK, "adapter": "beta"})
                 assert r.is_error and "beta" in r.content[0].text
         asyncio.run(over_mcp())
-        models = httpx.get(vllm.url + "/v1/models", headers=AUTH).json()["data"]
-        assert sorted(m["id"] for m in models) == sorted([str(vllm.base), "alpha"])  # beta unregistered
+        assert _held(vllm.url) == {str(vllm.base), "alpha"}  # beta unregistered
 
         streamed = h.post("/v1/chat/completions", json={"model": f"{base_id}:alpha", "messages": ASK,
                                                         "tools": TOOLS, "max_tokens": 24, "stream": True})
         deltas = [json.loads(line[6:]) for line in streamed.text.splitlines() if line.startswith("data: {")]
         said = "".join(d["choices"][0]["delta"].get("content") or "" for d in deltas if d["choices"])
         assert said.strip() == _ask(local, "alpha").content  # deltas as streamed; content is stripped
+
+        async def mcp_call(tool, arguments):
+            async with _mcp(server.url) as c:
+                return await c.call_tool(tool, arguments)
+        assert not asyncio.run(mcp_call("load_adapter", {"name": "beta"})).is_error
 
         # vLLM dies during a long reply: the client hears why, the front lives on
         with ThreadPoolExecutor(1) as pool:
@@ -253,14 +410,24 @@ def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
         down = h.post("/v1/chat/completions", json={"model": base_id, "messages": ASK, "max_tokens": 4})
         assert down.status_code == 500 and "did not answer" in down.json()["error"]["message"]
         assert h.get("/v1/models").status_code == 200
+        unloaded = asyncio.run(mcp_call("unload_adapter", {"name": "beta"}))  # while vLLM is down
+        assert not unloaded.is_error, unloaded.content
 
         back = VLLM(vllm.base, home / "vllm.log", port=vllm.port)
         vllm.server, vllm.log = back.server, back.log  # the fixture stops this one
+        # the watcher registers alpha again on its own (beta, unloaded meanwhile, stays out)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            held = _held(vllm.url)
+            if "alpha" in held:
+                break
+            time.sleep(1)
+        assert held == {str(vllm.base), "alpha"}
         again = h.post("/v1/chat/completions", json={"model": f"{base_id}:alpha", "messages": ASK,
                                                      "tools": TOOLS, "max_tokens": 24})
         assert again.status_code == 200, again.text
         assert again.json()["choices"][0]["message"]["content"] == _ask(local, "alpha").content
-        assert "registering it again" in (home / f"server-{server.port}.log").read_text()
+        assert re.search(r"registering (it|them) again", (home / f"server-{server.port}.log").read_text())
     finally:
         h.close()
         server.stop()

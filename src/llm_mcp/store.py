@@ -65,6 +65,14 @@ MIGRATIONS: list[tuple[str, str]] = [
             feedback_ts TEXT
         )"""),
     ("005_conversations_ts", "CREATE INDEX conversations_ts ON conversations (ts)"),
+    ("006_vllm_registrations", """
+        CREATE TABLE vllm_registrations (
+            server TEXT NOT NULL,     -- the vLLM server's URL and the base it serves (url#base)
+            name TEXT NOT NULL,       -- the adapter's llm-mcp name (vLLM's lora_name is NAME@<weights digest>)
+            path TEXT NOT NULL,       -- the folder vLLM was given
+            registered TEXT NOT NULL,
+            PRIMARY KEY (server, name)
+        )"""),
 ]
 
 TERMINAL = ("completed", "failed", "cancelled", "interrupted")
@@ -132,6 +140,17 @@ class Store:
 
     def delete_adapter(self, name: str) -> None:
         self._run("DELETE FROM adapters WHERE name = ?", (name,))
+
+    # ---- adapters registered with a vLLM server (serve --engine vllm): replayed when it restarts
+    def put_registration(self, server: str, name: str, path: Path) -> None:
+        self._run("INSERT OR REPLACE INTO vllm_registrations VALUES (?, ?, ?, ?)", (server, name, str(path), now()))
+
+    def registrations(self, server: str) -> list[dict]:
+        return self._rows("SELECT name, path, registered FROM vllm_registrations WHERE server = ? ORDER BY name",
+                          (server,))
+
+    def delete_registration(self, server: str, name: str) -> None:
+        self._run("DELETE FROM vllm_registrations WHERE server = ? AND name = ?", (server, name))
 
     # ---- jobs
     def add_job(self, job_id: str, name: str, config: dict, log_path: Path) -> dict:

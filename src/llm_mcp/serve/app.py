@@ -79,7 +79,8 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
             vllm_url = launched.url
         try:
             backend = VLLMEngine(model, vllm_url, chat_format=chat_format, max_new_tokens=max_new_tokens,
-                                 max_batch=max_batch, max_queue=max_queue, guided=guided, launched=launched)
+                                 max_batch=max_batch, max_queue=max_queue, guided=guided, launched=launched,
+                                 store=None if launched else store)  # a launched one starts empty
         except BaseException:
             if launched:
                 launched.stop()
@@ -100,6 +101,9 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
             store.delete_conversations(before=ago(record_days))
         state.discover()
         state.jobs.on_promoted = state.reload_adapter
+        if engine == "vllm":  # what this front had registered with the same vLLM server, by the path rules
+            backend.replay(lambda name, folder: state.add_adapter(name, state.safe_path(str(folder))),
+                           skip=set(adapters))
         from llm_mcp.adapters.card import find_adapter
 
         for name, folder in adapters.items():

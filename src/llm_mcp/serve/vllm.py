@@ -13,6 +13,9 @@ structural tag the local guide compiles (chat/guide.structural_tag). Adapters ar
 through vLLM's runtime LoRA API (`/v1/load_lora_adapter`; vLLM started with `--enable-lora` and
 `VLLM_ALLOW_RUNTIME_LORA_UPDATING=True`) after `adapters export-check`'s vLLM rules pass; vLLM
 reads the adapter folder itself, so it must see the same path (one machine or a shared disk).
+The registrations are kept in SQLite (store.vllm_registrations, by server URL and base): a
+front that starts again registers the same adapters, and a watcher registers them again when
+vLLM restarts and forgets them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import shutil
 import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,6 +35,8 @@ from llm_mcp.serve.engine import Adapter, Busy, Cancelled, Fault, Frontend, Gone
 from llm_mcp.serve.generate import ReplyStream
 
 log = logging.getLogger(__name__)
+
+SPECS = 256  # structural tags kept (one per tool list and format): clients that vary their tools do not grow it
 
 
 class Launched:
@@ -125,12 +131,20 @@ def base_for_vllm(spec: str) -> str:
 class VLLMEngine(Frontend):
     """The `vllm` backend: the same requests, adapters and replies as the local Engine, decoded by
     the vLLM server at `url` (its OpenAI API, up to or without `/v1`). `model` is the base vLLM
-    serves, read here for its tokenizer only; `max_batch` requests stream from vLLM at once."""
+    serves, read here for its tokenizer only; `max_batch` requests stream from vLLM at once.
+
+    An adapter is registered under a name of its own weights (`NAME@<digest>`): vLLM caches
+    prompt prefixes by LoRA name, so new weights in the same folder (a promotion) must not reuse
+    the old weights' cache. Every `watch` seconds vLLM's model list is compared with the adapters
+    registered, so those a restarted vLLM forgot are registered again before a request needs them.
+    With a `store` (a server the user runs, not a launched one), the registrations are kept there
+    too, by the server's URL and base, and `replay` registers them again in a front that starts
+    again."""
 
     def __init__(self, model: str, url: str, *, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
                  guided: bool = True, api_key_env: str = "LLM_MCP_VLLM_KEY", timeout: float = 600.0,
-                 launched: Launched | None = None):
+                 launched: Launched | None = None, store=None, watch: float = 5.0):
         import httpx2
 
         from llm_mcp.models.load import load_tokenizer
@@ -148,13 +162,24 @@ class VLLMEngine(Frontend):
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._http = httpx2.Client(base_url=self.url, headers=headers,
                                    timeout=httpx2.Timeout(timeout, connect=10.0))
-        self.served = self._base_model()
+        try:
+            self.served = self._base_model()
+            self._same_tokenizer()
+        except BaseException:
+            self._http.close()
+            raise
         self._pool = ThreadPoolExecutor(max_batch, thread_name_prefix="llm-mcp-vllm")
         self._lock = threading.Lock()
         self._inflight: dict[str, int] = {}  # adapter name (or "") → requests streaming or queued
         self._closed = False
-        self._specs: dict[tuple, str | None] = {}
+        self._specs: OrderedDict[tuple, str | None] = OrderedDict()  # the last SPECS tool lists' grammars
         self._waiting: dict[int, Request] = {}  # submitted, not started (by id: requests are unhashable)
+        self._registry = threading.RLock()  # registering, unregistering, replaying: one at a time
+        self.store, self.server = store, f"{self.url}#{self.served}"
+        self._stop = threading.Event()
+        self._down = False  # the watcher's view: vLLM did not answer its last look
+        if watch:
+            threading.Thread(target=self._watch, args=(watch,), daemon=True, name="llm-mcp-vllm-watch").start()
 
     # ---- vLLM's API ---------------------------------------------------------------------------
 
@@ -181,6 +206,24 @@ class VLLMEngine(Frontend):
                               f"({', '.join(bases) or 'none'}); llm-mcp fronts one")
         return bases[0]
 
+    def _same_tokenizer(self) -> None:
+        """Prompts go to vLLM as token ids: its tokenizer must be --model's. Checked on a probe
+        (vLLM's /tokenize); a vLLM without that route is trusted, with a warning."""
+        probe = ('<tool_call>{"name": "get_weather", "arguments": {"location": " Zürich"}}</tool_call> 8pm, ¿qué? 東京'
+                 + " ".join(self.tokenizer.all_special_tokens))  # the chat format's markers too
+        answer = self._call("POST", "/tokenize", json={"model": self.served, "prompt": probe,
+                                                        "add_special_tokens": False})
+        if answer.status_code != 200:
+            log.warning("could not check that vLLM's tokenizer is --model's (/tokenize answered HTTP %d)",
+                        answer.status_code)
+            return
+        theirs, ours = answer.json().get("tokens"), self.tokenizer(probe, add_special_tokens=False)["input_ids"]
+        if theirs != ours:
+            raise LLMMCPError(f"the vLLM server at {self.url} serves {self.served!r}, whose tokenizer is not "
+                              f"the one of --model {self.spec!r} (a probe is {len(theirs or [])} tokens there, "
+                              f"{len(ours)} here): prompts are sent as token ids, so replies would be wrong",
+                              "start vLLM on the same base as --model, or give --model the base vLLM serves")
+
     # ---- adapters -----------------------------------------------------------------------------
 
     def load_adapter(self, name: str, folder: Path) -> Adapter:
@@ -196,16 +239,19 @@ class VLLMEngine(Frontend):
                               fails[0].fix)
         if name in self.adapters:
             self.unload_adapter(name)
-        adapter = Adapter(name, folder, name, card, fmt)
-        self._register(adapter)
-        self.adapters[name] = adapter
+        adapter = Adapter(name, folder, f"{name}@{_digest(folder)}", card, fmt)
+        with self._registry:
+            self._register(adapter)
+            self.adapters[name] = adapter
+            if self.store is not None:
+                self.store.put_registration(self.server, name, folder)
         return adapter
 
     def _register(self, adapter: Adapter) -> None:
-        """vLLM loads the folder under the adapter's name; in place, so a name vLLM still holds
-        (an earlier front, a promoted adapter's new weights) takes this folder's weights."""
+        """vLLM loads the folder under the adapter's key (its name and weights); in place, so a
+        key vLLM still holds (an earlier front's) is no error."""
         answer = self._call("POST", "/v1/load_lora_adapter", json={
-            "lora_name": adapter.name, "lora_path": str(adapter.path), "load_inplace": True})
+            "lora_name": adapter.key, "lora_path": str(adapter.path), "load_inplace": True})
         if answer.status_code != 200:
             raise LLMMCPError(f"vLLM refused adapter {adapter.name!r} from {adapter.path} "
                               f"(HTTP {answer.status_code}): {_message(answer)}",
@@ -215,21 +261,85 @@ class VLLMEngine(Frontend):
     def unload_adapter(self, name: str, timeout: float = 600.0) -> None:
         """Unregister `name`: its requests streaming now finish first (up to `timeout` seconds),
         new ones fail alone (Gone)."""
-        self.adapter(name)
+        key = self.adapter(name).key
         with self._lock:
             self._leaving.add(name)
         try:
             deadline = time.monotonic() + timeout
             while self._inflight.get(name) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            answer = self._call("POST", "/v1/unload_lora_adapter", json={"lora_name": name})
-            if answer.status_code not in (200, 404):  # 404: vLLM lost it already (a restart)
-                raise LLMMCPError(f"vLLM would not unload adapter {name!r} (HTTP {answer.status_code}): "
-                                  f"{_message(answer)}")
-            del self.adapters[name]
+            with self._registry:
+                if self.adapters.get(name) is None or self.adapters[name].key != key:
+                    return  # another unload (or a replacement) got there first
+                try:
+                    answer = self._call("POST", "/v1/unload_lora_adapter", json={"lora_name": key})
+                except Fault as err:  # vLLM is down or out of reach: a vLLM that restarts holds no adapters
+                    log.warning("unloading adapter %r while %s (if vLLM did not restart, it still holds %s)",
+                                name, err.args[0], key)
+                else:
+                    if answer.status_code not in (200, 404):  # 404: vLLM lost it already (a restart)
+                        raise LLMMCPError(f"vLLM would not unload adapter {name!r} (HTTP "
+                                          f"{answer.status_code}): {_message(answer)}")
+                del self.adapters[name]
+                if self.store is not None:
+                    self.store.delete_registration(self.server, name)
         finally:
             with self._lock:
                 self._leaving.discard(name)
+
+    def replay(self, load, skip=()) -> list[str]:
+        """Register again the adapters the store holds for this server (a front starting again),
+        each through `load(name, folder)` (the server's own loading, with its path rules), those in
+        `skip` left out; one that fails (its folder gone or out of bounds, vLLM refuses it) is
+        forgotten, with a warning, unless vLLM failed (kept for the next start). → the names."""
+        done = []
+        for row in self.store.registrations(self.server) if self.store is not None else []:
+            if row["name"] in skip:
+                continue
+            try:
+                load(row["name"], Path(row["path"]))
+                done.append(row["name"])
+            except Fault as err:
+                log.warning("adapter %r not registered again with vLLM now: %s", row["name"], err)
+            except LLMMCPError as err:
+                log.warning("adapter %r (registered with vLLM before) not registered again: %s",
+                            row["name"], err)
+                self.store.delete_registration(self.server, row["name"])
+        return done
+
+    def _watch(self, every: float) -> None:
+        """Every `every` seconds: the adapters vLLM no longer lists (it restarted) registered again."""
+        while not self._stop.wait(every):
+            try:
+                self._look()
+            except Exception:  # noqa: BLE001 - the watcher keeps watching
+                if not self._stop.is_set():  # (closing closes the client under it)
+                    log.exception("watching vLLM failed")
+
+    def _look(self) -> None:
+        try:
+            answer = self._call("GET", "/v1/models", timeout=10)
+        except Fault as err:
+            if not self._down:
+                log.warning("%s; its adapters are registered again when it is back", err.args[0])
+            self._down = True
+            return
+        if answer.status_code != 200:
+            return
+        if self._down:
+            log.warning("the vLLM server at %s answers again", self.url)
+            self._down = False
+        listed = {m["id"] for m in answer.json().get("data", []) if m.get("parent")}
+        with self._registry:  # (one loaded since the list was read is registered again, harmlessly)
+            lost = [a for n, a in self.adapters.items() if a.key not in listed and n not in self._leaving]
+            if lost:
+                log.warning("vLLM at %s no longer holds %s (it restarted?): registering them again",
+                            self.url, ", ".join(repr(a.name) for a in lost))
+            for adapter in lost:
+                try:
+                    self._register(adapter)
+                except LLMMCPError as err:  # requests for it fail with vLLM's 404 (Gone) meanwhile
+                    log.warning("%s", err)
 
     def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
         """Tool-call accuracy of the base or an adapter, decoded by vLLM (eval.run.judge, the
@@ -286,6 +396,7 @@ class VLLMEngine(Frontend):
     def close(self) -> None:
         with self._lock:
             self._closed = True
+        self._stop.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:  # requests the pool will never start fail, rather than wait for ever
             stranded = list(self._waiting.values())
@@ -314,9 +425,16 @@ class VLLMEngine(Frontend):
     def _spec(self, req: Request) -> str | None:
         """The structural tag that holds this request's calls to its tools (one per tool list)."""
         key = (req.fmt.kind, req.prefix, json.dumps(req.tools, sort_keys=True, default=str))
-        if key not in self._specs:
-            self._specs[key] = req.fmt.guide_spec(req.tools, req.prefix)
-        return self._specs[key]
+        with self._lock:
+            if key in self._specs:
+                self._specs.move_to_end(key)
+                return self._specs[key]
+        spec = req.fmt.guide_spec(req.tools, req.prefix)
+        with self._lock:
+            self._specs[key] = spec
+            while len(self._specs) > SPECS:
+                self._specs.popitem(last=False)
+        return spec
 
     def _run(self, req: Request, retried: bool = False) -> None:
         """Stream one reply from vLLM into the request's ReplyStream; the result or the error."""
@@ -325,8 +443,12 @@ class VLLMEngine(Frontend):
         req.error = self._unrunnable(req)
         if req.error is not None:
             return
+        adapter = self.adapters.get(req.adapter) if req.adapter else None
+        if req.adapter and adapter is None:  # unloaded since the check above
+            req.error = Gone(f"adapter {req.adapter!r} was unloaded while the request waited")
+            return
         stream = ReplyStream(req.fmt, req.on_event, req.prefix)
-        body = {"model": req.adapter or self.served, "prompt": req.prompt, "max_tokens": req.max_new_tokens,
+        body = {"model": adapter.key if adapter else self.served, "prompt": req.prompt, "max_tokens": req.max_new_tokens,
                 "temperature": req.temperature, "stream": True, "return_token_ids": True,
                 "skip_special_tokens": False, "stop_token_ids": req.fmt.stop_token_ids,
                 "add_special_tokens": False,
@@ -340,12 +462,14 @@ class VLLMEngine(Frontend):
         started, first, reason = time.perf_counter(), None, None
         try:
             with self._http.stream("POST", "/v1/completions", json=body) as answer:
-                if (answer.status_code == 404 and req.adapter in self.adapters
+                if (answer.status_code == 404 and adapter is not None and self.adapters.get(req.adapter) is adapter
                         and req.adapter not in self._leaving and not retried):
                     # vLLM restarted and forgot the adapter: register it again, once
                     answer.read()
                     log.warning("vLLM did not know adapter %r: registering it again", req.adapter)
-                    self._register(self.adapters[req.adapter])
+                    with self._registry:  # unless it was unloaded meanwhile (then the retry fails alone)
+                        if self.adapters.get(req.adapter) is adapter:
+                            self._register(adapter)
                     return self._run(req, retried=True)
                 if answer.status_code != 200:
                     answer.read()
@@ -383,6 +507,17 @@ class VLLMEngine(Frontend):
             return
         now = time.perf_counter()
         self._result(req, stream, reason, len(stream.ids), now - started, first or now)
+
+
+def _digest(folder: Path) -> str:
+    """A short name for an adapter's weights (its safetensors file's SHA-256)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(folder / "adapter_model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:12]
 
 
 def _message(answer) -> str:
