@@ -33,6 +33,21 @@ bandwidth) beside plain generate's decode rate.
   LLM_MCP_HOME=... python bench/serve_throughput.py [--model smollm2-135m-instruct]
       [--adapter DIR] [--new-tokens 32] [--json out.json]
   LLM_MCP_HOME=... python bench/serve_throughput.py --load [--rates 0.5,1,2,4] [--requests 24]
+
+`--engine vllm`: the same closed-loop load (8 and 32 clients, each sending its next request when
+the last is answered; mixed adapters: the base, A and B in turn; the eight tools, --new-tokens)
+against
+
+  local         llm-mcp's own engine (the model in this process)
+  front         `serve --engine vllm`'s backend (VLLMEngine, guided calls as served) on a vLLM
+                server started for the run (serve/vllm.Launched; --vllm-python)
+  front-free    the same front with calls unguided
+  vllm          the same prompt token ids straight to vLLM's /v1/completions, no llm-mcp (the peer)
+
+each after the other (the local engine is closed before vLLM starts: one 2-core machine).
+
+  LLM_MCP_HOME=... python bench/serve_throughput.py --engine vllm [--vllm-python .venv-vllm/bin/python]
+      [--requests 24] [--vllm-arg=--dtype=float32 ...]
 """
 
 from __future__ import annotations
@@ -89,10 +104,18 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--load", action="store_true", help="requests arriving over time (see above)")
     ap.add_argument("--rates", default="0.5,1,2,4", help="offered loads, × plain generate's capacity")
-    ap.add_argument("--requests", type=int, default=24, help="requests per offered load")
+    ap.add_argument("--requests", type=int, default=24, help="requests per offered load (per concurrency "
+                    "with --engine vllm)")
+    ap.add_argument("--engine", choices=["local", "vllm"], default="local",
+                    help="vllm: the local engine against vLLM, with and without llm-mcp in front (see above)")
+    ap.add_argument("--vllm-python", default=str(REPO / ".venv-vllm" / "bin" / "python"))
+    ap.add_argument("--vllm-arg", action="append", default=[], metavar="ARG",
+                    help="one more argument for vLLM (repeatable)")
     args = ap.parse_args()
     if args.load:
         return load(args)
+    if args.engine == "vllm":
+        return against_vllm(args)
 
     import torch
     from llm_mcp.serve.engine import Engine, Request
@@ -373,6 +396,111 @@ def load(args) -> None:
             "ttft_p95": round(row["continuous"]["ttft_s"]["p95"] / max(row["static"]["ttft_s"]["p95"], 1e-9), 2)}
     for e in engines.values():
         e.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    print(json.dumps(out, indent=1))
+
+
+# ---- the local engine against vLLM ---------------------------------------------------------------
+
+def against_vllm(args) -> None:
+    """Closed-loop load at 8 and 32 clients, mixed adapters: local engine, vLLM behind llm-mcp,
+    vLLM alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx2
+
+    from llm_mcp.serve.engine import Engine, Request
+    from llm_mcp.serve.vllm import Launched, VLLMEngine, base_for_vllm
+
+    tools, questions, adapter_a, adapter_b = setup(args)
+    n = args.new_tokens
+    adapters = [None, "a", "b"]
+    out: dict = {"model": args.model, "new_tokens": n, "requests": args.requests, "concurrency": {}}
+
+    def asks(count: int) -> list[tuple[str, str | None]]:
+        return [(questions[i % len(questions)], adapters[i % 3]) for i in range(count)]
+
+    def closed_loop(send, clients: int) -> dict:
+        """`clients` threads, each sending its next request when the last is answered."""
+        work = asks(max(args.requests, clients))
+        started = time.perf_counter()
+        with ThreadPoolExecutor(clients) as pool:
+            results = list(pool.map(send, work))  # (first token s, total s, tokens) each
+        wall = time.perf_counter() - started
+        tokens = sum(r[2] for r in results)
+        return {"tokens": tokens, "seconds": round(wall, 2), "tokens_per_s": round(tokens / wall, 1),
+                "ttft_s": percentiles([r[0] for r in results]), "latency_s": percentiles([r[1] for r in results])}
+
+    def through(engine, guided: bool = True):
+        def send(ask):
+            engine.guided = guided
+            r = engine.generate(Request([{"role": "user", "content": ask[0]}], tools, ask[1], n), timeout=1800)
+            return r.first_token_s, r.total_s, r.completion_tokens
+        return send
+
+    def report(name: str, clients: int, row: dict) -> None:
+        out["concurrency"].setdefault(str(clients), {})[name] = row
+        print(f"{clients:>2} clients {name:>10}: {row['tokens_per_s']} tok/s, TTFT p50/p95 "
+              f"{row['ttft_s']['p50']}/{row['ttft_s']['p95']} s, latency p50/p95 "
+              f"{row['latency_s']['p50']}/{row['latency_s']['p95']} s", flush=True)
+
+    local = Engine(args.model, dtype="fp32", max_batch=32, max_queue=256)
+    for name, folder in (("a", adapter_a), ("b", adapter_b)):
+        local.load_adapter(name, folder)
+    through(local)(("hi", None))  # warm: the tool prompt's prefix cached, as in a running server
+    for clients in (8, 32):
+        report("local", clients, closed_loop(through(local), clients))
+    fmt = local.fmt
+    local.close()
+
+    flags = ["--dtype", "float32", "--max-model-len", "2048", "--max-num-seqs", "32", *args.vllm_arg]
+    started = time.perf_counter()
+    server = Launched(base_for_vllm(args.model), args.vllm_python, extra=flags,
+                      env={"VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "4")})
+    out["vllm_start_s"] = round(time.perf_counter() - started, 1)
+    try:
+        front = VLLMEngine(args.model, server.url, max_batch=32, max_queue=256, launched=server)
+    except BaseException:
+        server.stop()
+        raise
+    http = httpx2.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.key}"}, timeout=1800)
+    try:
+        for name, folder in (("a", adapter_a), ("b", adapter_b)):
+            front.load_adapter(name, folder)
+        through(front)(("hi", None))
+
+        def direct(ask):
+            """The front's prompt ids, sent to vLLM as a plain client would (no grammar)."""
+            ids = fmt.prompt_ids([{"role": "user", "content": ask[0]}], tools)
+            body = {"model": front.adapters[ask[1]].key if ask[1] else front.served, "prompt": ids, "max_tokens": n, "temperature": 0,
+                    "stream": True, "stop_token_ids": fmt.stop_token_ids, "skip_special_tokens": False,
+                    "stream_options": {"include_usage": True}}
+            sent, first, tokens = time.perf_counter(), None, 0
+            with http.stream("POST", "/v1/completions", json=body) as answer:
+                if answer.status_code != 200:
+                    raise RuntimeError(f"vLLM answered {answer.status_code}: {answer.read()[:300]!r}")
+                for line in answer.iter_lines():
+                    if not line.startswith("data: {"):
+                        continue
+                    chunk = json.loads(line[6:])
+                    if chunk.get("choices") and chunk["choices"][0].get("text"):
+                        first = first or time.perf_counter()
+                    tokens = (chunk.get("usage") or {}).get("completion_tokens", tokens)
+            done = time.perf_counter()
+            return (first or done) - sent, done - sent, tokens
+
+        for clients in (8, 32):
+            report("front", clients, closed_loop(through(front, True), clients))
+            report("front-free", clients, closed_loop(through(front, False), clients))
+            report("vllm", clients, closed_loop(direct, clients))
+    finally:
+        http.close()
+        front.close()  # stops the launched vLLM
+    for row in out["concurrency"].values():
+        row["vllm_vs_local"] = round(row["vllm"]["tokens_per_s"] / row["local"]["tokens_per_s"], 2)
+        row["front_vs_vllm"] = round(row["front-free"]["tokens_per_s"] / row["vllm"]["tokens_per_s"], 2)
+        row["guided_vs_free"] = round(row["front"]["tokens_per_s"] / row["front-free"]["tokens_per_s"], 2)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
     print(json.dumps(out, indent=1))
