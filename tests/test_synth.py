@@ -93,6 +93,25 @@ def test_requests_vary_and_rarely_name_the_parameters():
         assert not any(b["name"] in listed and intent_of(b).do in r["output"] for b in bank_tools())
 
 
+
+def test_the_refusal_share_sets_the_refused_asks_among_the_no_call_requests():
+    """--refusal-share: of the no-call requests, the asks for a tool the prompt lacks (refused in
+    text); 0 leaves small talk and near misses only; the default's data stays as it was."""
+    def refusals(share: float) -> tuple[int, int]:
+        records = synthesize(TOOLS, 400, seed=4, options=Options(refusal_share=share)).records
+        no_call = [r for r in records if not r["tool_calls"]]
+        refused = [r for r in no_call if any(r["output"].startswith(s) for s in REFUSAL_STARTS)]
+        return len(refused), len(no_call)
+
+    assert refusals(0.0)[0] == 0 and refusals(0.0)[1] > 50
+    few, many = refusals(0.35), refusals(0.8)
+    assert 0 < few[0] < many[0] and many[0] > many[1] / 2
+    assert synthesize(TOOLS, 64, seed=4).records == synthesize(
+        TOOLS, 64, seed=4, options=Options(refusal_share=0.35)).records
+
+
+REFUSAL_STARTS = ("I can't ", "Sorry, I have no tool", "I'm not able to ", "That's not something my tools")
+
 def test_values_are_normalised_for_the_schema():
     records = synthesize(TOOLS, 800, seed=11).records
     events = [(r["input"], c["arguments"]) for r in records for c in r["tool_calls"]

@@ -41,6 +41,7 @@ class Options:
     """How the examples vary (all shares are of examples unless said otherwise)."""
 
     no_tool_share: float = 0.2       # requests that need no tool
+    refusal_share: float = 0.35      # of those: asks for a bank tool absent from the prompt, refused
     parallel_share: float = 0.25     # requests with two intents (a fifth of them three)
     same_tool_share: float = 0.3     # of multi-intent requests: the same tool again
     group: int = 16                  # examples that share one prompt (tool list)
@@ -211,7 +212,7 @@ class Synthesizer:
     def no_call(self, absent: list[dict]) -> dict:
         rng = self.rng
         roll = rng.random()
-        if roll < 0.35 and absent:
+        if roll < self.o.refusal_share and absent:
             tool = rng.choice(absent)
             made = self.arguments(tool)
             if made is not None:
@@ -220,7 +221,9 @@ class Synthesizer:
                 text, _ = rq.roughen(rng, text, made[2], self.o.rough_rate)
                 answer = rng.choice(data("phrases")["refusals"]).format(do=intent.do)
                 return {"input": text, "output": answer, "tool_calls": []}
-        source = data("phrases")["near_misses"] if roll < 0.6 else data("pools")["small_talk"]
+        # the rest: near misses and small talk, 5 to 8 as at the default refusal share
+        near = self.o.refusal_share + (1 - self.o.refusal_share) * 5 / 13
+        source = data("phrases")["near_misses"] if roll < near else data("pools")["small_talk"]
         question, answer = rng.choice(source)
         opener = rng.choice(data("phrases")["openers"])
         if opener:
