@@ -41,7 +41,7 @@ vllm-env: $(VLLM_VENV)/.installed
 demo: $(STAMP)
 	@echo "== 1. the base model, asked to use a tool, answers in prose"
 	$(BIN)/llm-mcp chat --tools examples/tools.json --max-new-tokens 48 "Can you get the current weather for a city: location Tokyo."
-	@echo "== 2. train an adapter on examples/train.jsonl (the default recipe, 1280 synthesized examples, ~25 minutes on 2 CPU cores; kept once made)"
+	@echo "== 2. train an adapter on examples/train.jsonl (the default recipe, 1280 synthesized examples, 10–14 minutes on 2 CPU cores; kept once made)"
 	test -f $(ADAPTER)/adapter_model.safetensors || $(BIN)/llm-mcp train --data examples/train.jsonl --output $(ADAPTER)
 	@echo "== 3. the adapter calls the tool"
 	$(BIN)/llm-mcp chat --adapter $(ADAPTER) --tools examples/tools.json "Can you get the current weather for a city: location Tokyo."
