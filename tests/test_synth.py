@@ -19,7 +19,7 @@ from conftest import REPO
 from llm_mcp.data import check_examples, read_dataset, read_tools_file
 from llm_mcp.data.synth import Options, bank_tools, synthesize
 from llm_mcp.data.synth.requests import intent_of
-from llm_mcp.data.synth.values import number_words
+from llm_mcp.data.synth.values import data, number_words
 from llm_mcp.errors import LLMMCPError
 
 TOOLS = read_tools_file(REPO / "examples" / "tools.json")
@@ -100,7 +100,8 @@ def test_the_refusal_share_sets_the_refused_asks_among_the_no_call_requests():
     def refusals(share: float) -> tuple[int, int]:
         records = synthesize(TOOLS, 400, seed=4, options=Options(refusal_share=share)).records
         no_call = [r for r in records if not r["tool_calls"]]
-        refused = [r for r in no_call if any(r["output"].startswith(s) for s in REFUSAL_STARTS)]
+        starts = [s.split("{do}")[0] for s in data("phrases")["refusals"]]  # the refusal templates
+        refused = [r for r in no_call if any(r["output"].startswith(s) for s in starts)]
         return len(refused), len(no_call)
 
     assert refusals(0.0)[0] == 0 and refusals(0.0)[1] > 50
@@ -108,9 +109,6 @@ def test_the_refusal_share_sets_the_refused_asks_among_the_no_call_requests():
     assert 0 < few[0] < many[0] and many[0] > many[1] / 2
     assert synthesize(TOOLS, 64, seed=4).records == synthesize(
         TOOLS, 64, seed=4, options=Options(refusal_share=0.35)).records
-
-
-REFUSAL_STARTS = ("I can't ", "Sorry, I have no tool", "I'm not able to ", "That's not something my tools")
 
 def test_values_are_normalised_for_the_schema():
     records = synthesize(TOOLS, 800, seed=11).records

@@ -511,13 +511,9 @@ class VLLMEngine(Frontend):
 
 def _digest(folder: Path) -> str:
     """A short name for an adapter's weights (its safetensors file's SHA-256)."""
-    import hashlib
+    from llm_mcp.models.load import sha256_files
 
-    h = hashlib.sha256()
-    with open(folder / "adapter_model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:12]
+    return sha256_files([folder / "adapter_model.safetensors"])[:12]
 
 
 def _message(answer) -> str:
