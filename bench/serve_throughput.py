@@ -24,7 +24,10 @@ adapter A and adapter B in turn), the same arrivals against
 
   plain       one request at a time through `model.generate` (first come, first served)
   static      the Engine gathering a batch and running it to its end (the earlier policy)
-  continuous  the Engine with requests joining and leaving the running batch
+  whole       the Engine with requests joining and leaving the running batch, every admitted
+              prompt computed before the next decode step (--prefill-chunk 0)
+  continuous  the same computing --prefill-chunk prompt tokens per worker iteration, a decode
+              step of the running rows between two (the default engine at the default 2048)
 
 with throughput, time to first token and end-to-end latency (p50/p95/p99), and the batch-1
 decode ceiling of this machine (the weights' bytes read per token against measured memory
@@ -104,6 +107,8 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--load", action="store_true", help="requests arriving over time (see above)")
     ap.add_argument("--rates", default="0.5,1,2,4", help="offered loads, × plain generate's capacity")
+    ap.add_argument("--prefill-chunk", type=int, default=2048, help="--load: the continuous engine's prefill "
+                    "chunk (prompt tokens per forward pass between decode steps)")
     ap.add_argument("--requests", type=int, default=24, help="requests per offered load (per concurrency "
                     "with --engine vllm)")
     ap.add_argument("--engine", choices=["local", "vllm"], default="local",
@@ -293,8 +298,10 @@ def load(args) -> None:
     gaps = [rng.expovariate(1.0) for _ in range(n)]  # unit-rate Poisson gaps, scaled per load
     out: dict = {"model": args.model, "requests": n, "threads": torch.get_num_threads()}
 
-    def engine(batching: str) -> Engine:
-        e = Engine(args.model, batching=batching, max_batch=16, max_queue=4 * n)
+    def engine(name: str) -> Engine:
+        chunk = args.prefill_chunk if name == "continuous" else 0  # the earlier policies prefill whole
+        e = Engine(args.model, batching="static" if name == "static" else "continuous", prefill_chunk=chunk,
+                   max_batch=16, max_queue=4 * n)
         e.load_adapter("a", adapter_a)
         e.load_adapter("b", adapter_b)
         for a in (None, "a", "b"):  # warm: each adapter's prompt prefix computed once
@@ -377,10 +384,10 @@ def load(args) -> None:
     print(f"plain generate serves {capacity:.2f} requests/s back to back, decodes {decode_rate:.1f} tok/s; "
           f"memory bandwidth {bw:.1f} GB/s, weights {weights / 1e6:.0f} MB: batch-1 decode ceiling "
           f"{ceiling:.1f} tok/s ({decode_rate / ceiling:.0%} of it)", flush=True)
-    engines = {"plain": plain_engine, "static": None, "continuous": None}
+    engines = {"plain": plain_engine, "static": None, "whole": None, "continuous": None}
     for rate in [float(x) for x in args.rates.split(",")]:
         row = out.setdefault("loads", {}).setdefault(str(rate), {"requests_per_s": round(rate * capacity, 3)})
-        for name in ("plain", "static", "continuous"):
+        for name in engines:
             if engines[name] is None:
                 engines[name] = engine(name)
             started = time.perf_counter()
@@ -393,7 +400,8 @@ def load(args) -> None:
                   f"{row[name]['latency_s']['p99']} s", flush=True)
         row["continuous_vs_static"] = {
             "throughput": round(row["continuous"]["tokens_per_s"] / row["static"]["tokens_per_s"], 2),
-            "ttft_p95": round(row["continuous"]["ttft_s"]["p95"] / max(row["static"]["ttft_s"]["p95"], 1e-9), 2)}
+            "ttft_p95": round(row["continuous"]["ttft_s"]["p95"] / max(row["static"]["ttft_s"]["p95"], 1e-9), 2),
+            "latency_p50": round(row["continuous"]["latency_s"]["p50"] / max(row["static"]["latency_s"]["p50"], 1e-9), 2)}
     for e in engines.values():
         e.close()
     if args.json:

@@ -25,10 +25,10 @@ def user(text: str) -> list[dict]:
     return [{"role": "user", "content": text}]
 
 
-def plain_generate(model, fmt, text: str, tokens: int) -> str:
+def plain_generate(model, fmt, text: str, tokens: int, tools: list = TOOLS) -> str:
     import torch
 
-    ids = torch.tensor([fmt.prompt_ids(user(text), TOOLS)])
+    ids = torch.tensor([fmt.prompt_ids(user(text), tools)])
     out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=tokens, do_sample=False,
                          eos_token_id=fmt.stop_token_ids, pad_token_id=fmt.tokenizer.pad_token_id)
     return fmt.reply_text(out[0, ids.shape[1]:].tolist())
@@ -64,6 +64,35 @@ def test_requests_join_a_running_batch_and_leave_it_with_the_replies_of_plain_ge
     assert [r.result.raw for r in later] == want_short
     assert max(engine.batches) >= 2  # they ran beside it, not after it
     engine.close()
+
+
+def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(tiny_llama):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm_mcp.chat import ChatFormat
+    from llm_mcp.serve.decode import Decoder, Row, pad_id
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32).eval()
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama))
+    decoder = Decoder(lambda: model, pad_id(fmt.tokenizer), chunk=64)
+    running = Row(fmt.prompt_ids(user(PROMPTS[0]), TOOLS), fmt, max_new_tokens=200)
+    decoder.join([running])
+    # prompts of 2, 5 and 8 tools: a shared prefix, then rests of very different lengths (padded)
+    asks = [(PROMPTS[1], TOOLS[:2]), (PROMPTS[2], TOOLS[:5]), (PROMPTS[3], TOOLS)]
+    joining = [Row(fmt.prompt_ids(user(p), tools), fmt, max_new_tokens=12) for p, tools in asks]
+    decoder.admit(joining)
+    before, chunks = running.tokens, 0
+    while decoder.pending:
+        decoder.prefill()
+        decoder.step()
+        chunks += 1
+    assert chunks >= 3  # hundreds of new prompt tokens, 64 at a time
+    assert running.tokens == before + chunks  # it decoded a token between every two chunks
+    while decoder.rows:
+        decoder.step()
+    assert running.stream.text() == plain_generate(model, fmt, PROMPTS[0], 200)
+    assert [r.stream.text() for r in joining] == [plain_generate(model, fmt, p, 12, tools) for p, tools in asks]
 
 
 def test_static_batching_keeps_the_earlier_policy(tiny_llama):

@@ -9,12 +9,15 @@ batch is a padded KV cache with a row per reply:
     row 1  [ p1  p1  p1  p1  p1  r1 r1 r1]   running
     row 2  [pad pad pad  p2  p2  p2  p2 p2]  joined at this step
 
-`join` prefills new rows together (the prompt prefix they share from `Prefixes`, their rests
-left-padded against it), picks each one's first token and lays their cache beside the running
-rows, left-padded to the same width. `step` feeds every row its last token (position ids per
-row, the padding masked out) and picks the next; a row that ends (its end-of-turn token, its
-limit, or cancelled) leaves at once, its reply delivered then, its cache row dropped, and the
-columns no remaining row needs are cut off the left. Greedy replies equal `model.generate`'s.
+`admit` queues new rows; `prefill` computes their prompts one after another, each from the
+longest prefix it shares with the last prompt of its adapter (`Prefixes`: the tool schemas are
+computed once), `chunk` tokens per call, so that the engine can give the running rows a step
+between two calls; a row whose prompt is in joins the batch at once, its cache left-padded to
+the running rows' width. `step` feeds every row its last token (position ids per row, the
+padding masked out; a row that just joined is fed its last prompt token) and picks the next; a
+row that ends (its end-of-turn token, its limit, or cancelled) leaves at once, its reply
+delivered then, its cache row dropped, and the columns no remaining row needs are cut off the
+left. Greedy replies equal `model.generate`'s.
 """
 
 from __future__ import annotations
@@ -85,82 +88,74 @@ def _no_adapters(keys: list[str]):
 
 
 class Prefixes:
-    """KV caches of recent prompt prefixes (the system turn with the tool schemas, as a rule), one
-    row each, per adapter: a new prefix extends the stored one it shares most with."""
+    """The KV cache of the last prompt computed under each adapter (one row each): a new prompt
+    extends the stored cache of its adapter from the longest prefix the two share (the system
+    turn with the tool schemas, as a rule), so only what is new in it is computed."""
 
     def __init__(self, model: Callable[[], Any], choose: Callable = _no_adapters, keep: int = 8):
         self.model, self.choose, self.keep = model, choose, keep
-        self._stored: dict[str, tuple] = {}  # adapter key → (prefix ids, its cache), newest last
+        self._stored: dict[str, tuple] = {}  # adapter key → (ids, their cache), newest last
 
     def clear(self) -> None:
         self._stored.clear()
 
-    def batch(self, prefix: list[int], keys: list[str]):
-        """A cache of `prefix` with one row per key, each under its adapter's weights."""
-        import copy
-
-        import torch
-        from transformers import DynamicCache
-
-        if not prefix:
-            return DynamicCache()
-        distinct = sorted(set(keys))
-        parts = [self.one(prefix, key) for key in distinct]
-        work = copy.deepcopy(parts[0])  # the rows grow their own copy
-        if len(distinct) == 1:
-            if len(keys) > 1:
-                work.batch_repeat_interleave(len(keys))
-            return work
-        index = torch.tensor([distinct.index(k) for k in keys], device=parts[0].layers[0].keys.device)
-        for layer, *others in zip(work.layers, *(p.layers for p in parts[1:])):
-            # (1, kv_heads, prefix, head_dim) per adapter → (rows, …) in row order
-            layer.keys = torch.cat([layer.keys, *(o.keys for o in others)])[index]
-            layer.values = torch.cat([layer.values, *(o.values for o in others)])[index]
-        return work
-
-    def one(self, prefix: list[int], key: str):
-        """The one-row cache of `prefix` under adapter `key`: the stored one cropped to what it
-        shares with `prefix` and extended by the rest (afresh under MIN_PREFIX shared tokens)."""
+    def grow(self, ids: list[int], key: str, limit: int = 0) -> int:
+        """Move the stored cache of adapter `key` towards `ids`: cropped to what it shares with
+        them (afresh under MIN_PREFIX shared tokens), then extended by at most `limit` of the
+        rest in one forward pass (0: all of it). Returns the tokens computed; called again, it
+        goes on from there."""
         import torch
         from transformers import DynamicCache
 
         from llm_mcp.models.load import cache_kwarg
 
-        model = self.model()
-        stored_ids, stored = self._stored.pop(key, ((), None))
-        n = common_prefix(list(stored_ids), prefix, len(prefix)) if stored is not None else 0
-        if n >= MIN_PREFIX:
-            cache = stored
+        stored_ids, cache = self._stored.pop(key, ((), None))
+        n = common_prefix(list(stored_ids), ids, len(ids)) if cache is not None else 0
+        if cache is not None and (n >= MIN_PREFIX or n == len(ids)):
             if len(stored_ids) > n:
-                cache.crop(-(len(stored_ids) - n))
+                cache.crop(n - len(stored_ids))  # (negative: the tokens dropped off the end)
         else:
             cache, n = DynamicCache(), 0
-        if n < len(prefix):
+        end = len(ids) if not limit else min(len(ids), n + limit)
+        if end > n:
+            model = self.model()
             device = next(model.parameters()).device
             kwargs, scope = self.choose([key])
             with torch.inference_mode(), scope():
-                model(input_ids=torch.tensor([prefix[n:]], device=device),
-                      position_ids=torch.arange(n, len(prefix), device=device)[None],
+                model(input_ids=torch.tensor([ids[n:end]], device=device),
+                      position_ids=torch.arange(n, end, device=device)[None],
                       use_cache=True, logits_to_keep=1, **{cache_kwarg(model): cache}, **kwargs)
-        self._stored[key] = (tuple(prefix), cache)
+        self._stored[key] = (tuple(ids[:end]), cache)
         while len(self._stored) > self.keep:  # the least recently used goes
             self._stored.pop(next(iter(self._stored)))
-        return cache
+        return end - n
+
+    def holds(self, ids: list[int], key: str) -> bool:
+        return key in self._stored and self._stored[key][0] == tuple(ids)
+
+    def copy(self, key: str):
+        """A copy of adapter `key`'s stored cache, for a row to grow on its own."""
+        import copy
+
+        return copy.deepcopy(self._stored[key][1])
 
 
 class Decoder:
     """A running batch. `model()` gives the current model (the engine swaps it when adapters
     load); `choose(keys)` gives (forward kwargs, context) for rows using adapters `keys`.
-    Not thread-safe: one thread joins and steps (the engine's worker, or the caller)."""
+    Not thread-safe: one thread admits, prefills and steps (the engine's worker, or the caller)."""
 
     def __init__(self, model: Callable[[], Any], pad: int, choose: Callable = _no_adapters,
-                 prefixes: Prefixes | None = None):
+                 prefixes: Prefixes | None = None, chunk: int = 0):
         self.model, self.pad, self.choose = model, pad, choose
         self.prefixes = prefixes or Prefixes(model, choose)
+        self.chunk = chunk  # prompt tokens computed per `prefill` call; 0: every pending prompt whole
         self.rows: list[Row] = []
+        self.pending: list[Row] = []  # admitted, their prompts being computed, first come first
         self.cache = None
         self.mask = self.last = self.pos = None  # (rows, L), (rows,), (rows,)
         self.steps = 0  # forward passes over the running batch (benchmarks, tests)
+        self.prefills = 0  # prompt forward passes (benchmarks, tests)
 
     @property
     def width(self) -> int:
@@ -168,48 +163,58 @@ class Decoder:
         return 0 if self.mask is None else int(self.mask.shape[1])
 
     def join(self, rows: list[Row]) -> None:
-        """Prefill `rows` together, pick their first tokens and add them to the batch. A failure
-        fails these rows alone (raised after they are closed)."""
-        import torch
+        """Admit `rows` and compute their prompts whole: they are in the batch, and the next
+        `step` picks their first tokens."""
+        self.admit(rows)
+        while self.pending:
+            self.prefill()
 
-        from llm_mcp.models.load import cache_kwarg
-
-        if not rows:
-            return
-        model = self.model()
-        device = next(model.parameters()).device
+    def admit(self, rows: list[Row]) -> None:
+        """Queue `rows` for `prefill`, those of one adapter and like prompts next to each other
+        (each then extends the cache the one before left)."""
         started = time.perf_counter()
         for row in rows:
             row.joined = started
-        try:
-            keys = [r.adapter for r in rows]
-            plen = min(len(r.prompt) for r in rows) - 1  # every row keeps a token to feed
-            for r in rows[1:]:
-                plen = common_prefix(rows[0].prompt, r.prompt, plen)
-            plen = plen if plen >= MIN_PREFIX else 0
-            cache = self.prefixes.batch(rows[0].prompt[:plen], keys)
-            width = max(len(r.prompt) for r in rows) - plen
-            b = len(rows)
-            ids = torch.full((b, width), self.pad, dtype=torch.long, device=device)  # left-padded
-            mask = torch.ones((b, plen + width), dtype=torch.long, device=device)  # prefix + rest
-            pos = torch.zeros((b, width), dtype=torch.long, device=device)
-            for i, row in enumerate(rows):
-                rest = row.prompt[plen:]
-                gap = width - len(rest)
-                ids[i, gap:] = torch.tensor(rest, device=device)
-                mask[i, plen:plen + gap] = 0
-                pos[i] = (torch.arange(width, device=device) - gap).clamp_min(0) + plen
-            kwargs, scope = self.choose(keys)
-            with torch.inference_mode(), scope():
-                out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True,
-                            logits_to_keep=1, **{cache_kwarg(model): cache}, **kwargs)
-            logits = out.logits[:, -1].float()  # (b, vocab)
-        except Exception as err:
-            for row in rows:
+            if len(row.prompt) < 2:
+                raise ValueError(f"a prompt of {len(row.prompt)} tokens: a chat prompt has at least two")
+        self.pending.extend(sorted(rows, key=lambda r: (r.adapter, r.prompt)))
+
+    def prefill(self) -> None:
+        """Compute about `chunk` tokens of the pending prompts (0: all of them), one prompt after
+        another; a row whose prompt is in joins the batch, its last prompt token to be fed by the
+        next `step` (which picks its first token with the running rows' next ones):
+
+            stored cache of the row's adapter   [s s s s s s s s s x x]   (the last prompt computed)
+            cropped to what the prompts share   [s s s s s s s s s]
+            extended by the rest but its last   [s s s s s s s s s u u u]   → copied as the row's cache
+            the last prompt token                                  [u]   → fed at the next step
+
+        A failure fails its row alone (raised after it is closed)."""
+        budget = self.chunk or float("inf")
+        ready: list[Row] = []
+        caches = []
+        while self.pending and budget > 0:
+            row = self.pending[0]
+            ids = row.prompt[:-1]
+            try:
+                if not row.cancelled and not self.prefixes.holds(ids, row.adapter):
+                    computed = self.prefixes.grow(ids, row.adapter, int(budget) if self.chunk else 0)
+                    self.prefills += 1
+                    budget -= max(computed, 1)
+                    if not self.prefixes.holds(ids, row.adapter):
+                        continue  # more of this prompt at the next call
+                self.pending.pop(0)
+                if row.cancelled:
+                    self._close(row, "cancelled", None)
+                    continue
+                caches.append(self.prefixes.copy(row.adapter))
+                ready.append(row)
+            except Exception as err:
+                self.pending.remove(row)
                 self._close(row, "error", err)
-            raise
-        self._merge(rows, cache, mask, pos[:, -1] + 1)
-        self._advance(len(self.rows) - b, logits)
+                self._merge(ready, caches)
+                raise
+        self._merge(ready, caches)
 
     def step(self) -> None:
         """One token for every row; rows that end leave. A failing forward pass fails them all."""
@@ -234,10 +239,10 @@ class Decoder:
             raise
         self.steps += 1
         self.mask, self.pos = mask, self.pos + 1
-        self._advance(0, out.logits[:, -1].float())
+        self._advance(out.logits[:, -1].float())
 
     def fail(self, err: BaseException) -> None:
-        """Close every row with `err` and empty the batch."""
+        """Close every running row with `err` and empty the batch (pending rows go on)."""
         rows, self.rows = self.rows, []
         self.cache = self.mask = self.last = self.pos = None
         for row in rows:
@@ -245,12 +250,12 @@ class Decoder:
 
     # ---- inside ---------------------------------------------------------------------------------
 
-    def _advance(self, start: int, logits) -> None:
-        """Pick the next token of rows[start:] from their logits (rows - start, vocab), hand it
-        to each reply, and let the rows that ended leave."""
+    def _advance(self, logits) -> None:
+        """Pick every row's next token from its logits (rows, vocab), hand it to each reply, and
+        let the rows that ended leave."""
         import torch
 
-        rows = self.rows[start:]
+        rows = self.rows
         for i, row in enumerate(rows):
             if row.guide is not None:
                 try:
@@ -264,7 +269,7 @@ class Decoder:
         if hot.any():
             probs = torch.softmax(logits[hot] / temps[hot, None], dim=-1)
             token[hot] = torch.multinomial(probs, 1).squeeze(-1)
-        self.last[start:] = token
+        self.last = token
         now = time.perf_counter()
         ended: list[tuple[Row, str, BaseException | None]] = []
         for row, t in zip(rows, token.tolist()):
@@ -305,16 +310,16 @@ class Decoder:
             kind, err = (why or {}).get(id(row), (reason, None))
             self._close(row, kind, err)
 
-    def _merge(self, rows: list[Row], cache, mask, pos) -> None:
-        """Lay the new rows' cache (new, kv_heads, Ln, head_dim) beside the running one, both
-        left-padded to the wider of the two."""
+    def _merge(self, rows: list[Row], caches: list) -> None:
+        """Lay the new rows' one-row caches (1, kv_heads, Li, head_dim: each its prompt but the
+        last token) beside the running rows', all left-padded to the widest."""
         import torch
 
-        last = torch.zeros(len(rows), dtype=torch.long, device=mask.device)
-        if not self.rows:
-            self.rows, self.cache, self.mask, self.last, self.pos = list(rows), cache, mask, last, pos
+        if not rows:
             return
-        wide = max(self.width, int(mask.shape[1]))
+        device = caches[0].layers[0].keys.device
+        lengths = [c.get_seq_length() for c in caches]
+        wide = max(self.width, *lengths)
 
         def widen(t, dim: int):
             gap = wide - t.shape[dim]
@@ -324,12 +329,18 @@ class Decoder:
             shape[dim] = gap
             return torch.cat([torch.zeros(shape, dtype=t.dtype, device=t.device), t], dim=dim)
 
-        for old, new in zip(self.cache.layers, cache.layers):
-            old.keys = torch.cat([widen(old.keys, 2), widen(new.keys, 2)])
-            old.values = torch.cat([widen(old.values, 2), widen(new.values, 2)])
-        self.mask = torch.cat([widen(self.mask, 1), widen(mask, 1)])
-        self.last = torch.cat([self.last, last])
-        self.pos = torch.cat([self.pos, pos])
+        running = [self.cache] if self.rows else []
+        base = self.cache if self.rows else caches[0]
+        for i, layer in enumerate(base.layers):
+            layer.keys = torch.cat([widen(c.layers[i].keys, 2) for c in running + caches])
+            layer.values = torch.cat([widen(c.layers[i].values, 2) for c in running + caches])
+        masks = [widen(torch.ones((1, n), dtype=torch.long, device=device), 1) for n in lengths]
+        last = torch.tensor([r.prompt[-1] for r in rows], dtype=torch.long, device=device)
+        pos = torch.tensor(lengths, dtype=torch.long, device=device)
+        if self.rows:
+            masks.insert(0, widen(self.mask, 1))
+            last, pos = torch.cat([self.last, last]), torch.cat([self.pos, pos])
+        self.cache, self.mask, self.last, self.pos = base, torch.cat(masks), last, pos
         self.rows.extend(rows)
 
     @staticmethod

@@ -291,12 +291,14 @@ class Engine(Frontend):
     def __init__(self, model: str, *, dtype: str = "auto", device: str = "auto",
                  gguf_file: str | None = None, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
-                 max_batch_tokens: int = 65536, max_prefill_tokens: int = 8192,
+                 max_batch_tokens: int = 65536, max_prefill_tokens: int = 8192, prefill_chunk: int = 2048,
                  gather_s: float = 0.03, guided: bool = True, batching: str = "continuous"):
         from llm_mcp.models import load_model
 
         if batching not in ("continuous", "static"):
             raise LLMMCPError(f"batching {batching!r} is not 'continuous' or 'static'")
+        if not _is_int(prefill_chunk) or prefill_chunk < 0:
+            raise LLMMCPError(f"prefill_chunk {prefill_chunk!r} is not a whole number ≥ 0 (0: whole prompts)")
         loaded = load_model(model, dtype=dtype, device=device, gguf_file=gguf_file)
         self.spec, self.source = model, loaded.source
         self.name = loaded.source.name
@@ -305,7 +307,7 @@ class Engine(Frontend):
         self._setup_front(loaded.tokenizer, chat_format, max_new_tokens=max_new_tokens,
                           max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided)
         self.max_batch, self.gather_s = max_batch, gather_s
-        # rows × cached width at most (the KV cache's size); prompt tokens prefilled in one step
+        # rows × cached width at most (the KV cache's size); prompt tokens admitted together
         self.max_batch_tokens, self.max_prefill_tokens = max_batch_tokens, max_prefill_tokens
         self.batching = batching
         self._stacks: dict[tuple, list] = {}  # stacked LoRA weights per adapter set (_stacked)
@@ -315,7 +317,10 @@ class Engine(Frontend):
         self._model_lock = threading.RLock()  # the worker's steps, adapter (un)loading, evals
         self._closed = False
         self._prefixes = Prefixes(lambda: self.model, self._adapter_choice)
-        self._decoder = Decoder(lambda: self.model, pad_id(self.tokenizer), self._adapter_choice, self._prefixes)
+        # joining prompts are prefilled `prefill_chunk` tokens at a time, a decode step of the
+        # running rows between chunks: a long prompt no longer stalls every reply for its whole prefill
+        self._decoder = Decoder(lambda: self.model, pad_id(self.tokenizer), self._adapter_choice, self._prefixes,
+                                chunk=prefill_chunk)
         self.batches: deque[int] = deque(maxlen=1000)  # rows running after each join (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
         self._worker.start()
@@ -358,12 +363,16 @@ class Engine(Frontend):
             deadline = time.monotonic() + timeout
             while True:
                 with self._model_lock:
-                    busy = any(r.adapter == key for r in self._decoder.rows)
+                    decoder = self._decoder
+                    rows = decoder.rows + decoder.pending
+                    busy = any(r.adapter == key for r in rows)
                     if not busy or time.monotonic() > deadline:
-                        for row in self._decoder.rows:  # only past the deadline
+                        for row in rows:  # only past the deadline
                             row.cancelled = row.cancelled or row.adapter == key
                         if busy:
-                            self._decoder.step()  # the cancelled rows leave
+                            while decoder.pending:
+                                decoder.prefill()
+                            decoder.step()  # the cancelled rows leave
                         self._unload(name)
                         return
                 with self._cv:
@@ -432,19 +441,23 @@ class Engine(Frontend):
         decoder = self._decoder
         while True:
             with self._cv:
-                while not self._queue and not decoder.rows and not self._closed:
+                while not self._queue and not decoder.rows and not decoder.pending and not self._closed:
                     self._cv.wait()
-                if self._closed and not self._queue and not decoder.rows:
+                if self._closed and not self._queue and not decoder.rows and not decoder.pending:
                     return
-                if not decoder.rows:
+                idle = not decoder.rows and not decoder.pending
+                if idle:
                     self._gather()
-                joining = self._take() if self.batching == "continuous" or not decoder.rows else []
+                joining = self._take() if idle or (self.batching == "continuous" and not decoder.pending) else []
             try:
                 with self._model_lock:  # held: no adapter is unloaded under a step
                     joining = [req for req in joining if self._admit(req)]
                     if joining:
-                        decoder.join([self._row(req) for req in joining])
-                        self.batches.append(len(decoder.rows))
+                        decoder.admit([self._row(req) for req in joining])
+                    if decoder.pending:  # one chunk of the joining prompts, then a step of the rest
+                        decoder.prefill()
+                        if not decoder.pending:
+                            self.batches.append(len(decoder.rows))
                     if decoder.rows:
                         decoder.step()
             except Exception:  # never kill the worker: the rows concerned failed (Fault)
