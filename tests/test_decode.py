@@ -66,7 +66,8 @@ def test_requests_join_a_running_batch_and_leave_it_with_the_replies_of_plain_ge
     engine.close()
 
 
-def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(tiny_llama):
+@pytest.mark.parametrize("static", [True, False], ids=["static-cache", "dynamic-cache"])
+def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(tiny_llama, static):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -76,6 +77,7 @@ def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(ti
     model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32).eval()
     fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama))
     decoder = Decoder(lambda: model, pad_id(fmt.tokenizer), chunk=64)
+    decoder.static = None if static else False  # None: StaticCache where the model allows (this one does)
     running = Row(fmt.prompt_ids(user(PROMPTS[0]), TOOLS), fmt, max_new_tokens=200)
     decoder.join([running])
     # prompts of 2, 5 and 8 tools: a shared prefix, then rests of very different lengths (padded)
@@ -89,8 +91,13 @@ def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(ti
         chunks += 1
     assert chunks >= 3  # hundreds of new prompt tokens, 64 at a time
     assert running.tokens == before + chunks  # it decoded a token between every two chunks
+    joining[1].cancelled = True  # a row from the middle leaves: the rows after it move up
     while decoder.rows:
         decoder.step()
+    assert decoder.static is static
+    assert joining[1].finish_reason == "cancelled"
+    joining.pop(1)
+    asks.pop(1)
     assert running.stream.text() == plain_generate(model, fmt, PROMPTS[0], 200)
     assert [r.stream.text() for r in joining] == [plain_generate(model, fmt, p, 12, tools) for p, tools in asks]
 
