@@ -83,7 +83,9 @@ def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(ti
     # prompts of 2, 5 and 8 tools: a shared prefix, then rests of very different lengths (padded)
     asks = [(PROMPTS[1], TOOLS[:2]), (PROMPTS[2], TOOLS[:5]), (PROMPTS[3], TOOLS)]
     joining = [Row(fmt.prompt_ids(user(p), tools), fmt, max_new_tokens=12) for p, tools in asks]
-    decoder.admit(joining)
+    short = Row([fmt.stop_token_ids[0]], fmt)  # a one-token prompt: no token to feed after it
+    decoder.admit(joining + [short])
+    assert short.finish_reason == "error" and short not in decoder.pending
     before, chunks = running.tokens, 0
     while decoder.pending:
         decoder.prefill()

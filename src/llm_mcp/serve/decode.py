@@ -181,9 +181,9 @@ class Decoder:
         started = time.perf_counter()
         for row in rows:
             row.joined = started
-            if len(row.prompt) < 2:
-                raise ValueError(f"a prompt of {len(row.prompt)} tokens: a chat prompt has at least two")
-        self.pending.extend(sorted(rows, key=lambda r: (r.adapter, r.prompt)))
+            if len(row.prompt) < 2:  # a rendered chat prompt never is; this row alone fails
+                self._close(row, "error", ValueError(f"a prompt of {len(row.prompt)} tokens (at least 2)"))
+        self.pending.extend(sorted((r for r in rows if r.finish_reason is None), key=lambda r: (r.adapter, r.prompt)))
 
     def prefill(self) -> None:
         """Compute about `chunk` tokens of the pending prompts (0: all of them), one prompt after
