@@ -139,7 +139,7 @@ class Prefixes:
         return key in self._stored and self._stored[key][0] == tuple(ids)
 
     def copy(self, key: str):
-        """A copy of adapter `key`'s stored cache, for a row to grow on its own."""
+        """A copy of adapter `key`'s stored cache, for a row of the batch (the stored one grows on)."""
         import copy
 
         return copy.deepcopy(self._stored[key][1])
