@@ -17,6 +17,11 @@ so contexts of different lengths), the same greedy tokens, timed per decode step
 and the cost of the padded layout's own copies: a row joining (its cache laid beside the running
 rows', all re-padded) and a row from the middle leaving (the rest compacted), each against one step.
 
+Against this machine's limits: a decode step reads the weights and every row's cache (bytes ÷
+measured memory bandwidth = the step's floor), and a prompt computed from nothing (the 8-tool
+prompt, through the prompt cache's `grow`) does 2 × parameters FLOPs a token, the embedding
+table left out (÷ the measured fp32 matmul peak).
+
   LLM_MCP_HOME=... python bench/kv_cache.py [--model smollm2-135m-instruct] [--rows 4,16] [--steps 16]
 """
 
@@ -40,7 +45,8 @@ def main() -> None:
     from llm_mcp.models import load_model
     from llm_mcp.models.load import cache_kwarg
     from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row, pad_id
-    from serve_throughput import setup
+    from serve_throughput import bandwidth_gb_s, setup
+    from train_throughput import matmul_peak
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="smollm2-135m-instruct")
@@ -148,6 +154,25 @@ def main() -> None:
             step()
         return (time.perf_counter() - started) / args.steps
 
+    # prefill: the longest prompt from nothing, its best of three, against the matmul peak
+    longest = max(prompts(3), key=len)
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        Prefixes(lambda: model).grow(longest, BASE)
+        best = min(best, time.perf_counter() - started)
+    # the input embedding is a lookup, and the (tied) output head runs for the last token only
+    params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    peak, bandwidth = matmul_peak("fp32"), bandwidth_gb_s()
+    flops = 2 * params * len(longest) / best
+    out["prefill"] = {"tokens": len(longest), "seconds": round(best, 3), "tokens_per_s": round(len(longest) / best),
+                      "flop_per_s": round(flops / 1e9, 1), "matmul_peak_gflop_per_s": round(peak / 1e9, 1),
+                      "of_peak": round(flops / peak, 2)}
+    out["bandwidth_gb_s"] = round(bandwidth, 1)
+    print(f"prefill: {len(longest)} tokens in {best:.2f} s, {flops / 1e9:.0f} GFLOP/s = {flops / peak:.0%} of the "
+          f"measured fp32 matmul peak ({peak / 1e9:.0f} GFLOP/s); memory bandwidth {bandwidth:.1f} GB/s", flush=True)
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+
     for n in [int(x) for x in args.rows.split(",")]:
         ids = prompts(n)
         step_padded, want, join, leave = padded(ids)
@@ -155,6 +180,10 @@ def main() -> None:
         step_repad, got_repad = repad(ids)
         step_loop, got_loop = loop(ids)
         same = got_repad == want and got_loop == want and got_dynamic == want
+        # what a step must read: the weights and every row's cache at the widest context (padded)
+        kv_bytes = n * (max(len(p) for p in ids) + args.steps) * 2 * sum(
+            layer.keys[0, :, 0].numel() * layer.keys.element_size() for layer in per_row_caches(ids[:1])[0].layers)
+        floor = (weight_bytes + kv_bytes) / (bandwidth * 1e9)
         row = {"context_tokens": [len(p) for p in ids], "same_tokens": same,
                "padded_step_s": round(step_padded, 4), "repad_step_s": round(step_repad, 4),
                "loop_step_s": round(step_loop, 4), "padded_join_s": round(join, 4),
@@ -162,14 +191,16 @@ def main() -> None:
                "dynamic_join_s": round(join_dynamic, 4), "dynamic_leave_s": round(leave_dynamic, 4),
                "dynamic_vs_padded": round(step_padded / step_dynamic, 2),
                "repad_vs_padded": round(step_padded / step_repad, 2),
-               "loop_vs_padded": round(step_padded / step_loop, 2)}
+               "loop_vs_padded": round(step_padded / step_loop, 2),
+               "bandwidth_floor_s": round(floor, 4), "padded_of_floor": round(floor / step_padded, 2)}
         out["rows"][n] = row
         print(f"{n:>3} rows, contexts {min(row['context_tokens'])}-{max(row['context_tokens'])} tokens: "
               f"step padded {step_padded * 1e3:.0f} ms, dynamic {step_dynamic * 1e3:.0f} ms "
               f"({row['dynamic_vs_padded']}× the speed; join {join_dynamic * 1e3:.0f} ms, leave "
               f"{leave_dynamic * 1e3:.0f} ms), per-row re-padded {step_repad * 1e3:.0f} ms "
               f"({row['repad_vs_padded']}× the speed), per-row loop {step_loop * 1e3:.0f} ms "
-              f"({row['loop_vs_padded']}×); padded join {join * 1e3:.0f} ms, leave {leave * 1e3:.0f} ms; "
+              f"({row['loop_vs_padded']}×); the bandwidth floor {floor * 1e3:.0f} ms "
+              f"({row['padded_of_floor']:.0%} of it reached); padded join {join * 1e3:.0f} ms, leave {leave * 1e3:.0f} ms; "
               f"same tokens: {same}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
