@@ -44,7 +44,7 @@ def main() -> None:
     from llm_mcp.chat import ChatFormat
     from llm_mcp.models import load_model
     from llm_mcp.models.load import cache_kwarg
-    from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row, pad_id
+    from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row
     from serve_throughput import bandwidth_gb_s, setup
     from train_throughput import matmul_peak
 
@@ -74,7 +74,7 @@ def main() -> None:
         return caches
 
     def padded(ids, static: bool = True):
-        decoder = Decoder(lambda: model, pad_id(fmt.tokenizer))
+        decoder = Decoder(lambda: model)
         decoder.static = None if static else False
         rows = [Row(p, fmt, max_new_tokens=10**6) for p in ids]
         for r in rows:

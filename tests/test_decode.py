@@ -72,11 +72,11 @@ def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(ti
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from llm_mcp.chat import ChatFormat
-    from llm_mcp.serve.decode import Decoder, Row, pad_id
+    from llm_mcp.serve.decode import Decoder, Row
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32).eval()
     fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama))
-    decoder = Decoder(lambda: model, pad_id(fmt.tokenizer), chunk=64)
+    decoder = Decoder(lambda: model, chunk=64)
     decoder.static = None if static else False  # None: StaticCache where the model allows (this one does)
     running = Row(fmt.prompt_ids(user(PROMPTS[0]), TOOLS), fmt, max_new_tokens=200)
     decoder.join([running])

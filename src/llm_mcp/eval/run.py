@@ -125,7 +125,7 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
 
     The prompts are decoded in token order, at most `batch_size` at a time, so neighbours share
     their prefix (the system turn with the tool schemas): computed once, its K/V reused."""
-    from llm_mcp.serve.decode import Decoder, Row, decode_all, pad_id
+    from llm_mcp.serve.decode import Decoder, Row, decode_all
 
     cases = [c if isinstance(c, Case) else from_example(c) for c in cases]
     prompts = [fmt.prompt_ids(c.prompt, c.tools) for c in cases]
@@ -137,7 +137,7 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
     was_training = model.training
     model.eval()
     try:
-        decode_all(Decoder(lambda: model, pad_id(fmt.tokenizer)), rows, batch_size, progress)
+        decode_all(Decoder(lambda: model), rows, batch_size, progress)
     finally:
         model.train(was_training)
     for i, row in zip(order, rows):

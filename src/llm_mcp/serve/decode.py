@@ -81,11 +81,6 @@ class Row:
         return len(self.stream.ids)
 
 
-def pad_id(tokenizer) -> int:
-    """The id that fills left padding (masked out, so any id does): the pad token, else 0."""
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-
-
 def _no_adapters(keys: list[str]):
     from contextlib import nullcontext
 
@@ -150,9 +145,9 @@ class Decoder:
     load); `choose(keys)` gives (forward kwargs, context) for rows using adapters `keys`.
     Not thread-safe: one thread admits, prefills and steps (the engine's worker, or the caller)."""
 
-    def __init__(self, model: Callable[[], Any], pad: int, choose: Callable = _no_adapters,
+    def __init__(self, model: Callable[[], Any], choose: Callable = _no_adapters,
                  prefixes: Prefixes | None = None, chunk: int = 0):
-        self.model, self.pad, self.choose = model, pad, choose
+        self.model, self.choose = model, choose
         self.prefixes = prefixes or Prefixes(model, choose)
         self.chunk = chunk  # prompt tokens computed per `prefill` call; 0: every pending prompt whole
         self.rows: list[Row] = []

@@ -33,7 +33,7 @@ from typing import Any, Callable
 from llm_mcp.chat import ChatFormat, ParsedReply
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError, NotFound
-from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row, pad_id
+from llm_mcp.serve.decode import BASE, Decoder, Prefixes, Row
 
 log = logging.getLogger(__name__)
 
@@ -319,8 +319,7 @@ class Engine(Frontend):
         self._prefixes = Prefixes(lambda: self.model, self._adapter_choice)
         # joining prompts are prefilled `prefill_chunk` tokens at a time, a decode step of the
         # running rows between chunks: a long prompt no longer stalls every reply for its whole prefill
-        self._decoder = Decoder(lambda: self.model, pad_id(self.tokenizer), self._adapter_choice, self._prefixes,
-                                chunk=prefill_chunk)
+        self._decoder = Decoder(lambda: self.model, self._adapter_choice, self._prefixes, chunk=prefill_chunk)
         self.batches: deque[int] = deque(maxlen=1000)  # rows running after each join (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
         self._worker.start()

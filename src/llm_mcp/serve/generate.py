@@ -79,12 +79,12 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
     """One assistant turn for `messages` on the decode core (serve/decode.py), greedy unless
     temperature > 0; `guided`: calls held to the tools' schemas (chat/guide.py), as the server
     does. The model's active adapter (if any) answers in `fmt`."""
-    from llm_mcp.serve.decode import Decoder, Row, decode_all, pad_id
+    from llm_mcp.serve.decode import Decoder, Row, decode_all
 
     prompt = fmt.prompt_ids(messages, tools)
     row = Row(prompt, fmt, max_new_tokens=max_new_tokens, temperature=temperature,
               guide=fmt.guide(tools) if guided else None, on_event=on_event)
-    decode_all(Decoder(lambda: model, pad_id(fmt.tokenizer)), [row], batch=1)
+    decode_all(Decoder(lambda: model), [row], batch=1)
     if row.error is not None:
         raise row.error
     parsed = row.stream.finish()
