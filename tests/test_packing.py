@@ -10,7 +10,7 @@ import pytest
 from llm_mcp.chat import ChatFormat
 from llm_mcp.chat.types import read_tools_file
 from llm_mcp.data.formats import read_dataset
-from llm_mcp.data.packing import build_rows, collate, shared_prefixes
+from llm_mcp.data.packing import build_rows, collate, micro_batches, passes, shared_prefixes
 from llm_mcp.data.tokenize import IGNORE, tokenize_examples
 from llm_mcp.train.loss import token_loss_sum
 
@@ -114,6 +114,40 @@ def test_loss_equals_transformers_own_shifted_loss(tiny_llama, items):
         s, n = token_loss_sum(model, collate(build_rows(items, [0], packing=False), 0))
         reference = model(input_ids=torch.tensor([it.input_ids]), labels=torch.tensor([it.labels])).loss
     assert abs(s.item() / n - reference.item()) < 1e-5
+
+
+def test_rows_of_different_lengths_in_passes_change_nothing(tiny_llama, items):
+    """Examples alone in rows of ~1,000 and ~350 tokens: several forward passes, each padded to
+    its own longest row, plain causal attention (no mask tensor), the padding after the example; the
+    loss and the LoRA gradients equal those of each example alone."""
+    model = _lora(tiny_llama)
+    indices = list(range(len(items)))
+    batches = micro_batches(items, indices, 0, packing=False)
+    assert len(batches) > 1 and all(b["attention_mask"] is None for b in batches)
+    assert sum(b["input_ids"].shape[0] for b in batches) == len(items)
+    assert batches[0]["input_ids"].shape[1] < 500 < batches[-1]["input_ids"].shape[1]
+    alone = [collate(build_rows(items, [i], packing=False), 0) for i in indices]
+    s1, n1, g1 = _loss_and_grads(model, alone)
+    s2, n2, g2 = _loss_and_grads(model, batches)
+    assert n1 == n2 > 0 and abs(s1 - s2) / abs(s1) < 1e-5
+    worst = max(((g1[k] - g2[k]).abs().max() / g1[k].abs().max().clamp_min(1e-12)).item() for k in g1)
+    assert worst < 1e-5, f"LoRA gradients differ by {worst:.2e} (relative)"
+
+
+def test_a_long_packed_row_gets_a_pass_of_its_own():
+    """Four examples share a long prompt (one packed row of 550 tokens); six others share nothing
+    (rows of 400). One pass would pad the six to 550; the packed row runs in a pass of its own."""
+    from llm_mcp.data.tokenize import Tokenized
+
+    def item(prefix: list[int], own: int, seed: int) -> Tokenized:
+        ids = prefix + [1000 + seed * 10_000 + k for k in range(own)]
+        return Tokenized(ids, [IGNORE] * (len(ids) - 5) + ids[-5:])
+
+    shared = [item(list(range(350)), 50, s) for s in range(4)]
+    apart = [item([], 400, s) for s in range(4, 10)]
+    rows = build_rows(shared + apart, list(range(10)), packing=True)
+    groups = passes(rows)
+    assert [sorted(len(r) for r in g) for g in groups] == [[400] * 6, [550]]
 
 
 @pytest.mark.slow

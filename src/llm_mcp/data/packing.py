@@ -65,15 +65,19 @@ class Row:
         self.blocks.append((start, plen, conts))
 
 
-# A row's attention (dense under the block mask) costs as much as its matmuls at about this many
-# tokens: per layer and token the matmuls take ~2(4h² + 3h·i) FLOPs, attention ~4h per token
-# pair, so (4h² + 3h·i) / 2h = 2h + 1.5i ≈ 3,500 for SmolLM2-135M (h 576, i 1,536).
-ATTENTION_TOKENS = 3500
+# A row's attention costs as much as its matmuls at about this many tokens. By FLOPs: per layer
+# and token the matmuls take ~2(4h² + 3h·i), attention ~4h per token pair, so (4h² + 3h·i) / 2h =
+# 2h + 1.5i ≈ 3,500 for SmolLM2-135M (h 576, i 1,536). Measured (forward and backward, LoRA on
+# the upper half, bf16 autocast, 2 CPU cores; 8 rows of 400 tokens against 1 row of 3,200): ~1,600
+# under a block mask, which sdpa computes densely, and ~3,200 for plain causal rows (no mask
+# tensor: the blocks above the diagonal are skipped).
+ATTENTION_TOKENS = 1600
+CAUSAL_ATTENTION_TOKENS = 3200
 
 
-def cost(tokens: int) -> float:
+def cost(tokens: int, masked: bool = True) -> float:
     """The relative compute of a row of `tokens` tokens: matmuls plus attention."""
-    return tokens + tokens * tokens / ATTENTION_TOKENS
+    return tokens + tokens * tokens / (ATTENTION_TOKENS if masked else CAUSAL_ATTENTION_TOKENS)
 
 
 def common_prefix(a: list[int], b: list[int], limit: int) -> int:
@@ -141,10 +145,10 @@ def build_rows(items: list[Tokenized], indices: list[int], packing: bool = True,
                row_tokens: int = 4096, min_prefix: int = 16) -> list[Row]:
     """The rows of one micro-batch. Without packing every example is a row of its own.
 
-    Packing pays where examples share a prefix: the prefix is computed once. An example that
-    shares none stays a row of its own rather than joining others in a long row, whose attention
-    (dense under the block mask) grows with the square of the row: measured on examples that
-    each carry their own tools (docs/benchmarks.md)."""
+    Packing pays where examples share a prefix: the prefix is computed once. But the rows of a
+    micro-batch are padded to the longest, so a long packed row makes every other row as long.
+    The rows are laid out under a few caps on a row's length (the longest example, 2x, 4x, 8x,
+    `row_tokens`) and the layout whose forward passes cost least (`passes`) is taken."""
     if not packing:
         rows = []
         for i in indices:
@@ -152,14 +156,31 @@ def build_rows(items: list[Tokenized], indices: list[int], packing: bool = True,
             row.add(Unit(0, [i]), items)
             rows.append(row)
         return rows
-    units = [part for unit in shared_prefixes(items, indices, min_prefix)
-             for part in _split(unit, items, row_tokens)]
-    units.sort(key=lambda u: -u.length(items))
+    units = shared_prefixes(items, indices, min_prefix)
+    longest = max(len(items[i]) for i in indices)
+    caps = sorted({min(longest * k, row_tokens) for k in (1, 2, 4, 8)} | {max(row_tokens, longest)})
+    return min((_layout(units, items, cap) for cap in caps), key=lambda rows: _passes(rows)[0])
+
+
+def _plain(rows: list[Row]) -> bool:
+    """Every row one example alone: plain causal attention, no mask tensor (`collate`)."""
+    return all(len(r.blocks) == 1 and r.blocks[0][1] == 0 and len(r.blocks[0][2]) == 1 for r in rows)
+
+
+def _layout(units: list[Unit], items: list[Tokenized], cap: int) -> list[Row]:
+    """First-fit decreasing into rows of at most `cap` tokens. A unit that shares a prefix joins
+    rows that share prefixes; an example that shares none joins a row only where it fits within
+    the longest row so far, so that it never lengthens the batch (its attention then costs what
+    the padding it replaces would have)."""
+    parts = sorted((part for unit in units for part in _split(unit, items, cap)), key=lambda u: -u.length(items))
     rows: list[Row] = []
-    for unit in units:  # first-fit decreasing, among rows that share prefixes
+    for unit in parts:
         size = unit.length(items)
-        alone = unit.prefix_len == 0  # shares nothing: a row of its own (see below)
-        row = None if alone else next((r for r in rows if r.blocks[0][1] and len(r) + size <= row_tokens), None)
+        if unit.prefix_len:
+            row = next((r for r in rows if r.blocks[0][1] and len(r) + size <= cap), None)
+        else:
+            width = max((len(r) for r in rows), default=0)
+            row = next((r for r in rows if len(r) + size <= width), None)
         if row is None:
             row = Row()
             rows.append(row)
@@ -168,9 +189,14 @@ def build_rows(items: list[Tokenized], indices: list[int], packing: bool = True,
 
 
 def collate(rows: list[Row], pad_id: int):
-    """Rows → tensors (batch, seq): input_ids, position_ids, targets; attention_mask
-    (batch, 1, seq, seq) boolean, True where attending is allowed. Padding attends to itself only
-    and has no targets."""
+    """Rows → tensors (batch, seq): input_ids, position_ids, targets and attention_mask.
+
+    Where every row is one example alone, attention_mask is None: plain causal attention, which
+    sdpa computes without a mask tensor and skips the blocks above the diagonal (the padding
+    comes after the example, so no token attends to it, and its positions continue the row's so
+    that transformers sees no packed sequences). Otherwise attention_mask is (batch, 1, seq, seq)
+    boolean, True where attending is allowed, and padding attends to itself only. Padding has no
+    targets."""
     import torch
 
     width = max(len(r) for r in rows)
@@ -178,13 +204,16 @@ def collate(rows: list[Row], pad_id: int):
     ids = torch.full((batch, width), pad_id, dtype=torch.long)
     targets = torch.full((batch, width), IGNORE, dtype=torch.long)
     pos = torch.zeros((batch, width), dtype=torch.long)
-    mask = torch.zeros((batch, 1, width, width), dtype=torch.bool)
+    mask = None if _plain(rows) else torch.zeros((batch, 1, width, width), dtype=torch.bool)
     causal = torch.ones((width, width), dtype=torch.bool).tril()
     for b, r in enumerate(rows):
         n = len(r)
         ids[b, :n] = torch.tensor(r.input_ids)
         targets[b, :n] = torch.tensor(r.targets)
         pos[b, :n] = torch.tensor(r.position_ids)
+        pos[b, n:] = torch.arange(r.position_ids[-1] + 1, r.position_ids[-1] + 1 + width - n)
+        if mask is None:
+            continue
         for start, plen, conts in r.blocks:
             mask[b, 0, start:start + plen, start:start + plen] = causal[:plen, :plen]
             for cstart, clen in conts:
@@ -196,13 +225,40 @@ def collate(rows: list[Row], pad_id: int):
     return {"input_ids": ids, "position_ids": pos, "attention_mask": mask, "targets": targets}
 
 
+# A forward and backward pass costs about this many tokens' compute beyond its rows (measured as
+# above: 2 rows of 400 tokens take 1.55 s, 4 rows 2.85 s).
+PASS_TOKENS = 150
 
-def micro_batch(items: list[Tokenized], indices: list[int], pad_id: int, packing: bool = True,
-                row_tokens: int = 4096):
-    """The tensors for one micro-batch: packed rows with shared prefixes, or one padded row an
-    example without packing.
+
+def passes(rows: list[Row]) -> list[list[Row]]:
+    """The rows in forward passes, each padded to its own longest row: rows sorted by length and
+    cut where the padding saved outweighs a pass's fixed cost (`PASS_TOKENS`)."""
+    return _passes(rows)[1]
+
+
+def _passes(rows: list[Row]) -> tuple[float, list[list[Row]]]:
+    rows = sorted(rows, key=len)
+    masked = not _plain(rows)
+    # best[k]: the least cost of rows[:k]; cut[k]: where its last pass starts
+    best, cut = [0.0] + [float("inf")] * len(rows), [0] * (len(rows) + 1)
+    for k in range(1, len(rows) + 1):
+        for j in range(k):
+            c = best[j] + (k - j) * cost(len(rows[k - 1]), masked) + PASS_TOKENS
+            if c < best[k]:
+                best[k], cut[k] = c, j
+    out, k = [], len(rows)
+    while k:
+        out.append(rows[cut[k]:k])
+        k = cut[k]
+    return best[-1], out[::-1]
+
+
+def micro_batches(items: list[Tokenized], indices: list[int], pad_id: int, packing: bool = True,
+                  row_tokens: int = 4096) -> list[dict]:
+    """The tensors of one micro-batch's forward passes: packed rows with shared prefixes (or one
+    row an example without packing), in one or more passes of rows of similar length.
 
     (Measured alternative, not used: running a shared prefix once as a batch of 1 and the
     continuations as a batch against its repeated K/V is exact too, but ran 1.2 examples/s
     against 1.9 for packed rows on SmolLM2 with 8 examples, CPU, bf16.)"""
-    return collate(build_rows(items, indices, packing, row_tokens), pad_id)
+    return [collate(group, pad_id) for group in passes(build_rows(items, indices, packing, row_tokens))]

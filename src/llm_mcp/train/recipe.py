@@ -188,6 +188,10 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def _to(batch: dict, device) -> dict:
+    return {key: None if value is None else value.to(device) for key, value in batch.items()}
+
+
 def _is_oom(err: BaseException) -> bool:
     import torch
 
@@ -203,7 +207,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     from transformers import get_scheduler
 
     from llm_mcp.chat import ChatFormat
-    from llm_mcp.data.packing import micro_batch
+    from llm_mcp.data.packing import micro_batches
     from llm_mcp.models import load_model, load_tokenizer, resolve
     from llm_mcp.train.loss import token_loss_sum
 
@@ -317,18 +321,19 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         chunks = [examples[i:i + micro] for i in range(0, len(examples), micro)]
         total = 0.0
         for k, chunk in enumerate(chunks):
-            batch = micro_batch(items, chunk, pad_id, config.packing, max(config.row_tokens, config.max_length))
-            batch = {key: value.to(accelerator.device) for key, value in batch.items()}
-            if fault_oom and batch["input_ids"].numel() > fault_oom:
-                raise torch.OutOfMemoryError(f"injected: {batch['input_ids'].numel()} tokens")
-            sync = k == len(chunks) - 1
-            with (nullcontext() if sync else accelerator.no_sync(model)):
-                with accelerator.autocast():
-                    loss_sum, _ = token_loss_sum(model, batch)
-                # (sum over this micro-batch) / (labelled tokens of the whole step, all processes);
-                # DDP averages gradients over processes, hence × world
-                accelerator.backward(loss_sum * world / step_tokens)
-            total += loss_sum.item()
+            batches = micro_batches(items, chunk, pad_id, config.packing, max(config.row_tokens, config.max_length))
+            size = sum(b["input_ids"].numel() for b in batches)
+            if fault_oom and size > fault_oom:
+                raise torch.OutOfMemoryError(f"injected: {size} tokens")
+            for j, batch in enumerate(batches):
+                sync = k == len(chunks) - 1 and j == len(batches) - 1
+                with (nullcontext() if sync else accelerator.no_sync(model)):
+                    with accelerator.autocast():
+                        loss_sum, _ = token_loss_sum(model, _to(batch, accelerator.device))
+                    # (sum over this pass) / (labelled tokens of the whole step, all processes);
+                    # DDP averages gradients over processes, hence × world
+                    accelerator.backward(loss_sum * world / step_tokens)
+                total += loss_sum.item()
         return total
 
     # ---------------------------------------------------------------- loop
@@ -453,7 +458,7 @@ def evaluate(model, *, items: list, config: TrainConfig, pad_id: int, accelerato
     """Mean loss over the labelled tokens of `items` (no gradients; dropout off)."""
     import torch
 
-    from llm_mcp.data.packing import micro_batch
+    from llm_mcp.data.packing import micro_batches
     from llm_mcp.train.loss import token_loss_sum
 
     was_training = model.training
@@ -462,12 +467,11 @@ def evaluate(model, *, items: list, config: TrainConfig, pad_id: int, accelerato
     indices = list(range(len(items)))[accelerator.process_index::accelerator.num_processes]
     with torch.no_grad():
         for i in range(0, len(indices), config.micro_batch_size):
-            batch = micro_batch(items, indices[i:i + config.micro_batch_size], pad_id, config.packing,
-                                max(config.row_tokens, config.max_length))
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            with accelerator.autocast():
-                s, n = token_loss_sum(model, batch)
-            total, count = total + float(s), count + n
+            for batch in micro_batches(items, indices[i:i + config.micro_batch_size], pad_id,
+                                       config.packing, max(config.row_tokens, config.max_length)):
+                with accelerator.autocast():
+                    s, n = token_loss_sum(model, _to(batch, accelerator.device))
+                total, count = total + float(s), count + n
     both = accelerator.reduce(torch.tensor([total, float(count)], device=accelerator.device), "sum")
     model.train(was_training)
     return (both[0] / both[1].clamp_min(1)).item()
