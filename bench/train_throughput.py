@@ -27,7 +27,8 @@ are written in the order the recipe's seeded shuffle takes them (examples that c
 kept together per step, as the recipe deals them). Timed: the training loop only (TRL: on_train_begin -> on_train_end callbacks; the
 recipe: its own loop timer, Result.seconds); model load, tokenization and saving are not.
 `--data distinct`: examples that share no prompt (each carries its own 1-2 tools of the
-synthesizer's 36-tool bank), where shared-prefix packing cannot help: rows per example.
+synthesizer's 36-tool bank), where shared-prefix packing helps little: rows of one example each,
+in forward passes of similar length.
 tokens/s counts the rendered examples' tokens as written (no padding, no repeated EOS).
 Model FLOP/s = tokens/s x the model FLOPs a trained token needs (2N forward, 2N' backward
 through the layers the gradient passes; flops_per_token), the same count for every trainer, as

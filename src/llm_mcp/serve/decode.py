@@ -159,6 +159,11 @@ class Decoder:
         self.static: bool | None = None  # the batch cache is a StaticCache (see _lay)
 
     @property
+    def idle(self) -> bool:
+        """No row running and no prompt being computed."""
+        return not self.rows and not self.pending
+
+    @property
     def width(self) -> int:
         """Cached columns per row (the padded length)."""
         return 0 if self.mask is None else int(self.mask.shape[1])

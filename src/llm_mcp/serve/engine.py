@@ -440,11 +440,11 @@ class Engine(Frontend):
         decoder = self._decoder
         while True:
             with self._cv:
-                while not self._queue and not decoder.rows and not decoder.pending and not self._closed:
+                while not self._queue and decoder.idle and not self._closed:
                     self._cv.wait()
-                if self._closed and not self._queue and not decoder.rows and not decoder.pending:
+                if self._closed and not self._queue and decoder.idle:
                     return
-                idle = not decoder.rows and not decoder.pending
+                idle = decoder.idle
                 if idle:
                     self._gather()
                 joining = self._take() if idle or (self.batching == "continuous" and not decoder.pending) else []
