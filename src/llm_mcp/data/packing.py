@@ -148,18 +148,20 @@ def build_rows(items: list[Tokenized], indices: list[int], packing: bool = True,
     Packing pays where examples share a prefix: the prefix is computed once. But the rows of a
     micro-batch are padded to the longest, so a long packed row makes every other row as long.
     The rows are laid out under a few caps on a row's length (the longest example, 2x, 4x, 8x,
-    `row_tokens`) and the layout whose forward passes cost least (`passes`) is taken."""
+    `row_tokens`), and once with every example alone (rows that need no mask), and the layout
+    whose forward passes cost least (`passes`) is taken."""
+    alone = []
+    for i in indices:
+        row = Row()
+        row.add(Unit(0, [i]), items)
+        alone.append(row)
     if not packing:
-        rows = []
-        for i in indices:
-            row = Row()
-            row.add(Unit(0, [i]), items)
-            rows.append(row)
-        return rows
+        return alone
     units = shared_prefixes(items, indices, min_prefix)
     longest = max(len(items[i]) for i in indices)
     caps = sorted({min(longest * k, row_tokens) for k in (1, 2, 4, 8)} | {max(row_tokens, longest)})
-    return min((_layout(units, items, cap) for cap in caps), key=lambda rows: _passes(rows)[0])
+    layouts = [alone] + [_layout(units, items, cap) for cap in caps]  # alone: plain causal rows
+    return min(layouts, key=lambda rows: _passes(rows)[0])
 
 
 def _plain(rows: list[Row]) -> bool:
@@ -211,8 +213,8 @@ def collate(rows: list[Row], pad_id: int):
         ids[b, :n] = torch.tensor(r.input_ids)
         targets[b, :n] = torch.tensor(r.targets)
         pos[b, :n] = torch.tensor(r.position_ids)
-        pos[b, n:] = torch.arange(r.position_ids[-1] + 1, r.position_ids[-1] + 1 + width - n)
-        if mask is None:
+        if mask is None:  # the row's positions go on through its padding (0 .. width-1)
+            pos[b, n:] = torch.arange(n, width)
             continue
         for start, plen, conts in r.blocks:
             mask[b, 0, start:start + plen, start:start + plen] = causal[:plen, :plen]
