@@ -398,15 +398,19 @@ def test_serve_fronts_vllm_over_mcp_and_v1(vllm, local, home):
                 return await c.call_tool(tool, arguments)
         assert not asyncio.run(mcp_call("load_adapter", {"name": "beta"})).is_error
 
-        # vLLM dies during a long reply: the client hears why, the front lives on
-        with ThreadPoolExecutor(1) as pool:
-            pending = pool.submit(h.post, "/v1/chat/completions",
-                                  json={"model": base_id, "messages": ASK, "max_tokens": 1000})
-            time.sleep(1.5)
-            vllm.kill()
-            failed = pending.result()
-        assert failed.status_code == 500, failed.text
-        assert "vLLM" in failed.json()["error"]["message"]
+        # vLLM dies during a long reply: the client hears why, the front lives on. The reply is
+        # streamed and vLLM killed once its first words arrive, so it cannot finish first.
+        with h.stream("POST", "/v1/chat/completions", json={"model": base_id, "messages": ASK,
+                                                              "max_tokens": 1000, "stream": True}) as failed:
+            assert failed.status_code == 200
+            events = []
+            for line in failed.iter_lines():
+                if line.startswith("data: {"):
+                    events.append(json.loads(line[6:]))
+                    if len(events) == 2:  # the first after the role: vLLM is generating
+                        vllm.kill()
+        assert "error" in events[-1], events[-1]
+        assert "vLLM" in events[-1]["error"]["message"]
         down = h.post("/v1/chat/completions", json={"model": base_id, "messages": ASK, "max_tokens": 4})
         assert down.status_code == 500 and "did not answer" in down.json()["error"]["message"]
         assert h.get("/v1/models").status_code == 200
