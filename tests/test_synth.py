@@ -270,3 +270,20 @@ def test_teacher_against_a_live_llm_mcp_server_accounts_for_every_request(tiny_l
     # a wrong address fails at once, naming what to check
     with pytest.raises(LLMMCPError, match="did not answer"):
         rewrite(records, "http://127.0.0.1:9/v1", "m")
+
+
+def test_addresses_and_names_are_said_as_the_call_holds_them():
+    """Faker's values can carry a trailing or doubled space (Spanish street addresses do): the
+    request is tidied of such spaces, so the call's value is tidied the same way and appears in
+    the request as it is."""
+    pickup = {"name": "book_pickup", "description": "Book a courier to collect a parcel.",
+              "parameters": {"type": "object", "required": ["address", "name"], "properties": {
+                  "address": {"type": "string", "description": "Street and number, plus town."},
+                  "name": {"type": "string", "description": "Full name of the sender."}}}}
+    records = synthesize([pickup], 400, seed=3, options=Options(distractors=0, mask_share=0, bank_call_share=0)).records
+    values = [v for r in records for c in r["tool_calls"] for v in c["arguments"].values()]
+    assert len(values) > 300
+    assert all(v == " ".join(v.split()) and " ," not in v for v in values), \
+        [v for v in values if v != " ".join(v.split()) or " ," in v][:5]
+    said = [r for r in records for c in r["tool_calls"] if c["arguments"]["address"].lower() in r["input"].lower()]
+    assert len(said) > 0.9 * sum(len(r["tool_calls"]) for r in records)
