@@ -287,3 +287,21 @@ def test_addresses_and_names_are_said_as_the_call_holds_them():
         [v for v in values if v != " ".join(v.split()) or " ," in v][:5]
     said = [r for r in records for c in r["tool_calls"] if c["arguments"]["address"].lower() in r["input"].lower()]
     assert len(said) > 0.9 * sum(len(r["tool_calls"]) for r in records)
+
+
+def test_counts_are_said_as_counts_and_how_to_stays_whole():
+    """A parcel count is '3 parcels', never 'top 3' (that is for result limits); 'tell the driver
+    how to hand over a parcel' is one action, not 'tell the driver how'."""
+    import random
+
+    from llm_mcp.data.synth.requests import argument_phrase
+    from llm_mcp.data.synth.values import Said
+
+    rng = random.Random(0)
+    parcels = [argument_phrase(rng, "parcel_count", {"type": "integer"}, Said(3, "3"), 0) for _ in range(40)]
+    assert all(p.startswith("3 parcels") for p in parcels), set(parcels)
+    assert argument_phrase(rng, "num_people", {"type": "integer"}, Said(1, "one"), 0).startswith("one person")
+    limits = {argument_phrase(rng, "max_results", {"type": "integer"}, Said(3, "3"), 0) for _ in range(40)}
+    assert {"top 3", "limit 3"} <= limits
+    tell = intent_of({"name": "set_delivery_instructions", "description": "Tell the driver how to hand over a parcel."})
+    assert tell.do == "tell the driver how to hand over a parcel"

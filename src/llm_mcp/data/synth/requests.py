@@ -33,12 +33,15 @@ class Intent:
 PREPOSITIONS = {"for", "of", "in", "into", "to", "from", "between", "on", "at", "by", "with",
                 "within", "using", "via", "across", "inside", "that", "which", "who", "whose",
                 "where", "when", "so", "if", "optionally", "-"}
+WH_WORDS = {"how", "what", "where", "when", "whether", "which", "who"}
 NOT_VERBS = {"the", "a", "an", "this", "tool", "function", "endpoint", "api", "method", "returns:"}
 
 
 def _short(words: list[str]) -> list[str]:
     """The action without its complement: "get the current weather [for a city]"."""
     for i in range(2, len(words)):
+        if words[i].lower() == "to" and words[i - 1].lower() in WH_WORDS:
+            continue  # "tell the driver how to hand over a parcel" is one action
         if words[i].lower() in PREPOSITIONS:
             return words[:i]
     return words
@@ -76,6 +79,7 @@ def vary_verb(rng: random.Random, intent: Intent) -> str:
     return f"{rng.choice(options)} {intent.what}"
 
 
+LIMIT_WORDS = ("max", "limit", "results", "top", "size")
 # role → words in the parameter's name that say it; checked in order after type and kind
 ROLE_WORDS = [
     ("origin", ("origin", "from", "source", "start", "pickup", "departure")),
@@ -119,18 +123,23 @@ def role_of(name: str, spec: dict, said: Said) -> str:
     if kind == "number":
         for role, words in ROLE_WORDS[2:]:
             if any(w in lowered for w in words):
-                return "duration" if role == "duration" and unit_of(name, spec) else (
-                    "count" if role == "duration" else role)
+                if role == "duration":
+                    return "duration" if unit_of(name, spec) else "count"
+                if role == "count" and any(w in lowered for w in LIMIT_WORDS):
+                    return "limit"  # "top 5", "max 5 results"; a parcel count is "3 parcels"
+                return role
     return "generic"
 
 
 def _count_noun(name: str, said: Said) -> str:
     words = humanize(name).split()
     words = [w for w in words if w not in ("max", "min", "number", "num", "of", "count", "total", "limit")]
-    noun = words[-1] if words else "items"
-    if noun in ("size",):
-        noun = " ".join(words) or "items"
-    return noun if str(said.text).strip() != "1" else noun.rstrip("s")
+    noun = words[-1] if words and words[-1] not in ("size", "quantity", "amount") else "items"
+    if str(said.text).strip() in ("1", "one"):
+        return {"people": "person", "children": "child"}.get(noun, noun.rstrip("s"))
+    if noun.endswith("s") or noun in ("people", "children"):
+        return noun
+    return noun[:-1] + "ies" if re.search(r"[^aeiou]y$", noun) else noun + "s"  # "4 parcels"
 
 
 def quote(rng: random.Random, text: str, role: str) -> str:
