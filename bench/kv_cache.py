@@ -70,7 +70,7 @@ def main() -> None:
         caches = []
         for p in ids:
             prefixes.grow(p[:-1], BASE)
-            caches.append(prefixes.copy(BASE))
+            caches.append(prefixes.copy(p[:-1], BASE))
         return caches
 
     def padded(ids, static: bool = True):

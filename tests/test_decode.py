@@ -260,3 +260,39 @@ def test_incremental_decoding_streams_the_same_text_as_decoding_the_whole_reply(
     parsed = stream.finish()
     assert [c.name for c in parsed.calls] == ["get_weather"]
     assert parsed.calls[0].arguments["location"] == "Zürich 東京 🌧"
+
+
+def test_prompts_computed_lately_are_kept_so_two_conversations_can_alternate(tiny_llama):
+    """Two conversations on the same tools take turns: each turn computes only its new words,
+    not the other conversation's history again; the oldest prompts go first past the caps."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from llm_mcp.chat import ChatFormat
+    from llm_mcp.serve.decode import BASE, Prefixes
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32).eval()
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama))
+    prefixes = Prefixes(lambda: model, keep=3)
+    a = fmt.prompt_ids(user(PROMPTS[0]), TOOLS)
+    b = fmt.prompt_ids(user(PROMPTS[1]), TOOLS)
+    shared = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    assert shared > 100  # the tool schemas
+    assert prefixes.grow(a, BASE) == len(a)
+    assert prefixes.grow(b, BASE) == len(b) - shared  # branches off a: a stays
+    a2 = a + fmt.prompt_ids(user(PROMPTS[2]))[:20]
+    assert prefixes.grow(a2, BASE) == 20  # a's next turn goes on from a
+    assert prefixes.holds(b, BASE) and prefixes.holds(a2, BASE) and not prefixes.holds(a, BASE)
+    assert prefixes.grow(b, "other") == len(b)  # another adapter shares nothing with these
+    assert prefixes.grow(a2[:shared], BASE) == 0 and prefixes.holds(a2[:shared], BASE)
+    assert not prefixes.holds(b, BASE)  # the least recently used went (keep=3)
+    # a copy for a row of the batch equals computing the prompt alone
+    with torch.inference_mode():
+        alone = model(torch.tensor([a2]), use_cache=True).past_key_values
+    copied = prefixes.copy(a2, BASE)
+    for mine, theirs in zip(copied.layers, alone.layers):
+        assert torch.allclose(mine.keys, theirs.keys, atol=1e-5)
+        assert torch.allclose(mine.values, theirs.values, atol=1e-5)
+    prefixes.max_bytes = 1
+    prefixes.grow(b, BASE)
+    assert [prefixes.holds(p, BASE) for p in (a2, b)] == [False, True]  # all but the newest went

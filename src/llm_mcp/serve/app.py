@@ -53,7 +53,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
                 max_batch: int = 16, max_queue: int = 64, guided: bool = True,
                 max_batch_tokens: int = 65536, batching: str = "continuous", prefill_chunk: int = 2048,
-                record_days: float | None = None, engine: str = "local", vllm_url: str | None = None,
+                prompt_cache_mb: int = 512, record_days: float | None = None, engine: str = "local", vllm_url: str | None = None,
                 vllm_python: str | None = None, vllm_args: list[str] | None = None):
     from llm_mcp.config import home_dir
     from llm_mcp.serve.engine import Engine
@@ -89,7 +89,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
         backend = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
                          max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
                          max_batch_tokens=max_batch_tokens, guided=guided, batching=batching,
-                         prefill_chunk=prefill_chunk)
+                         prefill_chunk=prefill_chunk, prompt_cache_mb=prompt_cache_mb)
     try:
         state = State(backend, store, Jobs(store, home, model), home, dirs, record_days=record_days)
     except BaseException:
@@ -223,7 +223,7 @@ def serve(args) -> int:
                         device=args.device, chat_format=args.chat_format,
                         max_new_tokens=args.max_new_tokens, max_batch=args.max_batch,
                         max_batch_tokens=args.max_batch_tokens, batching=args.batching,
-                        prefill_chunk=args.prefill_chunk,
+                        prefill_chunk=args.prefill_chunk, prompt_cache_mb=args.prompt_cache_mb,
                         guided=not args.no_guide, engine=args.engine, vllm_url=args.vllm_url,
                         vllm_python=args.vllm_python, vllm_args=args.vllm_arg,
                         record_days=args.record_days if args.record_conversations else None)
@@ -296,6 +296,9 @@ def add_parser(sub) -> None:
     p.add_argument("--prefill-chunk", type=int, default=2048, metavar="N",
                    help="joining prompts are prefilled N tokens per forward pass, a decode step of "
                         "the running requests between two (0: a whole prompt at once)")
+    p.add_argument("--prompt-cache-mb", type=int, default=512, metavar="MB",
+                   help="KV caches of prompts computed lately (tool schemas, conversations so far) kept "
+                        "for the next requests that start the same way, at most (0: only the newest)")
     p.add_argument("--engine", choices=["local", "vllm"], default="local",
                    help="local: the model in this process; vllm: generation on the vLLM server at "
                         "--vllm-url, adapters registered through its LoRA API")

@@ -14,8 +14,8 @@ place, laid anew when rows join or the room runs out (a DynamicCache where the m
 do not fit a StaticCache).
 
 `admit` queues new rows; `prefill` computes their prompts one after another, each from the
-longest prefix it shares with the last prompt of its adapter (`Prefixes`: the tool schemas are
-computed once), `chunk` tokens per call, so that the engine can give the running rows a step
+longest prefix it shares with a prompt computed lately under its adapter (`Prefixes`: the tool
+schemas, or a conversation so far, are computed once), `chunk` tokens per call, so that the engine can give the running rows a step
 between two calls; a row whose prompt is in joins the batch at once, its cache left-padded to
 the running rows' width. `step` feeds every row its last token (position ids per row, the
 padding masked out; a row that just joined is fed its last prompt token) and picks the next; a
@@ -88,32 +88,49 @@ def _no_adapters(keys: list[str]):
 
 
 class Prefixes:
-    """The KV cache of the last prompt computed under each adapter (one row each): a new prompt
-    extends the stored cache of its adapter from the longest prefix the two share (the system
-    turn with the tool schemas, as a rule), so only what is new in it is computed."""
+    """The KV caches of prompts computed lately (one row each, under an adapter): a new prompt
+    starts from the stored prompt of its adapter that shares the longest prefix with it (the
+    system turn with the tool schemas, or a whole conversation so far), so only what is new in
+    it is computed. A prompt that extends a stored one takes that cache over; one that branches
+    off it (another question after the same tools, another conversation) gets a copy of the
+    shared part, and the stored one stays for its own next turn:
 
-    def __init__(self, model: Callable[[], Any], choose: Callable = _no_adapters, keep: int = 8):
-        self.model, self.choose, self.keep = model, choose, keep
-        self._stored: dict[str, tuple] = {}  # adapter key → (ids, their cache), newest last
+        stored   [s s s s s s s s a a a]     conversation A under tools s
+        new      [s s s s s s s s b b]       conversation B: copies s, computes b b
+        stored   [s s s s s s s s a a a] and [s s s s s s s s b b]
+
+    At most `keep` prompts and `max_bytes` of caches are kept, the least recently used going
+    first (a 135M model in fp32 holds ~46 KB a token: 512 MiB is ~11,000 tokens)."""
+
+    def __init__(self, model: Callable[[], Any], choose: Callable = _no_adapters, keep: int = 16,
+                 max_bytes: int = 512 << 20):
+        self.model, self.choose, self.keep, self.max_bytes = model, choose, keep, max_bytes
+        self._stored: list[tuple[str, tuple, Any]] = []  # (adapter key, ids, their cache), newest last
 
     def clear(self) -> None:
         self._stored.clear()
 
     def grow(self, ids: list[int], key: str, limit: int = 0) -> int:
-        """Move the stored cache of adapter `key` towards `ids`: cropped to what it shares with
-        them (afresh under MIN_PREFIX shared tokens), then extended by at most `limit` of the
-        rest in one forward pass (0: all of it). Returns the tokens computed; called again, it
-        goes on from there."""
+        """Compute `ids` under adapter `key` from the stored prompt that shares most with them
+        (afresh under MIN_PREFIX shared tokens), at most `limit` new tokens in one forward pass
+        (0: all of them). Returns the tokens computed; called again, it goes on from there."""
         import torch
         from transformers import DynamicCache
 
         from llm_mcp.models.load import cache_kwarg
 
-        stored_ids, cache = self._stored.pop(key, ((), None))
-        n = common_prefix(list(stored_ids), ids, len(ids)) if cache is not None else 0
-        if cache is not None and (n >= MIN_PREFIX or n == len(ids)):
-            if len(stored_ids) > n:
-                cache.crop(n - len(stored_ids))  # (negative: the tokens dropped off the end)
+        n, best = 0, None
+        for i, (k, stored_ids, _) in enumerate(self._stored):
+            shared = common_prefix(list(stored_ids), ids, len(ids)) if k == key else 0
+            if shared and shared >= n:  # on a tie, the most recent
+                n, best = shared, i
+        if best is not None and (n >= MIN_PREFIX or n == len(ids)):
+            _, stored_ids, cache = self._stored[best]
+            if n == len(stored_ids):  # ids go on from it: take it over
+                del self._stored[best]
+            else:  # ids branch off it: the shared part is copied, the stored prompt stays
+                self._stored.append(self._stored.pop(best))
+                cache = _head(cache, n)
         else:
             cache, n = DynamicCache(), 0
         end = len(ids) if not limit else min(len(ids), n + limit)
@@ -125,19 +142,39 @@ class Prefixes:
                 model(input_ids=torch.tensor([ids[n:end]], device=device),
                       position_ids=torch.arange(n, end, device=device)[None],
                       use_cache=True, logits_to_keep=1, **{cache_kwarg(model): cache}, **kwargs)
-        self._stored[key] = (tuple(ids[:end]), cache)
-        while len(self._stored) > self.keep:  # the least recently used goes
-            self._stored.pop(next(iter(self._stored)))
+        self._stored.append((key, tuple(ids[:end]), cache))
+        while len(self._stored) > 1 and (len(self._stored) > self.keep or self._bytes() > self.max_bytes):
+            self._stored.pop(0)  # the least recently used goes; never the one just computed
         return end - n
 
+    def _find(self, ids: list[int], key: str) -> int | None:
+        whole = tuple(ids)
+        return next((i for i, (k, stored_ids, _) in enumerate(self._stored)
+                     if k == key and stored_ids == whole), None)
+
     def holds(self, ids: list[int], key: str) -> bool:
-        return key in self._stored and self._stored[key][0] == tuple(ids)
+        return self._find(ids, key) is not None
 
-    def copy(self, key: str):
-        """A copy of adapter `key`'s stored cache, for a row of the batch (the stored one grows on)."""
-        import copy
+    def copy(self, ids: list[int], key: str):
+        """A copy of the stored cache of `ids` under adapter `key`, for a row of the batch (the
+        stored one grows on)."""
+        i = self._find(ids, key)
+        self._stored.append(self._stored.pop(i))
+        return _head(self._stored[-1][2], len(ids))
 
-        return copy.deepcopy(self._stored[key][1])
+    def _bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for _, _, cache in self._stored
+                   for layer in cache.layers for t in (layer.keys, layer.values))
+
+
+def _head(cache, n: int):
+    """A new DynamicCache holding the first `n` positions of `cache`'s (copied)."""
+    from transformers import DynamicCache
+
+    head = DynamicCache()
+    for i, layer in enumerate(cache.layers):  # keys, values: (1, kv_heads, positions, head_dim)
+        head.update(layer.keys[:, :, :n].clone(), layer.values[:, :, :n].clone(), i)
+    return head
 
 
 class Decoder:
@@ -213,7 +250,7 @@ class Decoder:
                 if row.cancelled:
                     self._close(row, "cancelled", None)
                     continue
-                caches.append(self.prefixes.copy(row.adapter))
+                caches.append(self.prefixes.copy(ids, row.adapter))
                 ready.append(row)
             except Exception as err:
                 self.pending.remove(row)

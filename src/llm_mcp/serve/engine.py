@@ -292,13 +292,16 @@ class Engine(Frontend):
                  gguf_file: str | None = None, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
                  max_batch_tokens: int = 65536, max_prefill_tokens: int = 8192, prefill_chunk: int = 2048,
-                 gather_s: float = 0.03, guided: bool = True, batching: str = "continuous"):
+                 gather_s: float = 0.03, guided: bool = True, batching: str = "continuous",
+                 prompt_cache_mb: int = 512):
         from llm_mcp.models import load_model
 
         if batching not in ("continuous", "static"):
             raise LLMMCPError(f"batching {batching!r} is not 'continuous' or 'static'")
         if not _is_int(prefill_chunk) or prefill_chunk < 0:
             raise LLMMCPError(f"prefill_chunk {prefill_chunk!r} is not a whole number ≥ 0 (0: whole prompts)")
+        if not _is_int(prompt_cache_mb) or prompt_cache_mb < 0:
+            raise LLMMCPError(f"prompt_cache_mb {prompt_cache_mb!r} is not a whole number ≥ 0")
         loaded = load_model(model, dtype=dtype, device=device, gguf_file=gguf_file)
         self.spec, self.source = model, loaded.source
         self.name = loaded.source.name
@@ -316,7 +319,8 @@ class Engine(Frontend):
         self._cv = threading.Condition()
         self._model_lock = threading.RLock()  # the worker's steps, adapter (un)loading, evals
         self._closed = False
-        self._prefixes = Prefixes(lambda: self.model, self._adapter_choice)
+        # prompts computed lately (tool schemas, conversations so far), newest kept within the budget
+        self._prefixes = Prefixes(lambda: self.model, self._adapter_choice, max_bytes=prompt_cache_mb << 20)
         # joining prompts are prefilled `prefill_chunk` tokens at a time, a decode step of the
         # running rows between chunks: a long prompt no longer stalls every reply for its whole prefill
         self._decoder = Decoder(lambda: self.model, self._adapter_choice, self._prefixes, chunk=prefill_chunk)
