@@ -240,12 +240,15 @@ def passes(rows: list[Row]) -> list[list[Row]]:
 
 def _passes(rows: list[Row]) -> tuple[float, list[list[Row]]]:
     rows = sorted(rows, key=len)
-    masked = not _plain(rows)
-    # best[k]: the least cost of rows[:k]; cut[k]: where its last pass starts
+    packed = [0]  # packed[k]: rows among rows[:k] that hold more than one example alone
+    for row in rows:
+        packed.append(packed[-1] + (not _plain([row])))
+    # best[k]: the least cost of rows[:k]; cut[k]: where its last pass starts. A pass runs under
+    # a mask only where one of its rows is packed (collate)
     best, cut = [0.0] + [float("inf")] * len(rows), [0] * (len(rows) + 1)
     for k in range(1, len(rows) + 1):
         for j in range(k):
-            c = best[j] + (k - j) * cost(len(rows[k - 1]), masked) + PASS_TOKENS
+            c = best[j] + (k - j) * cost(len(rows[k - 1]), packed[k] > packed[j]) + PASS_TOKENS
             if c < best[k]:
                 best[k], cut[k] = c, j
     out, k = [], len(rows)
