@@ -53,7 +53,8 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
                 max_batch: int = 16, max_queue: int = 64, guided: bool = True,
                 max_batch_tokens: int = 65536, batching: str = "continuous", prefill_chunk: int = 2048,
-                prompt_cache_mb: int = 512, record_days: float | None = None, engine: str = "local", vllm_url: str | None = None,
+                prompt_cache_mb: int = 512, record_days: float | None = None, engine: str = "local",
+                vllm_url: str | None = None,
                 vllm_python: str | None = None, vllm_args: list[str] | None = None):
     from llm_mcp.config import home_dir
     from llm_mcp.serve.engine import Engine
