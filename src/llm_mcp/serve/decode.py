@@ -17,9 +17,9 @@ do not fit a StaticCache).
 longest prefix it shares with a prompt computed lately under its adapter (`Prefixes`: the tool
 schemas, or a conversation so far, are computed once), `chunk` tokens per call, so that the
 engine can give the running rows a step between two calls; a row whose prompt is in joins the
-batch at once, its cache left-padded to the running rows' width. `step` feeds every row its last token (position ids per row, the
-padding masked out; a row that just joined is fed its last prompt token) and picks the next; a
-row that ends (its end-of-turn token, its limit, or cancelled) leaves at once, its reply
+batch at once, its cache left-padded to the running rows' width. `step` feeds every row its
+last token (position ids per row, the padding masked out; a row that just joined is fed its
+last prompt token) and picks the next; a row that ends (its end-of-turn token, its limit, or cancelled) leaves at once, its reply
 delivered then, the rows after it moved up in place (the columns no remaining row needs are cut
 off the left at the next lay). Greedy replies equal `model.generate`'s.
 """
