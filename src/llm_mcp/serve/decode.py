@@ -19,9 +19,10 @@ schemas, or a conversation so far, are computed once), `chunk` tokens per call, 
 engine can give the running rows a step between two calls; a row whose prompt is in joins the
 batch at once, its cache left-padded to the running rows' width. `step` feeds every row its
 last token (position ids per row, the padding masked out; a row that just joined is fed its
-last prompt token) and picks the next; a row that ends (its end-of-turn token, its limit, or cancelled) leaves at once, its reply
-delivered then, the rows after it moved up in place (the columns no remaining row needs are cut
-off the left at the next lay). Greedy replies equal `model.generate`'s.
+last prompt token) and picks the next; a row that ends (its end-of-turn token, its limit, or
+cancelled) leaves at once, its reply delivered then, the rows after it moved up in place (the
+columns no remaining row needs are cut off the left at the next lay). Greedy replies equal
+`model.generate`'s.
 """
 
 from __future__ import annotations
