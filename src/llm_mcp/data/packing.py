@@ -20,6 +20,7 @@ positions carry no targets and one prefix position never has to predict several 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from llm_mcp.data.tokenize import IGNORE, Tokenized
@@ -80,7 +81,7 @@ def cost(tokens: int, masked: bool = True) -> float:
     return tokens + tokens * tokens / (ATTENTION_TOKENS if masked else CAUSAL_ATTENTION_TOKENS)
 
 
-def common_prefix(a: list[int], b: list[int], limit: int) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
     """How many leading tokens `a` and `b` share, at most `limit`."""
     n, limit = 0, min(len(a), len(b), limit)
     while n < limit and a[n] == b[n]:

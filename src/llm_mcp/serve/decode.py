@@ -122,7 +122,7 @@ class Prefixes:
 
         n, best = 0, None
         for i, (k, stored_ids, _) in enumerate(self._stored):
-            shared = common_prefix(list(stored_ids), ids, len(ids)) if k == key else 0
+            shared = common_prefix(stored_ids, ids, len(ids)) if k == key else 0
             if shared and shared >= n:  # on a tie, the most recent
                 n, best = shared, i
         if best is not None and (n >= MIN_PREFIX or n == len(ids)):
