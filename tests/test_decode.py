@@ -183,6 +183,24 @@ def test_a_cancelled_stream_frees_its_row(tiny_llama):
     engine.close()
 
 
+def test_closing_the_engine_ends_its_worker_and_cancels_what_outlasts_the_drain(tiny_llama):
+    from llm_mcp.errors import LLMMCPError
+    from llm_mcp.serve.engine import Cancelled, Engine, Request
+
+    engine = Engine(str(tiny_llama), max_batch=1)
+    running = engine.submit(Request(user(PROMPTS[0]), TOOLS, max_new_tokens=1000))
+    queued = engine.submit(Request(user(PROMPTS[1]), TOOLS, max_new_tokens=3))  # no free row
+    while running.row is None or running.row.tokens < 3:  # decoding
+        time.sleep(0.005)
+    engine.close(drain_s=0.2)
+    assert not engine._worker.is_alive()  # no forward pass outlives close()
+    assert running.done.is_set() and queued.done.is_set()
+    if running.result is None:  # still decoding when the drain ended (a random model rarely stops)
+        assert isinstance(running.error, Cancelled) and isinstance(queued.error, Cancelled)
+    with pytest.raises(LLMMCPError, match="shutting down"):
+        engine.submit(Request(user("hi"), max_new_tokens=3))
+
+
 # ---- each adapter in its card's chat format ------------------------------------------------------
 
 @pytest.fixture(scope="module")

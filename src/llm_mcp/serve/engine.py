@@ -433,10 +433,24 @@ class Engine(Frontend):
                 self._queue.remove(req)
                 self._fail(req, Cancelled("the request was cancelled"))
 
-    def close(self) -> None:
+    def close(self, drain_s: float = 60.0) -> None:
+        """Take no more requests, give those queued or running `drain_s` seconds to finish,
+        cancel the rest, and wait for the worker to end: a forward pass still running on a
+        daemon thread when the interpreter exits aborts the process."""
         with self._cv:
             self._closed = True
             self._cv.notify_all()
+        if threading.current_thread() is self._worker:
+            return
+        self._worker.join(drain_s)
+        if self._worker.is_alive():
+            with self._cv:
+                queued = list(self._queue)
+            for req in queued:
+                self.cancel(req)
+            for row in [*self._decoder.rows, *self._decoder.pending]:
+                row.cancelled = True
+            self._worker.join(drain_s)
 
     # ---- the worker ---------------------------------------------------------------------------
 
