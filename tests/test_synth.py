@@ -303,5 +303,8 @@ def test_counts_are_said_as_counts_and_how_to_stays_whole():
     assert argument_phrase(rng, "num_people", {"type": "integer"}, Said(1, "one"), 0).startswith("one person")
     limits = {argument_phrase(rng, "max_results", {"type": "integer"}, Said(3, "3"), 0) for _ in range(40)}
     assert {"top 3", "limit 3"} <= limits
+    said_with_unit = {argument_phrase(rng, "max_results", {"type": "integer"}, Said(1, "1 result"), 0)
+                      for _ in range(40)}
+    assert not any("result result" in p for p in said_with_unit), said_with_unit  # not "max 1 result results"
     tell = intent_of({"name": "set_delivery_instructions", "description": "Tell the driver how to hand over a parcel."})
     assert tell.do == "tell the driver how to hand over a parcel"
