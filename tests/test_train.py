@@ -169,6 +169,17 @@ def test_packing_and_accumulation_change_nothing_but_speed(tiny_llama, small_dat
             assert s1 == s2 and abs(a - b) < 1e-5 * max(1.0, abs(a)), (name, s1, a, b)
 
 
+def test_neftune_adds_noise_to_the_embeddings_while_training(tiny_llama, small_data, tmp_path):
+    from llm_mcp.train.recipe import train
+
+    for name, extra in (("plain", []), ("again", []), ("noisy", ["neftune_noise_alpha=5"])):
+        train(_config(tiny_llama, small_data, tmp_path / name, "max_steps=2", "lora.lora_dropout=0", *extra))
+    plain, again, noisy = (_losses(tmp_path / n) for n in ("plain", "again", "noisy"))
+    assert plain == again  # the runs are deterministic: the difference below is the noise
+    assert noisy[0][1] != plain[0][1]
+    assert (tmp_path / "noisy" / "adapter_model.safetensors").is_file()
+
+
 def test_gradient_checkpointing_recomputes_only_the_adapted_layers(tiny_llama, small_data, tmp_path):
     import torch
 

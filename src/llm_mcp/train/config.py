@@ -97,6 +97,9 @@ class TrainConfig(BaseModel):
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="share of the steps spent warming up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay on the LoRA weights")
     max_grad_norm: float = Field(1.0, gt=0, description="gradients are clipped to this norm")
+    neftune_noise_alpha: float | None = Field(
+        None, gt=0, description="NEFTune: uniform noise of this scale (÷ √(tokens × hidden size) of "
+                                "each row) added to the input embeddings while training (typical: 5)")
     epochs: float = Field(1.0, gt=0, description="passes over the data (fractions allowed)")
     max_steps: int | None = Field(None, gt=0, description="optimizer steps; overrides epochs")
     micro_batch_size: int = Field(8, gt=0, description="examples per forward pass")

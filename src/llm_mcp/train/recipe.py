@@ -284,6 +284,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         base.disable_input_require_grads()
     model.train()
+    if config.neftune_noise_alpha:  # transformers' hook: noise only while the module trains
+        from transformers.integrations.neftune import activate_neftune
+        activate_neftune(model, config.neftune_noise_alpha)
     report = trainable_report(model)
     if main:
         log.info("%s", format_report(report))
