@@ -390,14 +390,17 @@ def load(args) -> None:
         for name in engines:
             if engines[name] is None:
                 engines[name] = engine(name)
-            started = time.perf_counter()
+            started, lays = time.perf_counter(), engines[name]._decoder.lays
             results = (replay_plain if name == "plain" else replay_engine)(engines[name], rate * capacity)
             row[name] = summary(results, time.perf_counter() - started)
             row[name]["of_batch1_ceiling"] = round(row[name]["tokens_per_s"] / ceiling, 2)
+            # batch caches laid anew (a row that joins into a spare row lays none)
+            row[name]["cache_lays"] = engines[name]._decoder.lays - lays if name != "plain" else None
             print(f"load {rate}x ({rate * capacity:.2f} req/s) {name:>10}: {row[name]['tokens_per_s']} tok/s, "
                   f"TTFT p50/p95 {row[name]['ttft_s']['p50']}/{row[name]['ttft_s']['p95']} s, "
                   f"latency p50/p95/p99 {row[name]['latency_s']['p50']}/{row[name]['latency_s']['p95']}/"
-                  f"{row[name]['latency_s']['p99']} s", flush=True)
+                  f"{row[name]['latency_s']['p99']} s"
+                  + (f", caches laid {row[name]['cache_lays']}" if name != "plain" else ""), flush=True)
         row["continuous_vs_static"] = {
             "throughput": round(row["continuous"]["tokens_per_s"] / row["static"]["tokens_per_s"], 2),
             "ttft_p95": round(row["continuous"]["ttft_s"]["p95"] / max(row["static"]["ttft_s"]["p95"], 1e-9), 2),

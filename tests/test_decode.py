@@ -86,13 +86,15 @@ def test_joining_prompts_are_computed_in_chunks_while_the_running_rows_decode(ti
     short = Row([fmt.stop_token_ids[0]], fmt)  # a one-token prompt: no token to feed after it
     decoder.admit(joining + [short])
     assert short.finish_reason == "error" and short not in decoder.pending
-    before, chunks = running.tokens, 0
+    before, chunks, lays = running.tokens, 0, decoder.lays
     while decoder.pending:
         decoder.prefill()
         decoder.step()
         chunks += 1
     assert chunks >= 3  # hundreds of new prompt tokens, 64 at a time
     assert running.tokens == before + chunks  # it decoded a token between every two chunks
+    # no longer than the running row's: a StaticCache takes them into its spare rows, in place
+    assert decoder.lays == lays if static else decoder.lays > lays
     joining[1].cancelled = True  # a row from the middle leaves: the rows after it move up
     while decoder.rows:
         decoder.step()

@@ -10,8 +10,9 @@ batch is a padded KV cache with a row per reply:
     row 2  [pad pad pad  p2  p2  p2  p2 p2 | _ _ _]  joined at this step
 
 preallocated (transformers' StaticCache) with HEADROOM free columns that the steps fill in
-place, laid anew when rows join or the room runs out (a DynamicCache where the model's layers
-do not fit a StaticCache).
+place and spare rows that joining rows are written into, laid anew only when the rows or
+columns run out (a DynamicCache, laid anew at every join, where the model's layers do not fit a
+StaticCache).
 
 `admit` queues new rows; `prefill` computes their prompts one after another, each from the
 longest prefix it shares with a prompt computed lately under its adapter (`Prefixes`: the tool
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MIN_PREFIX = 16  # a shared prompt prefix shorter than this is not worth a cache of its own
 HEADROOM = 64  # free columns a preallocated batch cache keeps: it is laid anew once per so many steps
+SPARE_ROWS = 4  # spare rows a preallocated batch cache keeps (at least; half its rows when more)
 BASE = "__base__"  # the adapter key of rows that use the base model
 
 
@@ -184,10 +186,11 @@ class Decoder:
     Not thread-safe: one thread admits, prefills and steps (the engine's worker, or the caller)."""
 
     def __init__(self, model: Callable[[], Any], choose: Callable = _no_adapters,
-                 prefixes: Prefixes | None = None, chunk: int = 0):
+                 prefixes: Prefixes | None = None, chunk: int = 0, max_rows: int = 0):
         self.model, self.choose = model, choose
         self.prefixes = prefixes or Prefixes(model, choose)
         self.chunk = chunk  # prompt tokens computed per `prefill` call; 0: every pending prompt whole
+        self.max_rows = max_rows  # rows the caller will ever run together (0: not known); caps spare rows
         self.rows: list[Row] = []
         self.pending: list[Row] = []  # admitted, their prompts being computed, first come first
         self.cache = None
@@ -195,6 +198,8 @@ class Decoder:
         self.steps = 0  # forward passes over the running batch (benchmarks, tests)
         self.prefills = 0  # prompt forward passes (benchmarks, tests)
         self.static: bool | None = None  # the batch cache is a StaticCache (see _lay)
+        self.lays = 0  # batch caches laid anew (benchmarks, tests)
+        self._store: list = []  # a StaticCache's whole (spare rows included) keys and values per layer
 
     @property
     def idle(self) -> bool:
@@ -296,7 +301,7 @@ class Decoder:
 
     def fail(self, err: BaseException) -> None:
         """Close every running row with `err` and empty the batch (pending rows go on)."""
-        rows, self.rows = self.rows, []
+        rows, self.rows, self._store = self.rows, [], []
         self.cache = self.mask = self.last = self.pos = None
         for row in rows:
             self._close(row, "error", err)
@@ -368,7 +373,7 @@ class Decoder:
                 self.cache = self._lay(len(keep), width - first, fill)
             self.rows = [self.rows[i] for i in keep]
         else:
-            self.rows, self.cache = [], None
+            self.rows, self.cache, self._store = [], None, []
             self.mask = self.last = self.pos = None
         for row in leaving:
             kind, err = (why or {}).get(id(row), (reason, None))
@@ -383,6 +388,9 @@ class Decoder:
             return
         device = caches[0].layers[0].keys.device
         lengths = [c.get_seq_length() for c in caches]
+        if self._fits(len(rows), max(lengths)):
+            self._write(rows, caches, lengths)
+            return
         first = self._first() if self.rows else 0
         old = self.width - first
         wide = max(old, *lengths)
@@ -430,14 +438,21 @@ class Decoder:
                                   for layer in probe.layers) and len(probe.layers) == len(like)
             except Exception:
                 self.static = False
+        self.lays += 1
         if self.static:
             cache = StaticCache(config, width + HEADROOM)
             ref = like[0].keys
-            cache.early_initialization(rows, ref.shape[1], ref.shape[3], ref.dtype, ref.device)
-            for i, layer in enumerate(cache.layers):
+            spare = max(SPARE_ROWS, rows // 2)
+            if self.max_rows:
+                spare = max(0, min(spare, self.max_rows - rows))
+            cache.early_initialization(rows + spare, ref.shape[1], ref.shape[3], ref.dtype, ref.device)
+            self._store = [(layer.keys, layer.values) for layer in cache.layers]
+            for i, layer in enumerate(cache.layers):  # the running rows see the first `rows`
+                layer.keys, layer.values = layer.keys[:rows], layer.values[:rows]
                 fill(i, layer.keys[:, :, :width], layer.values[:, :, :width])
                 layer.cumulative_length.fill_(width)  # the next step writes column `width`
             return cache
+        self._store = []
         cache = DynamicCache()
         for i, layer in enumerate(like):
             shape = (rows, layer.keys.shape[1], width, layer.keys.shape[3])
@@ -446,6 +461,36 @@ class Decoder:
             fill(i, keys, values)
             cache.update(keys, values, i)
         return cache
+
+    def _fits(self, joining: int, longest: int) -> bool:
+        """Can `joining` rows of at most `longest` cached tokens be written into the spare rows of
+        the running batch's StaticCache, right-aligned to its columns, without laying it anew?"""
+        return (bool(self.static and self.rows and self._store) and longest <= self.width
+                and len(self.rows) + joining <= self._store[0][0].shape[0])
+
+    def _write(self, rows: list[Row], caches: list, lengths: list[int]) -> None:
+        """Join `rows` in place (see _fits): each one-row cache goes into a spare row, ending at
+        the running rows' last column; the columns left of it are masked padding.
+
+            running  [ p0  p0  p0  p0  r0  r0 | _ _ ]
+            joining  [  0   0  p1  p1  p1  p1 | 0 0 ]   (spare row: stale columns zeroed)"""
+        import torch
+
+        device, width, start = self.mask.device, self.width, len(self.rows)
+        total = start + len(rows)
+        for i, layer in enumerate(self.cache.layers):
+            for store, part in zip(self._store[i], ("keys", "values")):
+                for row, (n, cache) in enumerate(zip(lengths, caches), start):
+                    store[row].zero_()
+                    store[row, :, width - n:width] = getattr(cache.layers[i], part)[0, :, :n]
+            layer.keys, layer.values = self._store[i][0][:total], self._store[i][1][:total]
+        mask = torch.zeros((len(rows), width), dtype=self.mask.dtype, device=device)
+        for row, n in enumerate(lengths):
+            mask[row, width - n:] = 1
+        self.mask = torch.cat([self.mask, mask])
+        self.last = torch.cat([self.last, torch.tensor([r.prompt[-1] for r in rows], dtype=torch.long, device=device)])
+        self.pos = torch.cat([self.pos, torch.tensor(lengths, dtype=torch.long, device=device)])
+        self.rows.extend(rows)
 
     def _first(self) -> int:
         """The first column a row needs (those left of it are padding in every row)."""
@@ -473,6 +518,7 @@ def decode_all(decoder: Decoder, rows: list[Row], batch: int = 16,
     """Decode `rows` to the end, at most `batch` at a time, a new one joining as soon as one
     leaves (neighbours in `rows` join together, so order them by prompt to share prefixes)."""
     waiting = list(reversed(rows))
+    decoder.max_rows = decoder.max_rows or batch
     done = 0
     while waiting or decoder.rows:
         room = batch - len(decoder.rows)

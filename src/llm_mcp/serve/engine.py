@@ -323,7 +323,8 @@ class Engine(Frontend):
         self._prefixes = Prefixes(lambda: self.model, self._adapter_choice, max_bytes=prompt_cache_mb << 20)
         # joining prompts are prefilled `prefill_chunk` tokens at a time, a decode step of the
         # running rows between chunks: a long prompt no longer stalls every reply for its whole prefill
-        self._decoder = Decoder(lambda: self.model, self._adapter_choice, self._prefixes, chunk=prefill_chunk)
+        self._decoder = Decoder(lambda: self.model, self._adapter_choice, self._prefixes, chunk=prefill_chunk,
+                                max_rows=max_batch)
         self.batches: deque[int] = deque(maxlen=1000)  # rows running after each join (benchmarks, tests)
         self._worker = threading.Thread(target=self._work, name="llm-mcp-engine", daemon=True)
         self._worker.start()
