@@ -218,6 +218,40 @@ def test_synth_cli_writes_and_shows(tmp_path):
     assert again.read_text() == out.read_text()
 
 
+def test_your_own_examples_ride_along_under_other_tool_lists(tmp_path):
+    mine = [{"input": "is it raining in buenos aires rn??", "output": "",
+             "tool_calls": [{"name": "get_weather", "arguments": {"location": "Buenos Aires"}}]},
+            {"input": "wake me when the pasta's done, 9 min", "output": "",
+             "tool_calls": [{"name": "set_timer", "arguments": {"minutes": 9, "label": "pasta"}}]},
+            {"input": "what's a good name for a cat?", "output": "Miso, Pepper or Juniper.", "tool_calls": []}]
+    plain = synthesize(TOOLS, 160, seed=5).records
+    records = synthesize(TOOLS, 160, seed=5, own=mine, repeat=3).records
+    theirs = [r for r in records if r["input"] in {m["input"] for m in mine}]
+    assert [r for r in records if r not in theirs] == plain  # the drawn ones are unchanged
+    assert Counter(r["input"] for r in theirs) == {m["input"]: 3 for m in mine}
+    _valid(records)
+    by_input: dict = {}
+    for r in theirs:  # each copy under another prompt (masked names give renamed calls)
+        by_input.setdefault(r["input"], []).append(json.dumps(r["tools"]))
+        if r["tool_calls"] and r["tool_calls"][0]["name"] in {t["name"] for t in TOOLS}:
+            assert r["tool_calls"] == next(m for m in mine if m["input"] == r["input"])["tool_calls"]
+    assert all(len(set(prompts)) == 3 for prompts in by_input.values())
+    # from the command line, in any dataset format, checked against the tools at file:line
+    good, bad = tmp_path / "mine.jsonl", tmp_path / "bad.jsonl"
+    good.write_text("".join(json.dumps(m) + "\n" for m in mine))
+    bad.write_text(json.dumps(mine[0]) + "\n" + json.dumps(
+        {"input": "timer for ten", "tool_calls": [{"name": "set_timer", "arguments": {"minutes": "ten"}}]}) + "\n")
+    out = tmp_path / "syn.jsonl"
+    cli = [sys.executable, "-m", "llm_mcp", "data", "synth", "--tools", "examples/tools.json", "--n", "40"]
+    r = subprocess.run(cli + ["--examples", str(good), "--repeat", "2", "--out", str(out)],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len(out.read_text().splitlines()) == 46
+    r = subprocess.run(cli + ["--examples", str(bad), "--out", str(out)], capture_output=True, text=True,
+                       cwd=REPO, timeout=300)
+    assert r.returncode != 0 and f"{bad}:2" in r.stderr and "nothing written" in r.stderr
+
+
 def test_the_natural_sets_never_feed_the_generator():
     """The held-out requests are not among the synthesizer's data, nor in the training data."""
     from llm_mcp.data.synth.values import HERE

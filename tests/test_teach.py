@@ -71,6 +71,17 @@ def test_the_gate_keeps_a_candidate_that_does_not_win_and_force_says_so(tiny_lla
     assert listed["office"] == str(home / "adapters" / "office") and "office.previous-1" in listed
     assert sorted(listed) == ["office", "office.candidate-1", "office.previous-1"]  # the winners became office
 
+    # requests you wrote ride along with synthesis for every tool, never held out
+    code, out, err = teach(capsys, *base, "--examples", str(own), "--repeat", "3", *TINY_RUN)
+    assert "6 requests you wrote, each 3 times under other tool lists" in err
+    mix = card(home, out["adapter"])["teach"]["data"]
+    assert mix["your_requests"] == 6 and mix["synthesized"] == 48 and mix["synthesized_for"] == "all"
+    run = Path(out["run"])
+    train_inputs = [json.loads(line).get("input") for line in (run / "train.jsonl").read_text().splitlines()]
+    held_inputs = {json.loads(line).get("input") for line in (run / "held_out.jsonl").read_text().splitlines()}
+    mine = [json.loads(line)["input"] for line in own.read_text().splitlines()]
+    assert all(train_inputs.count(text) == 3 for text in mine) and not held_inputs & set(mine)
+
     code = main(["teach", "--name", "x", "--tools", str(own)])
     assert code == 2
     code = main(["teach", "--name", "office.candidate-9", *MCP])

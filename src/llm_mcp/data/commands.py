@@ -110,7 +110,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from llm_mcp.chat.types import read_tools_file
     from llm_mcp.data.records import write_jsonl
-    from llm_mcp.data.synth import Options, synthesize
+    from llm_mcp.data.synth import Options, read_own, synthesize
 
     if not args.out and not args.show:
         raise LLMMCPError("nothing to do", "give --out FILE to write the examples, or --show N to read a sample")
@@ -121,7 +121,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
                       bank_call_share=args.bank_call_share, group=args.group, rough_rate=args.rough_rate,
                       max_tools=args.max_tools, shuffle_share=args.shuffle_share,
                       optional_share=args.optional_share)
-    result = synthesize(tools, args.n, args.seed, options)
+    own = read_own(args.examples, tools) if args.examples else []
+    result = synthesize(tools, args.n, args.seed, options, own, args.repeat)
     records = result.records
     if args.teacher:
         from llm_mcp.data.synth.teacher import rewrite
@@ -269,6 +270,10 @@ def add_parser(sub) -> None:
                    help="chance that a request states each optional argument (the rest are left out)")
     y.add_argument("--rough-rate", type=float, default=0.25,
                    help="rate of typing habits: lower case, no punctuation, shorthand, typos")
+    y.add_argument("--examples", metavar="FILE",
+                   help="requests you wrote yourself, with their calls (any dataset format, checked "
+                        "against --tools): each is repeated under other tool lists among the drawn ones")
+    y.add_argument("--repeat", type=int, default=4, help="copies of each of your --examples, each under another prompt")
     y.add_argument("--show", type=int, default=0, metavar="N", help="print N examples to read")
     y.add_argument("--teacher", metavar="URL",
                    help="an OpenAI-compatible endpoint (up to /v1) that rewrites the requests; "

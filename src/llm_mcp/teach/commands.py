@@ -32,7 +32,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
         where = source.label
         print(f"tools: {len(tools)} from {where}: {', '.join(t['name'] for t in tools)}", file=sys.stderr)
     quiet_transformers(args.verbose)
-    plan = Plan(name=args.name, tools=tools, data=args.data or [], natural=args.natural, n=args.n,
+    plan = Plan(name=args.name, tools=tools, data=args.data or [], examples=args.examples, repeat=args.repeat,
+                natural=args.natural, n=args.n,
                 seed=args.seed, held_out=args.held_out, metric=args.metric, margin=args.margin,
                 force=args.force, model=args.model, preset=args.preset, overrides=args.overrides,
                 server_url=args.serve, server_token=os.environ.get(TOKEN_ENV) or None,
@@ -65,6 +66,9 @@ def add_parser(sub) -> None:
     src.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the MCP server")
     d = p.add_argument_group("data and the decision")
     d.add_argument("--data", action="append", metavar="FILE", help="your own examples (repeatable; any format)")
+    d.add_argument("--examples", metavar="FILE", help="requests you wrote, with their calls (any format): "
+                   "each repeated --repeat times among examples synthesized for every tool")
+    d.add_argument("--repeat", type=int, default=4, help="copies of each of --examples (default 4)")
     d.add_argument("--natural", metavar="FILE", help="requests people wrote (BFCL-style records): "
                    "the decision is made on them when given")
     d.add_argument("--n", type=int, default=1280, help="synthesized examples (default 1280; with --data, "

@@ -4,8 +4,10 @@
    folder ($LLM_MCP_HOME/teach/NAME-<time>/tools.json).
 2. **Data**: the user's files (any format `llm-mcp data` reads), and synthesized examples
    (data/synth) for the tools those files never call — or for every tool when there are no
-   files. The mix is reported. A held-out share of it is set aside; train.jsonl is checked like
-   any dataset (schemas, duplicates, train/serve parity) before training.
+   files, or when the user gave requests they wrote (`examples`), which ride along with the
+   synthesized ones `repeat` times, each time under another tool list. The mix is reported. A
+   held-out share of it is set aside (never a copy of the user's requests); train.jsonl is
+   checked like any dataset (schemas, duplicates, train/serve parity) before training.
 3. **Train** the candidate into adapters/NAME.candidate-<n> (the default recipe, or a preset and
    `key=value` overrides).
 4. **Evaluate** the base, the current adapter NAME (if there is one) and the candidate on the
@@ -44,6 +46,8 @@ class Plan:
     name: str
     tools: list[dict]                    # MCP or OpenAI shapes, as pulled or read
     data: list[str] = field(default_factory=list)
+    examples: str | None = None          # requests the user wrote, repeated among the synthesized ones
+    repeat: int = 4                      # copies of each of `examples`, each under another tool list
     natural: str | None = None
     n: int = 1280                        # synthesized examples (for all tools; a share when files cover some)
     seed: int = 0
@@ -85,8 +89,9 @@ def build_data(plan: Plan, tools: list[dict], run_dir: Path) -> dict:
     from llm_mcp.data.example import issues_error
     from llm_mcp.data.formats import read_dataset
     from llm_mcp.data.records import write_jsonl
-    from llm_mcp.data.synth import synthesize
+    from llm_mcp.data.synth import read_own, synthesize
 
+    mine = read_own(plan.examples, tools, "nothing trained") if plan.examples else []
     own: list[dict] = []
     called: Counter = Counter()
     for path in plan.data:
@@ -97,11 +102,12 @@ def build_data(plan: Plan, tools: list[dict], run_dir: Path) -> dict:
             called.update(c.name for c in ex.calls())
             own.append(to_record(ex, "openai", True))
     names = [t["name"] for t in tools]
-    uncovered = [t for t in tools if t["name"] not in called] if plan.data else list(tools)
+    share = bool(plan.data) and not mine  # your requests ride along with synthesis for every tool
+    uncovered = [t for t in tools if t["name"] not in called] if share else list(tools)
     n_synth = 0
     if uncovered:
-        n_synth = plan.n if not plan.data else max(16 * len(uncovered), plan.n * len(uncovered) // len(tools))
-    synth = synthesize(uncovered, n_synth, plan.seed).records if n_synth else []
+        n_synth = plan.n if not share else max(16 * len(uncovered), plan.n * len(uncovered) // len(tools))
+    synth = synthesize(uncovered, n_synth, plan.seed, own=mine, repeat=plan.repeat).records if n_synth or mine else []
     if plan.data:  # the prompt lists all the user's tools, not only the uncovered ones
         for r in synth:
             listed = {t["name"] for t in r["tools"]}
@@ -110,16 +116,18 @@ def build_data(plan: Plan, tools: list[dict], run_dir: Path) -> dict:
     if not records:
         raise LLMMCPError("no examples to train on", "give --data FILE or tools to synthesize for")
     rng = random.Random(plan.seed)
-    order = list(range(len(records)))
+    yours = {m["input"] for m in mine}  # none of their copies is held out: it would be seen in training
+    order = [i for i, r in enumerate(records) if i < len(own) or r["input"] not in yours]
     rng.shuffle(order)
-    k = min(max(1, round(len(records) * plan.held_out)), 200) if len(records) > 10 else 0
+    k = min(max(1, round(len(order) * plan.held_out)), 200) if len(order) > 10 else 0
     held = sorted(order[:k])
     held_set = set(held)
     train = [records[i] for i in range(len(records)) if i not in held_set]
     write_jsonl(run_dir / "train.jsonl", train)
     write_jsonl(run_dir / "held_out.jsonl", [records[i] for i in held])
-    return {"user_examples": len(own), "synthesized": len(synth), "train": len(train), "held_out": k,
-            "synthesized_for": [t["name"] for t in uncovered] if plan.data else "all",
+    return {"user_examples": len(own), "your_requests": len(mine), "repeat": plan.repeat if mine else 0,
+            "synthesized": len(synth) - len(mine) * plan.repeat, "train": len(train), "held_out": k,
+            "synthesized_for": [t["name"] for t in uncovered] if share else "all",
             "calls_in_user_files": {n: called[n] for n in names if called[n]},
             "sha256": {"train": _sha256(run_dir / "train.jsonl"),
                        "held_out": _sha256(run_dir / "held_out.jsonl"),
@@ -235,6 +243,8 @@ def teach(plan: Plan, progress=print) -> Outcome:
 
     progress(f"data: {run_dir}")
     mix = build_data(plan, tools, run_dir)
+    if mix["your_requests"]:
+        progress(f"data: {mix['your_requests']} requests you wrote, each {mix['repeat']} times under other tool lists")
     progress(f"data: {mix['user_examples']} examples from your files, {mix['synthesized']} synthesized "
              f"(for {', '.join(mix['synthesized_for']) if isinstance(mix['synthesized_for'], list) else 'every tool'}); "
              f"{mix['train']} to train on, {mix['held_out']} held out")

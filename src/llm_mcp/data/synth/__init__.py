@@ -21,10 +21,16 @@ and shared-prefix packing still computes each group's prompt once. In each group
 Every call is validated against the schema it came from (jsonschema); an intent whose arguments
 cannot be made valid is drawn again, and `Synthesis.skipped` counts the tools that never gave a
 valid call. Deterministic per seed.
+
+The user's own examples (`own`: requests they wrote, with their calls) can ride along: each is
+repeated `repeat` times, every time in another group, so under another tool list (subset, order,
+distractors, masked names), its words left as written. A few dozen of them teach how the user's
+people ask, which no template does (measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -33,6 +39,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
 from llm_mcp.data.synth import requests as rq
+from llm_mcp.errors import LLMMCPError
 from llm_mcp.data.synth.values import Fakes, Resolver, Said, data, humanize, merge_all_of, value_for
 
 
@@ -93,6 +100,8 @@ class Synthesizer:
         self.validators: dict = {}
         self.skipped: dict[str, int] = {}
         self.seen: set[str] = set()
+        self.by_name = {t["name"]: t for t in tools}
+        self.own_queue: list[dict] = []  # the user's own examples still to place (see synthesize)
 
     # one argument set, valid against the schema, and the phrases that say it
     def arguments(self, tool: dict) -> tuple[dict, list[str], list[str]] | None:
@@ -120,20 +129,27 @@ class Synthesizer:
         self.skipped[tool["name"]] = self.skipped.get(tool["name"], 0) + 1
         return None
 
-    def prompt(self) -> tuple[list[dict], list[dict]]:
-        """A group's prompt tools and the user's tools among them."""
+    def prompt(self, need: list[dict] = ()) -> tuple[list[dict], list[dict]]:
+        """A group's prompt tools and the user's tools among them (`need` always among them)."""
         o = self.o
         k = self.rng.randint(0, min(o.distractors, len(self.bank)))
         room = max(1, o.max_tools - k)
-        own = list(self.tools) if len(self.tools) <= room else self.rng.sample(self.tools, room)
+        if len(self.tools) <= room:
+            own = list(self.tools)
+        else:
+            others = [t for t in self.tools if t not in need]
+            own = list(need) + self.rng.sample(others, max(0, min(len(others), room - len(need))))
         extra = self.rng.sample(self.bank, k)
         listed = own + extra
         if self.rng.random() < self.o.shuffle_share:
             self.rng.shuffle(listed)
         return listed, own
 
-    def group(self, size: int) -> list[dict]:
-        listed, own = self.prompt()
+    def group(self, size: int, riders: int = 0) -> tuple[list[dict], list[dict]]:
+        """`size` drawn examples and up to `riders` of the user's own, under one prompt."""
+        queue = self.own_queue
+        need = [self.by_name[c["name"]] for c in queue[0]["tool_calls"]] if riders and queue else []
+        listed, own = self.prompt(need)
         extra = [t for t in listed if t not in own]
         absent = [t for t in self.bank if t not in extra]
         names, params = self.masks(listed) if self.rng.random() < self.o.mask_share else ({}, {})
@@ -146,12 +162,20 @@ class Synthesizer:
             if record is None or record["input"] in self.seen:
                 continue
             self.seen.add(record["input"])
+            out.append(record)
+        held, fit = {t["name"] for t in own}, []
+        for record in queue:
+            if len(fit) < riders and record not in fit and {c["name"] for c in record["tool_calls"]} <= held:
+                fit.append(record)
+        for record in fit:
+            queue.remove(record)
+        placed = [dict(r) for r in fit]
+        for record in out + placed:
             record["tool_calls"] = [{"name": names.get(c["name"], c["name"]),
                                      "arguments": {params.get((c["name"], k), k): v for k, v in c["arguments"].items()}}
                                     for c in record["tool_calls"]]
             record["tools"] = shown
-            out.append(record)
-        return out
+        return out, placed
 
     def masks(self, listed: list[dict]) -> tuple[dict, dict]:
         def word() -> str:
@@ -260,13 +284,56 @@ def _renamed(tool: dict, names: dict, params: dict) -> dict:
     return {"name": names[tool["name"]], "description": tool.get("description", ""), "parameters": schema}
 
 
-def synthesize(tools: list[dict], n: int, seed: int = 0, options: Options | None = None) -> Synthesis:
-    """`n` records from normalised tool schemas, in groups of `options.group` that share a prompt."""
+def synthesize(tools: list[dict], n: int, seed: int = 0, options: Options | None = None,
+               own: list[dict] = (), repeat: int = 1) -> Synthesis:
+    """`n` records from normalised tool schemas, in groups of `options.group` that share a prompt,
+    and `repeat` copies of each of the user's `own` flat records ({"input", "output",
+    "tool_calls"}, calls valid against `tools`) spread over the groups, no two copies of one in a
+    group. Where the tools fit in one prompt, the drawn records are those drawn without `own`."""
+    if own and repeat < 1:
+        raise LLMMCPError(f"repeat {repeat}: each of your own examples must appear at least once",
+                          "--repeat 4 (measured in docs/benchmarks.md)")
     synth = Synthesizer(tools, seed, options or Options())
+    order = random.Random(f"{seed}-own")  # its own stream: the drawn records stay as they were
+    for _ in range(repeat):
+        round_ = list(own)
+        order.shuffle(round_)
+        synth.own_queue += round_
+    groups = max(1, math.ceil(n / synth.o.group))
+    riders = min(len(own), math.ceil(len(synth.own_queue) / groups)) if own else 0
     records: list[dict] = []
-    stalls = 0
-    while len(records) < n and stalls < 20:
-        got = synth.group(min(synth.o.group, n - len(records)))
-        stalls = stalls + 1 if not got else 0
-        records += got
+    drawn = stalls = 0
+    while (drawn < n or synth.own_queue) and stalls < 20:
+        got, placed = synth.group(min(synth.o.group, n - drawn), riders)
+        stalls = stalls + 1 if not got and not placed else 0
+        drawn += len(got)
+        records += got + placed
     return Synthesis(records, synth.skipped)
+
+
+def read_own(path: str, tools: list[dict], outcome: str = "nothing written") -> list[dict]:
+    """The user's own single requests (any dataset format), checked against `tools`, as flat
+    records {"input", "output", "tool_calls"}; every problem reported at file:line at once."""
+    from llm_mcp.data.example import Issue, issues_error
+    from llm_mcp.data.formats import read_dataset
+    from llm_mcp.data.validate import check_example
+
+    ds = read_dataset(path, tools=tools)
+    problems, out, cache = list(ds.errors), [], {}
+    for ex in ds.examples:
+        ex.tools = tools  # shown under the synthesized prompts: checked against the tools given
+        talk = [m for m in ex.messages if m.role != "system"]
+        if [m.role for m in talk] != ["user", "assistant"]:
+            problems.append(Issue(ex.source, ex.line, "not-a-single-request",
+                                  f"turns {'/'.join(m.role for m in talk)}: only one user request and "
+                                  "its answer can be shown under other tool lists", "split the conversation"))
+            continue
+        errors = [i for i in check_example(ex, cache) if i.level == "error"]
+        problems += errors
+        if not errors:
+            user, reply = talk
+            out.append({"input": user.content, "output": reply.content,
+                        "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls]})
+    if problems or not out:
+        raise issues_error(path, problems, outcome)
+    return out
