@@ -116,16 +116,17 @@ def build_mcp(state: State) -> MCPServer:
     @_errors
     async def teach(name: str, tools: list[dict[str, Any]], natural: str | None = None,
                     data: list[str] | None = None, n: int = 1280, force: bool = False,
-                    options: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Teach adapter `name` these tools (MCP or OpenAI shapes) in a separate process: your example files in the data directory (`data`) plus synthesized examples for the tools they miss (`n`), a candidate trained, base vs current `name` vs candidate scored on a held-out split and on `natural` (requests people wrote) when given, and the candidate promoted to `name` only if it wins (`force`: anyway). A promoted adapter this server serves is reloaded. Returns the job: follow it with wait_for_job; its progress ends with the decision and the reason."""
+                    options: dict[str, Any] | None = None, examples: str | None = None) -> dict[str, Any]:
+        """Teach adapter `name` these tools (MCP or OpenAI shapes) in a separate process: your example files in the data directory (`data`) plus synthesized examples for the tools they miss (`n`; with `examples`, a file of requests you wrote, for every tool, each of yours repeated 4 times under other tool lists), a candidate trained, base vs current `name` vs candidate scored on a held-out split and on `natural` (requests people wrote) when given, and the candidate promoted to `name` only if it wins (`force`: anyway). A promoted adapter this server serves is reloaded. Returns the job: follow it with wait_for_job; its progress ends with the decision and the reason."""
         from llm_mcp.chat.types import normalize_tools
 
         normalize_tools(tools)  # a bad schema is this call's error, not the job's
         options = state.training_options(options)
         found = [state.safe_path(d) for d in data or []]
         asked = state.safe_path(natural) if natural else None
+        mine = state.safe_path(examples) if examples else None
         return job_view(await to_thread.run_sync(functools.partial(
-            jobs.start_teach, tools, name, options, natural=asked, data=found, n=n, force=force)))
+            jobs.start_teach, tools, name, options, natural=asked, data=found, n=n, force=force, examples=mine)))
 
     @mcp.tool()
     @_errors
