@@ -236,6 +236,16 @@ def test_your_own_examples_ride_along_under_other_tool_lists(tmp_path):
         if r["tool_calls"] and r["tool_calls"][0]["name"] in {t["name"] for t in TOOLS}:
             assert r["tool_calls"] == next(m for m in mine if m["input"] == r["input"])["tool_calls"]
     assert all(len(set(prompts)) == 3 for prompts in by_input.values())
+    # more tools than fit in a prompt: each copy's prompt still holds the tools it calls, once
+    twice = {"input": "weather in Oslo and in Rome", "output": "", "tool_calls": [
+        {"name": "get_weather", "arguments": {"location": "Oslo"}}, {"name": "get_weather", "arguments": {"location": "Rome"}}]}
+    small = synthesize(TOOLS, 64, seed=1, options=Options(max_tools=4), own=[twice], repeat=3).records
+    copies = [r for r in small if r["input"] == twice["input"]]
+    assert len(copies) == 3 and len(small) == 67
+    for r in copies:
+        names = [t["name"] for t in r["tools"]]
+        assert len(names) == len(set(names)) <= 4
+    _valid(small)  # (a masked copy calls its tool by the masked name the prompt shows)
     # from the command line, in any dataset format, checked against the tools at file:line
     good, bad = tmp_path / "mine.jsonl", tmp_path / "bad.jsonl"
     good.write_text("".join(json.dumps(m) + "\n" for m in mine))

@@ -100,7 +100,6 @@ class Synthesizer:
         self.validators: dict = {}
         self.skipped: dict[str, int] = {}
         self.seen: set[str] = set()
-        self.by_name = {t["name"]: t for t in tools}
         self.own_queue: list[dict] = []  # the user's own examples still to place (see synthesize)
 
     # one argument set, valid against the schema, and the phrases that say it
@@ -148,7 +147,8 @@ class Synthesizer:
     def group(self, size: int, riders: int = 0) -> tuple[list[dict], list[dict]]:
         """`size` drawn examples and up to `riders` of the user's own, under one prompt."""
         queue = self.own_queue
-        need = [self.by_name[c["name"]] for c in queue[0]["tool_calls"]] if riders and queue else []
+        called = {c["name"] for c in queue[0]["tool_calls"]} if riders and queue else set()
+        need = [t for t in self.tools if t["name"] in called]  # the next one's tools, each once
         listed, own = self.prompt(need)
         extra = [t for t in listed if t not in own]
         absent = [t for t in self.bank if t not in extra]
@@ -313,7 +313,8 @@ def synthesize(tools: list[dict], n: int, seed: int = 0, options: Options | None
 
 def read_own(path: str, tools: list[dict], outcome: str = "nothing written") -> list[dict]:
     """The user's own single requests (any dataset format), checked against `tools`, as flat
-    records {"input", "output", "tool_calls"}; every problem reported at file:line at once."""
+    records {"input", "output", "tool_calls"}; every problem reported at file:line at once. A
+    record's own tools and system message are not kept: each copy gets its group's prompt."""
     from llm_mcp.data.example import Issue, issues_error
     from llm_mcp.data.formats import read_dataset
     from llm_mcp.data.validate import check_example
