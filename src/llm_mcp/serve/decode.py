@@ -380,42 +380,50 @@ class Decoder:
             self._close(row, kind, err)
 
     def _merge(self, rows: list[Row], caches: list) -> None:
-        """Lay the new rows' one-row caches (1, kv_heads, Li, head_dim: each its prompt but the
-        last token) beside the running rows', all left-padded to the widest."""
+        """Join the new rows' one-row caches (1, kv_heads, Li, head_dim: each its prompt but the
+        last token) to the batch: written into spare rows where they fit (`_write`), else laid
+        anew beside the running rows', all left-padded to the widest (`_relay`)."""
         import torch
 
         if not rows:
             return
         device = caches[0].layers[0].keys.device
         lengths = [c.get_seq_length() for c in caches]
-        if self._fits(len(rows), max(lengths)):
-            self._write(rows, caches, lengths)
-            return
+        fits = self._fits(len(rows), max(lengths))
+        mask = self._write(caches, lengths) if fits else self._relay(caches, lengths)
+        last = torch.tensor([r.prompt[-1] for r in rows], dtype=torch.long, device=device)
+        pos = torch.tensor(lengths, dtype=torch.long, device=device)
+        if self.rows:
+            last, pos = torch.cat([self.last, last]), torch.cat([self.pos, pos])
+        self.mask, self.last, self.pos = mask, last, pos
+        self.rows.extend(rows)
+
+    def _relay(self, caches: list, lengths: list[int]):
+        """A new batch cache with the running rows and the new ones, all left-padded to the
+        widest; → the batch's mask (rows, wide)."""
+        import torch
+
+        device = caches[0].layers[0].keys.device
         first = self._first() if self.rows else 0
         old = self.width - first
         wide = max(old, *lengths)
         # each part: (its first row, its first column, its width, its cache), laid to end at `wide`
         parts = ([(0, first, old, self.cache)] if self.rows else []) + [
             (len(self.rows) + i, 0, n, c) for i, (n, c) in enumerate(zip(lengths, caches))]
-        total = len(self.rows) + len(rows)
+        total = len(self.rows) + len(caches)
 
         def fill(i, keys, values):  # (rows, kv_heads, wide, head_dim), zeros where nothing is laid
             for row, start, n, cache in parts:
                 src = cache.layers[i]
                 keys[row:row + src.keys.shape[0], :, wide - n:] = src.keys[:, :, start:start + n]
                 values[row:row + src.values.shape[0], :, wide - n:] = src.values[:, :, start:start + n]
-        laid = self._lay(total, wide, fill, caches[0])
+        self.cache = self._lay(total, wide, fill, caches[0])
         mask = torch.zeros((total, wide), dtype=torch.long, device=device)
         if self.rows:
             mask[:len(self.rows), wide - old:] = self.mask[:, first:]
         for row, _, n, _ in parts[1 if self.rows else 0:]:
             mask[row, wide - n:] = 1
-        last = torch.tensor([r.prompt[-1] for r in rows], dtype=torch.long, device=device)
-        pos = torch.tensor(lengths, dtype=torch.long, device=device)
-        if self.rows:
-            last, pos = torch.cat([self.last, last]), torch.cat([self.pos, pos])
-        self.cache, self.mask, self.last, self.pos = laid, mask, last, pos
-        self.rows.extend(rows)
+        return mask
 
     def _lay(self, rows: int, width: int, fill: Callable, like=None):
         """A new batch cache of `rows` × `width` columns, `fill(layer, keys, values)` writing each
@@ -468,29 +476,27 @@ class Decoder:
         return (bool(self.static and self.rows and self._store) and longest <= self.width
                 and len(self.rows) + joining <= self._store[0][0].shape[0])
 
-    def _write(self, rows: list[Row], caches: list, lengths: list[int]) -> None:
-        """Join `rows` in place (see _fits): each one-row cache goes into a spare row, ending at
-        the running rows' last column; the columns left of it are masked padding.
+    def _write(self, caches: list, lengths: list[int]):
+        """Write the new rows in place (see _fits): each one-row cache goes into a spare row,
+        ending at the running rows' last column; the columns left of it are masked padding.
+        → the batch's mask (rows, width).
 
             running  [ p0  p0  p0  p0  r0  r0 | _ _ ]
             joining  [  0   0  p1  p1  p1  p1 | 0 0 ]   (spare row: stale columns zeroed)"""
         import torch
 
-        device, width, start = self.mask.device, self.width, len(self.rows)
-        total = start + len(rows)
+        width, start = self.width, len(self.rows)
+        total = start + len(caches)
         for i, layer in enumerate(self.cache.layers):
             for store, part in zip(self._store[i], ("keys", "values")):
                 for row, (n, cache) in enumerate(zip(lengths, caches), start):
                     store[row].zero_()
                     store[row, :, width - n:width] = getattr(cache.layers[i], part)[0, :, :n]
             layer.keys, layer.values = self._store[i][0][:total], self._store[i][1][:total]
-        mask = torch.zeros((len(rows), width), dtype=self.mask.dtype, device=device)
+        mask = torch.zeros((len(caches), width), dtype=self.mask.dtype, device=self.mask.device)
         for row, n in enumerate(lengths):
             mask[row, width - n:] = 1
-        self.mask = torch.cat([self.mask, mask])
-        self.last = torch.cat([self.last, torch.tensor([r.prompt[-1] for r in rows], dtype=torch.long, device=device)])
-        self.pos = torch.cat([self.pos, torch.tensor(lengths, dtype=torch.long, device=device)])
-        self.rows.extend(rows)
+        return torch.cat([self.mask, mask])
 
     def _first(self) -> int:
         """The first column a row needs (those left of it are padding in every row)."""
