@@ -155,14 +155,15 @@ def test_teach_over_mcp_is_a_job_and_a_served_adapter_is_reloaded_when_promoted(
             assert loaded["loaded"] and loaded["teach"]["previous"] is None
             (home / "mine.jsonl").write_text(json.dumps(  # a request you wrote, from the data directory
                 {"input": "is the server alive?", "output": "", "tool_calls": [{"name": "ping", "arguments": {}}]}) + "\n")
-            second = await taught({"options": {**args["options"], "seed": 1}, "examples": "mine.jsonl"})
+            second = await taught({"options": {**args["options"], "seed": 1}, "examples": "mine.jsonl",
+                                   "repeat": 2})
             assert second["progress"]["decision"] == "promoted"
             served = (await c.call_tool("list_adapters", {})).structured_content["result"]
             desk = next(a for a in served if a["name"] == "desk")
             # the server reloaded the promoted weights: their card is the second decision's
             assert desk["loaded"] and desk["teach"]["previous"] == "desk.previous-1"
-            mix = card(home, "desk")["teach"]["data"]  # the request you wrote went in, 4 times
-            assert mix["your_requests"] == 1 and mix["repeat"] == 4
+            mix = card(home, "desk")["teach"]["data"]  # the request you wrote went in, twice
+            assert mix["your_requests"] == 1 and mix["repeat"] == 2
             assert desk["teach"]["decided"] >= loaded["teach"]["decided"]
             # a candidate that does not win (nothing a tiny random model learns beats the base) is
             # kept aside, and the server goes on serving the promoted weights, unchanged
@@ -182,6 +183,8 @@ def test_teach_over_mcp_is_a_job_and_a_served_adapter_is_reloaded_when_promoted(
             assert r.is_error and "not a valid JSON Schema" in r.content[0].text
             r = await c.call_tool("teach", {**args, "natural": "../outside.jsonl"})
             assert r.is_error
+            r = await c.call_tool("teach", {**args, "examples": "mine.jsonl", "repeat": 0})
+            assert r.is_error and "repeat 0" in r.content[0].text
     try:
         asyncio.run(main())
     finally:

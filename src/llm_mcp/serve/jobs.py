@@ -85,7 +85,7 @@ class Jobs:
 
     def start_teach(self, tools: list[dict], name: str, options: dict | None = None, *,
                     natural: Path | None = None, data: list[Path] | None = None, n: int = 1280,
-                    force: bool = False, examples: Path | None = None) -> dict:
+                    force: bool = False, examples: Path | None = None, repeat: int = 4) -> dict:
         """Queue `llm-mcp teach` for adapter `name` on these tools (paths already checked). Its
         progress is the candidate's training; at the end the job's progress holds the decision,
         and a promoted adapter that the server serves is reloaded (`on_promoted`)."""
@@ -96,6 +96,8 @@ class Jobs:
             raise LLMMCPError(f"a job making {name!r} is already queued or running")
         if not 1 <= n <= 100_000:
             raise LLMMCPError(f"n {n} is not a number of examples in 1..100000")
+        if not 1 <= repeat <= 100:
+            raise LLMMCPError(f"repeat {repeat} is not a number of copies in 1..100")
         overrides = self._overrides(options, {"data": "-"})
         job_id = uuid.uuid4().hex[:12]
         tools_file = self._logs() / f"{job_id}-tools.json"
@@ -105,7 +107,8 @@ class Jobs:
             "kind": "teach", "dataset": str(tools_file), "output": str(output), "model": self.model,
             "overrides": overrides, "resume": False,
             "teach": {"natural": str(natural) if natural else None, "data": [str(d) for d in data or []],
-                      "examples": str(examples) if examples else None, "n": n, "force": force}})
+                      "examples": str(examples) if examples else None, "repeat": repeat,
+                      "n": n, "force": force}})
 
     def busy(self, name: str) -> bool:
         """Is a job making adapter `name` queued or running?"""
@@ -199,7 +202,7 @@ class Jobs:
                    "--model", c["model"], "--candidate", Path(c["output"]).name, "--n", str(t["n"]),
                    *(["--natural", t["natural"]] if t["natural"] else []),
                    *[arg for d in t["data"] for arg in ("--data", d)], *(["--force"] if t["force"] else []),
-                   *(["--examples", t["examples"]] if t.get("examples") else []),
+                   *(["--examples", t["examples"], "--repeat", str(t.get("repeat", 4))] if t.get("examples") else []),
                    *c["overrides"]]
         else:
             cmd = [sys.executable, "-m", "llm_mcp", "train", "--data", c["dataset"], "--output", c["output"],

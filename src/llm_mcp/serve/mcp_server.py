@@ -116,8 +116,9 @@ def build_mcp(state: State) -> MCPServer:
     @_errors
     async def teach(name: str, tools: list[dict[str, Any]], natural: str | None = None,
                     data: list[str] | None = None, n: int = 1280, force: bool = False,
-                    options: dict[str, Any] | None = None, examples: str | None = None) -> dict[str, Any]:
-        """Teach adapter `name` these tools (MCP or OpenAI shapes) in a separate process: your example files in the data directory (`data`) plus synthesized examples for the tools they miss (`n`; with `examples`, a file of requests you wrote, for every tool, each of yours repeated 4 times under other tool lists), a candidate trained, base vs current `name` vs candidate scored on a held-out split and on `natural` (requests people wrote) when given, and the candidate promoted to `name` only if it wins (`force`: anyway). A promoted adapter this server serves is reloaded. Returns the job: follow it with wait_for_job; its progress ends with the decision and the reason."""
+                    options: dict[str, Any] | None = None, examples: str | None = None,
+                    repeat: int = 4) -> dict[str, Any]:
+        """Teach adapter `name` these tools (MCP or OpenAI shapes) in a separate process: your example files in the data directory (`data`) plus synthesized examples for the tools they miss (`n`; with `examples`, a file of requests you wrote, for every tool, each of yours repeated `repeat` times under other tool lists), a candidate trained, base vs current `name` vs candidate scored on a held-out split and on `natural` (requests people wrote) when given, and the candidate promoted to `name` only if it wins (`force`: anyway). A promoted adapter this server serves is reloaded. Returns the job: follow it with wait_for_job; its progress ends with the decision and the reason."""
         from llm_mcp.chat.types import normalize_tools
 
         normalize_tools(tools)  # a bad schema is this call's error, not the job's
@@ -126,7 +127,8 @@ def build_mcp(state: State) -> MCPServer:
         asked = state.safe_path(natural) if natural else None
         mine = state.safe_path(examples) if examples else None
         return job_view(await to_thread.run_sync(functools.partial(
-            jobs.start_teach, tools, name, options, natural=asked, data=found, n=n, force=force, examples=mine)))
+            jobs.start_teach, tools, name, options, natural=asked, data=found, n=n, force=force, examples=mine,
+            repeat=repeat)))
 
     @mcp.tool()
     @_errors

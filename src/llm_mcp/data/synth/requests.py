@@ -163,7 +163,7 @@ def argument_phrase(rng: random.Random, name: str, spec: dict, said: Said, gener
     template = rng.choice(pool)
     text = said.text if '"' in template else quote(rng, said.text, role)
     noun = _count_noun(name, said) if "{noun}" in template else ""
-    if noun and said.text.split()[-1].rstrip("s") == noun.rstrip("s"):  # said "1 result" already
+    if noun and said.text.rsplit(" ", 1)[-1].rstrip("s") == noun.rstrip("s"):  # said "1 result" already
         template = template.replace(" {noun}", "")
     return template.format(v=text, name=label, noun=noun)
 
