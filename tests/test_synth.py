@@ -257,6 +257,8 @@ def test_your_own_examples_ride_along_under_other_tool_lists(tmp_path):
                        capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len(out.read_text().splitlines()) == 46
+    assert "3 requests you wrote: calls to get_weather 1, set_timer 1; 1 without a call" in r.stderr
+    assert "note: 8 tools have fewer than 5 of your requests (get_weather, " in r.stderr
     r = subprocess.run(cli + ["--examples", str(bad), "--out", str(out)], capture_output=True, text=True,
                        cwd=REPO, timeout=300)
     assert r.returncode != 0 and f"{bad}:2" in r.stderr and "nothing written" in r.stderr

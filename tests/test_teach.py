@@ -74,6 +74,8 @@ def test_the_gate_keeps_a_candidate_that_does_not_win_and_force_says_so(tiny_lla
     # requests you wrote ride along with synthesis for every tool, never held out
     code, out, err = teach(capsys, *base, "--examples", str(own), "--repeat", "3", *TINY_RUN)
     assert "6 requests you wrote, each 3 times under other tool lists" in err
+    assert "6 requests you wrote: calls to ping 6; 0 without a call" in err
+    assert "note: 2 tools have fewer than 5 of your requests (get_invoice, set_thermostat)" in err
     mix = card(home, out["adapter"])["teach"]["data"]
     assert mix["your_requests"] == 6 and mix["synthesized"] == 48 and mix["synthesized_for"] == "all"
     run = Path(out["run"])

@@ -110,7 +110,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_synth(args: argparse.Namespace) -> int:
     from llm_mcp.chat.types import read_tools_file
     from llm_mcp.data.records import write_jsonl
-    from llm_mcp.data.synth import Options, read_own, synthesize
+    from llm_mcp.data.synth import Options, own_summary, read_own, synthesize
 
     if not args.out and not args.show:
         raise LLMMCPError("nothing to do", "give --out FILE to write the examples, or --show N to read a sample")
@@ -122,6 +122,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
                       max_tools=args.max_tools, shuffle_share=args.shuffle_share,
                       optional_share=args.optional_share)
     own = read_own(args.examples, tools) if args.examples else []
+    if own:
+        print(own_summary(own, tools), file=sys.stderr)
     result = synthesize(tools, args.n, args.seed, options, own, args.repeat)
     records = result.records
     if args.teacher:

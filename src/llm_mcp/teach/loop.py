@@ -82,16 +82,16 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_data(plan: Plan, tools: list[dict], run_dir: Path) -> dict:
-    """train.jsonl and held_out.jsonl in `run_dir` from the user's files and synthesized examples;
+def build_data(plan: Plan, tools: list[dict], run_dir: Path, mine: list[dict]) -> dict:
+    """train.jsonl and held_out.jsonl in `run_dir` from the user's files, the requests they wrote
+    (`mine`, read by `read_own`) and synthesized examples;
     → the mix (counts, the tools synthesized for, hashes)."""
     from llm_mcp.data.convert import to_record
     from llm_mcp.data.example import issues_error
     from llm_mcp.data.formats import read_dataset
     from llm_mcp.data.records import write_jsonl
-    from llm_mcp.data.synth import read_own, synthesize
+    from llm_mcp.data.synth import synthesize
 
-    mine = read_own(plan.examples, tools, "nothing trained") if plan.examples else []
     own: list[dict] = []
     called: Counter = Counter()
     for path in plan.data:
@@ -218,6 +218,7 @@ def teach(plan: Plan, progress=print) -> Outcome:
     from llm_mcp.config import home_dir
     from llm_mcp.eval import report
     from llm_mcp.eval.cases import read_cases
+    from llm_mcp.data.synth import own_summary, read_own
     from llm_mcp.eval.run import compare
     from llm_mcp.serve.engine import check_name
     from llm_mcp.store import open_store
@@ -240,9 +241,12 @@ def teach(plan: Plan, progress=print) -> Outcome:
     (run_dir / "tools.json").write_text(json.dumps({"tools": plan.tools}, indent=1, ensure_ascii=False))
     # everything that can be wrong with the input is found before training
     natural_cases = read_cases(plan.natural, tools) if plan.natural else None
+    mine = read_own(plan.examples, tools, "nothing trained") if plan.examples else []
 
     progress(f"data: {run_dir}")
-    mix = build_data(plan, tools, run_dir)
+    for line in own_summary(mine, tools).splitlines() if mine else []:
+        progress(f"data: {line}")
+    mix = build_data(plan, tools, run_dir, mine)
     if mix["your_requests"]:
         progress(f"data: {mix['your_requests']} requests you wrote, each {mix['repeat']} times under other tool lists")
     progress(f"data: {mix['user_examples']} examples from your files, {mix['synthesized']} synthesized "
