@@ -84,6 +84,14 @@ def test_the_gate_keeps_a_candidate_that_does_not_win_and_force_says_so(tiny_lla
     mine = [json.loads(line)["input"] for line in own.read_text().splitlines()]
     assert all(train_inputs.count(text) == 3 for text in mine) and not held_inputs & set(mine)
 
+    bad = tmp_path / "bad.jsonl"  # a request calling a tool the server does not have: refused, nothing written
+    bad.write_text(own.read_text().splitlines()[0] + "\n" + json.dumps(
+        {"input": "reboot it", "output": "", "tool_calls": [{"name": "reboot", "arguments": {}}]}) + "\n")
+    runs = sorted((home / "teach").iterdir())
+    code = main(["teach", *base, "--examples", str(bad), *TINY_RUN])
+    assert code == 2 and "bad.jsonl:2" in capsys.readouterr().err
+    assert sorted((home / "teach").iterdir()) == runs
+
     code = main(["teach", "--name", "x", "--tools", str(own)])
     assert code == 2
     code = main(["teach", "--name", "office.candidate-9", *MCP])

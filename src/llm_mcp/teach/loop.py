@@ -233,15 +233,15 @@ def teach(plan: Plan, progress=print) -> Outcome:
     tools = normalize_tools(plan.tools)
     if not tools:
         raise LLMMCPError("no tools to teach")
+    # everything that can be wrong with the input is found before anything is written
+    natural_cases = read_cases(plan.natural, tools) if plan.natural else None
+    mine = read_own(plan.examples, tools, "nothing trained") if plan.examples else []
     home = home_dir()
     adapters = home / "adapters"
     adapters.mkdir(parents=True, exist_ok=True)
     run_dir = home / "teach" / f"{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir.mkdir(parents=True, exist_ok=False)
     (run_dir / "tools.json").write_text(json.dumps({"tools": plan.tools}, indent=1, ensure_ascii=False))
-    # everything that can be wrong with the input is found before training
-    natural_cases = read_cases(plan.natural, tools) if plan.natural else None
-    mine = read_own(plan.examples, tools, "nothing trained") if plan.examples else []
 
     progress(f"data: {run_dir}")
     for line in own_summary(mine, tools).splitlines() if mine else []:
