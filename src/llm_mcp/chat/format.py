@@ -23,12 +23,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from llm_mcp.chat.conform import conform
 from llm_mcp.chat.guide import CallGuide, Grammars
 from llm_mcp.chat.toolcalls import StreamParser, ParsedReply, dump_call, parse
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
 
 log = logging.getLogger(__name__)
+
+
+def _conformer(tools: Any):
+    """The conform step for `tools` (chat/conform.py), or None without (readable) tools."""
+    try:
+        tool_list = normalize_tools(tools)
+    except LLMMCPError:
+        return None
+    return (lambda calls: conform(calls, tool_list)) if tool_list else None
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
@@ -160,11 +170,16 @@ class ChatFormat:
                 text = text[: text.index(stop)]
         return text
 
-    def parse(self, text: str) -> ParsedReply:
-        return parse(self.cut_at_stop(text), unspace=self.kind == "hermes")
+    def parse(self, text: str, tools: Any = None) -> ParsedReply:
+        """The reply's text and calls; with `tools`, short dates and times in the calls padded to
+        their schemas' form (chat/conform.py)."""
+        parsed = parse(self.cut_at_stop(text), unspace=self.kind == "hermes")
+        fix = _conformer(tools)
+        return ParsedReply(parsed.content, fix(parsed.calls), parsed.errors) if fix else parsed
 
-    def stream_parser(self) -> StreamParser:
-        return StreamParser(unspace=self.kind == "hermes")
+    def stream_parser(self, tools: Any = None) -> StreamParser:
+        """An incremental `parse` (with `tools`: calls conformed, as `parse` does)."""
+        return StreamParser(unspace=self.kind == "hermes", fix=_conformer(tools))
 
     def guide(self, tools: Any) -> CallGuide | None:
         """Calls to `tools` held to their schemas (chat/guide.py); the built-in format only. None

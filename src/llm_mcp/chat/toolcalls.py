@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass, field
+from typing import Callable
 
 from llm_mcp.chat.types import ToolCall
 from llm_mcp.errors import LLMMCPError
@@ -219,8 +220,9 @@ class StreamParser:
     `parse()` of the whole text (content compared after stripping).
     """
 
-    def __init__(self, unspace: bool = False) -> None:
+    def __init__(self, unspace: bool = False, fix: Callable[[list[ToolCall]], list[ToolCall]] | None = None) -> None:
         self.unspace = unspace  # see `parse`
+        self.fix = fix  # applied to each block's calls before they are emitted (chat/conform.py)
         self._buf = ""
         self._in_call = False
         self._started = False  # decided between bare-JSON mode and text mode
@@ -244,10 +246,13 @@ class StreamParser:
 
     def _emit_block(self, block: str, events: list) -> None:
         found, error = decode_block(block, self.unspace)
-        for call in found:
+        self._emit(found, [error] if error else [], events)
+
+    def _emit(self, calls: list[ToolCall], errors: list[ParseError], events: list) -> None:
+        for call in self.fix(calls) if self.fix else calls:
             self.calls.append(call)
             events.append(CallEvent(call))
-        if error:
+        for error in errors:
             self.errors.append(error)
             events.append(ErrorEvent(error))
 
@@ -268,12 +273,7 @@ class StreamParser:
                     parsed = parse(self._buf, self.unspace)
                     self._buf = ""
                     self._emit_text(parsed.content, events)
-                    for call in parsed.calls:
-                        self.calls.append(call)
-                        events.append(CallEvent(call))
-                    for error in parsed.errors:
-                        self.errors.append(error)
-                        events.append(ErrorEvent(error))
+                    self._emit(parsed.calls, parsed.errors, events)
                 return events
             if not self._in_call:
                 i = self._buf.find(OPEN)

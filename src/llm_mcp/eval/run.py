@@ -131,7 +131,7 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
     prompts = [fmt.prompt_ids(c.prompt, c.tools) for c in cases]
     order = sorted(range(len(cases)), key=lambda i: prompts[i])
     rows = [Row(prompts[i], fmt, max_new_tokens=max_new_tokens,
-                guide=fmt.guide(cases[i].tools) if guided else None) for i in order]
+                guide=fmt.guide(cases[i].tools) if guided else None, tools=cases[i].tools) for i in order]
     score = Score()
     started = time.perf_counter()
     was_training = model.training
@@ -155,7 +155,7 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
 def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float) -> Prediction:
     """One reply (`raw`: its text, cut at the end of turn) judged against the case: BFCL's AST
     rules and exact match."""
-    parsed = fmt.parse(raw)
+    parsed = fmt.parse(raw, case.tools)
     ast = match_calls(parsed.calls, case.expected, case.tools)
     exact = match_calls(parsed.calls, case.expected, case.tools, strict=True).ok
     if parsed.errors:  # an unreadable call block: no match, and no "no call" either

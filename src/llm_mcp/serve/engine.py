@@ -525,7 +525,7 @@ class Engine(Frontend):
     def _row(self, req: Request) -> Row:
         key = self.adapters[req.adapter].key if req.adapter else BASE
         row = Row(req.prompt, req.fmt, key, req.max_new_tokens, req.temperature, req.guide, req.prefix,
-                  req.on_event, lambda row: self._finish(req, row), cancelled=req.cancelled)
+                  req.on_event, lambda row: self._finish(req, row), req.tools, cancelled=req.cancelled)
         req.row = row
         return row
 

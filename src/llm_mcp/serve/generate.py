@@ -32,9 +32,10 @@ class ReplyStream:
     Decoding is incremental (each token decoded once, with a few tokens before it for context,
     as vLLM's detokenizer does): `seen` is the reply so far, what the guide reads."""
 
-    def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None = None, prefix: str = ""):
+    def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None = None, prefix: str = "",
+                 tools: Any = None):
         self.fmt, self.on_event, self.prefix = fmt, on_event, prefix
-        self.parser = fmt.stream_parser()
+        self.parser = fmt.stream_parser(tools)
         self.ids: list[int] = []
         self.seen = ""  # text already fed to the parser
         self._decoded = ""  # the text of ids[:_read]
@@ -83,7 +84,7 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
 
     prompt = fmt.prompt_ids(messages, tools)
     row = Row(prompt, fmt, max_new_tokens=max_new_tokens, temperature=temperature,
-              guide=fmt.guide(tools) if guided else None, on_event=on_event)
+              guide=fmt.guide(tools) if guided else None, on_event=on_event, tools=tools)
     decode_all(Decoder(lambda: model), [row], batch=1)
     if row.error is not None:
         raise row.error

@@ -447,7 +447,7 @@ class VLLMEngine(Frontend):
         if req.adapter and adapter is None:  # unloaded since the check above
             req.error = Gone(f"adapter {req.adapter!r} was unloaded while the request waited")
             return
-        stream = ReplyStream(req.fmt, req.on_event, req.prefix)
+        stream = ReplyStream(req.fmt, req.on_event, req.prefix, req.tools)
         body = {"model": adapter.key if adapter else self.served, "prompt": req.prompt, "max_tokens": req.max_new_tokens,
                 "temperature": req.temperature, "stream": True, "return_token_ids": True,
                 "skip_special_tokens": False, "stop_token_ids": req.fmt.stop_token_ids,
