@@ -224,10 +224,16 @@ def test_your_own_examples_ride_along_under_other_tool_lists(tmp_path):
             {"input": "wake me when the pasta's done, 9 min", "output": "",
              "tool_calls": [{"name": "set_timer", "arguments": {"minutes": 9, "label": "pasta"}}]},
             {"input": "what's a good name for a cat?", "output": "Miso, Pepper or Juniper.", "tool_calls": []}]
-    plain = synthesize(TOOLS, 160, seed=5).records
-    records = synthesize(TOOLS, 160, seed=5, own=mine, repeat=3).records
+    share = Options(no_tool_share=0.2)
+    plain = synthesize(TOOLS, 160, seed=5, options=share).records
+    records = synthesize(TOOLS, 160, seed=5, options=share, own=mine, repeat=3).records
     theirs = [r for r in records if r["input"] in {m["input"] for m in mine}]
     assert [r for r in records if r not in theirs] == plain  # the drawn ones are unchanged
+    assert synthesize(TOOLS, 160, seed=5).records == plain  # 0.2 is the default without your requests
+    # with them, more of the drawn requests need no call by default (0.3)
+    said = {m["input"] for m in mine}
+    drawn = [r for r in synthesize(TOOLS, 800, seed=5, own=mine, repeat=3).records if r["input"] not in said]
+    assert 0.26 < sum(not r["tool_calls"] for r in drawn) / len(drawn) < 0.34
     assert Counter(r["input"] for r in theirs) == {m["input"]: 3 for m in mine}
     _valid(records)
     by_input: dict = {}

@@ -255,8 +255,9 @@ def add_parser(sub) -> None:
     y.add_argument("--n", type=int, default=1280, help="examples to write (1280: the sample data's "
                    "size, measured in docs/benchmarks.md; 640 trains in half the time, less well)")
     y.add_argument("--seed", type=int, default=0)
-    y.add_argument("--no-tool-share", type=float, default=0.2,
-                   help="requests that need no tool: small talk, near misses, asks no tool serves")
+    y.add_argument("--no-tool-share", type=float, default=None,
+                   help="requests that need no tool: small talk, near misses, asks no tool serves "
+                        "(0.2; 0.3 with --examples, measured in docs/benchmarks.md)")
     y.add_argument("--refusal-share", type=float, default=0.35,
                    help="of the no-call requests: asks for a tool the prompt does not list, refused")
     y.add_argument("--parallel-share", type=float, default=0.25, help="requests with two or three intents")

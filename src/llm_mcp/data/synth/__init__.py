@@ -34,7 +34,7 @@ import math
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
@@ -44,11 +44,16 @@ from llm_mcp.errors import LLMMCPError
 from llm_mcp.data.synth.values import Fakes, Resolver, Said, data, humanize, merge_all_of, value_for
 
 
+# Requests written the way people type make an adapter call more readily, where it should not
+# too: with them, more no-call examples keep its no-call accuracy (docs/benchmarks.md).
+NO_TOOL_SHARE, OWN_NO_TOOL_SHARE = 0.2, 0.3
+
+
 @dataclass
 class Options:
     """How the examples vary (all shares are of examples unless said otherwise)."""
 
-    no_tool_share: float = 0.2       # requests that need no tool
+    no_tool_share: float | None = None  # requests that need no tool: NO_TOOL_SHARE, or OWN_NO_TOOL_SHARE with your requests
     refusal_share: float = 0.35      # of those: asks for a bank tool absent from the prompt, refused
     parallel_share: float = 0.25     # requests with two intents (a fifth of them three)
     same_tool_share: float = 0.3     # of multi-intent requests: the same tool again
@@ -290,11 +295,15 @@ def synthesize(tools: list[dict], n: int, seed: int = 0, options: Options | None
     """`n` records from normalised tool schemas, in groups of `options.group` that share a prompt,
     and `repeat` copies of each of the user's `own` flat records ({"input", "output",
     "tool_calls"}, calls valid against `tools`) spread over the groups, no two copies of one in a
-    group. Where the tools fit in one prompt, the drawn records are those drawn without `own`."""
+    group. Where the tools fit in one prompt, the drawn records are those drawn without `own` at the
+    same no-call share (by default it is higher with `own`: OWN_NO_TOOL_SHARE)."""
     if own and repeat < 1:
         raise LLMMCPError(f"repeat {repeat}: each of your own examples must appear at least once",
                           "--repeat 4 (measured in docs/benchmarks.md)")
-    synth = Synthesizer(tools, seed, options or Options())
+    options = options or Options()
+    if options.no_tool_share is None:
+        options = replace(options, no_tool_share=OWN_NO_TOOL_SHARE if own else NO_TOOL_SHARE)
+    synth = Synthesizer(tools, seed, options)
     order = random.Random(f"{seed}-own")  # its own stream: the drawn records stay as they were
     for _ in range(repeat):
         round_ = list(own)
