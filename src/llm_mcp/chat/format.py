@@ -40,6 +40,7 @@ def _conformer(tools: Any):
         return None
     return (lambda calls: conform(calls, tool_list)) if tool_list else None
 
+
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
     " + '<|im_end|>' + '\n' }}{% endfor %}"
