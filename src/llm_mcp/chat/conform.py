@@ -21,7 +21,7 @@ import re
 from datetime import date
 from typing import Any
 
-from llm_mcp.chat.types import ToolCall
+from llm_mcp.chat.types import Resolver, ToolCall
 
 _DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
@@ -36,7 +36,7 @@ def conform(calls: list[ToolCall], tools: list[dict]) -> list[ToolCall]:
         if schema is None:
             out.append(call)
             continue
-        arguments = _value(call.arguments, schema, schema)
+        arguments = _value(call.arguments, schema, Resolver(schema))
         out.append(call if arguments == call.arguments else ToolCall(call.name, arguments, call.id))
     return out
 
@@ -66,29 +66,16 @@ def padded(value: str, schema: dict) -> str:
     return fixed
 
 
-def _value(value: Any, schema: Any, root: dict, depth: int = 0) -> Any:
-    schema = _resolve(schema, root)
-    if not isinstance(schema, dict) or depth > 32:
+def _value(value: Any, schema: Any, resolve: Resolver, depth: int = 0) -> Any:
+    schema = resolve(schema)
+    if depth > 32:
         return value
     kinds = schema.get("type")
     if isinstance(value, str) and (kinds is None or kinds == "string" or (isinstance(kinds, list) and "string" in kinds)):
         return padded(value, schema)
     if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
         props = schema["properties"]
-        return {k: _value(v, props[k], root, depth + 1) if k in props else v for k, v in value.items()}
+        return {k: _value(v, props[k], resolve, depth + 1) if k in props else v for k, v in value.items()}
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_value(v, schema["items"], root, depth + 1) for v in value]
+        return [_value(v, schema["items"], resolve, depth + 1) for v in value]
     return value
-
-
-def _resolve(schema: Any, root: dict) -> Any:
-    """A local `$ref` ("#/$defs/X", "#/definitions/X") followed, a few times at most."""
-    for _ in range(8):
-        ref = schema.get("$ref") if isinstance(schema, dict) else None
-        if not isinstance(ref, str) or not ref.startswith("#/"):
-            return schema
-        node: Any = root
-        for part in ref[2:].split("/"):
-            node = node.get(part) if isinstance(node, dict) else None
-        schema = node
-    return schema

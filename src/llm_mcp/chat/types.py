@@ -218,3 +218,24 @@ def read_tools_file(path: str | Path) -> list[dict]:
         return normalize_tools(data)
     except LLMMCPError as err:
         raise LLMMCPError(f"{path}: {err.message}", err.hint) from err
+
+
+class Resolver:
+    """`$ref` into the root schema's `$defs`/`definitions` (local references only)."""
+
+    def __init__(self, root: dict):
+        self.root = root
+
+    def __call__(self, spec: Any) -> dict:
+        seen = 0
+        while isinstance(spec, dict) and "$ref" in spec and seen < 20:
+            ref, seen = spec["$ref"], seen + 1
+            if not isinstance(ref, str) or not ref.startswith("#"):
+                return {k: v for k, v in spec.items() if k != "$ref"}
+            target: Any = self.root
+            for part in ref.lstrip("#/").split("/"):
+                if not part:
+                    continue
+                target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
+            spec = {**target, **{k: v for k, v in spec.items() if k != "$ref"}}
+        return spec if isinstance(spec, dict) else {}

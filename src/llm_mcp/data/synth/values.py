@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from llm_mcp.chat.types import Resolver
+
 HERE = Path(__file__).parent
 LOCALES = ["en_US", "en_GB", "en_AU", "en_CA", "de_DE", "fr_FR", "es_ES", "nl_NL", "pt_BR",
            "en_IE", "en_NZ"]
@@ -339,27 +341,6 @@ def number_value(rng: random.Random, name: str, spec: dict, integer: bool) -> Sa
         tight = shown in ("%", "kg", "km") and text[-1:].isdigit() and rng.random() < 0.5
         text = f"{text}{shown}" if tight else f"{text} {shown}"
     return Said(value, text)
-
-
-class Resolver:
-    """`$ref` into the root schema's `$defs`/`definitions` (local references only)."""
-
-    def __init__(self, root: dict):
-        self.root = root
-
-    def __call__(self, spec: Any) -> dict:
-        seen = 0
-        while isinstance(spec, dict) and "$ref" in spec and seen < 20:
-            ref, seen = spec["$ref"], seen + 1
-            if not isinstance(ref, str) or not ref.startswith("#"):
-                return {k: v for k, v in spec.items() if k != "$ref"}
-            target: Any = self.root
-            for part in ref.lstrip("#/").split("/"):
-                if not part:
-                    continue
-                target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
-            spec = {**target, **{k: v for k, v in spec.items() if k != "$ref"}}
-        return spec if isinstance(spec, dict) else {}
 
 
 def merge_all_of(spec: dict, resolve: Resolver) -> dict:
