@@ -66,6 +66,11 @@ def test_groups_share_a_prompt_with_distractors_in_varied_order():
     called = Counter(c["name"] for r in unmasked for c in r["tool_calls"])
     assert all(called[name] > 10 for name in own)
     assert 0 < sum(called[b] for b in bank) < sum(called[o] for o in own) / 4
+    # a small prompt keeps its size: distractors only where they fit (they once took 4 of 4 places
+    # and the tool to call came on top)
+    for seed in range(4):
+        small = synthesize(TOOLS, 64, seed=seed, options=Options(max_tools=3, distractors=4)).records
+        assert max(len(r["tools"]) for r in small) == 3
 
 
 def test_requests_vary_and_rarely_name_the_parameters():

@@ -137,7 +137,8 @@ class Synthesizer:
     def prompt(self, need: list[dict] = ()) -> tuple[list[dict], list[dict]]:
         """A group's prompt tools and the user's tools among them (`need` always among them)."""
         o = self.o
-        k = self.rng.randint(0, min(o.distractors, len(self.bank)))
+        # distractors only where they fit beside the tools this group must show
+        k = self.rng.randint(0, max(0, min(o.distractors, len(self.bank), o.max_tools - max(1, len(need)))))
         room = max(1, o.max_tools - k)
         if len(self.tools) <= room:
             own = list(self.tools)
