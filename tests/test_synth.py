@@ -98,7 +98,6 @@ def test_requests_vary_and_rarely_name_the_parameters():
         assert not any(b["name"] in listed and intent_of(b).do in r["output"] for b in bank_tools())
 
 
-
 def test_the_refusal_share_sets_the_refused_asks_among_the_no_call_requests():
     """--refusal-share: of the no-call requests, the asks for a tool the prompt lacks (refused in
     text); 0 leaves small talk and near misses only; the default's data stays as it was."""
@@ -345,6 +344,19 @@ def test_addresses_and_names_are_said_as_the_call_holds_them():
         [v for v in values if v != " ".join(v.split()) or " ," in v][:5]
     said = [r for r in records for c in r["tool_calls"] if c["arguments"]["address"].lower() in r["input"].lower()]
     assert len(said) > 0.9 * sum(len(r["tool_calls"]) for r in records)
+
+
+def test_messages_and_titles_are_copied_whole():
+    """A text the call copies stands in the request as the call holds it, case aside: typing habits
+    (shorthand, a dropped final '?', typos) stay outside it. Messages run to several sentences at
+    times, so a copy must go on to the end."""
+    records = synthesize(TOOLS, 600, seed=2).records
+    copied = [(r["input"], key, value) for r in records for c in r["tool_calls"]
+              for key, value in c["arguments"].items() if key in ("body", "text", "subject", "title", "query", "label")]
+    assert len(copied) > 200
+    assert [(text, value) for text, _, value in copied if value.lower() not in text.lower()] == []
+    messages = [value for _, key, value in copied if key in ("body", "text")]
+    assert len(messages) / 5 < sum(re.search(r"[.!?] \w", m) is not None for m in messages) < len(messages) / 2
 
 
 def test_counts_are_said_as_counts_and_how_to_stays_whole():

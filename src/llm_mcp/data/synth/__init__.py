@@ -234,7 +234,7 @@ class Synthesizer:
                 parts[-1] = parts[-1].rstrip(".!?") + rq.again(rng, args)
             else:
                 parts.append(rq.continuation(rng, intent, args))
-        text = rq.join_requests(rng, parts)
+        text = rq.join_requests(rng, parts, protected)
         text, lowered = rq.roughen(rng, text, protected, o.rough_rate)
         if lowered:
             calls = [_lowered(c, protected) for c in calls]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llm_mcp.data.synth.values import Said, data, humanize, kind_of, unit_of
@@ -210,40 +211,60 @@ def again(rng: random.Random, args: str) -> str:
     return rng.choice(data("phrases")["again"]).format(args=args)
 
 
-def join_requests(rng: random.Random, parts: list[str]) -> str:
+def join_requests(rng: random.Random, parts: list[str], protected: Sequence[str] = ()) -> str:
     text = parts[0]
     for part in parts[1:]:
         joiner = rng.choice(data("phrases")["joiners"])
         if joiner.rstrip().endswith((".", "\n")) or joiner == "\n":
             part = part[:1].upper() + part[1:]
-            text = text.rstrip(".!?, ") + ("." if joiner.startswith(".") else "")
-            joiner = joiner.lstrip(".") if joiner.startswith(".") else joiner
+            text = _rstrip_outside(text, ".!?, ", protected)
+            if joiner.startswith("."):
+                text += "" if text.endswith((".", "!", "?")) else "."
+                joiner = joiner.lstrip(".")
         else:
-            text = text.rstrip(".!?")
+            text = _rstrip_outside(text, ".!?", protected)
         text += joiner + part
     return text
 
 
-def roughen(rng: random.Random, text: str, protected: list[str], rate: float) -> tuple[str, bool]:
-    """Typing habits at `rate` each: lower case, no final punctuation, shorthand, one typo outside
-    the values. Returns the text and whether it was lower-cased (copied values follow it)."""
+def roughen(rng: random.Random, text: str, protected: Sequence[str], rate: float) -> tuple[str, bool]:
+    """Typing habits at `rate` each: lower case, no final punctuation, shorthand, one typo, all
+    outside the copied values but the case. Returns the text and whether it was lower-cased (copied
+    values follow it)."""
     lowered = False
     if rng.random() < rate:
         text, lowered = text.lower(), True
     if rng.random() < rate * 1.5:
-        text = text.rstrip(".!?")
+        text = _rstrip_outside(text, ".!?", protected)
     if rng.random() < rate * 0.5:
         for word, short in data("phrases")["shorthand"].items():
-            text = re.sub(rf"\b{re.escape(word)}\b", short, text, flags=re.I)
+            spans = _spans(text, protected)
+            text = re.sub(rf"\b{re.escape(word)}\b", lambda m: m.group() if _within(m, spans) else short,
+                          text, flags=re.I)
     if rng.random() < rate * 0.6:
-        text = _typo(rng, text, [p.lower() if lowered else p for p in protected])
+        text = _typo(rng, text, protected)
     return text, lowered
 
 
-def _typo(rng: random.Random, text: str, protected: list[str]) -> str:
-    spans = [(m.start(), m.end()) for p in protected if p for m in re.finditer(re.escape(p), text)]
-    words = [m for m in re.finditer(r"[A-Za-z]{5,}", text)
-             if not any(a < m.end() and m.start() < b for a, b in spans)]
+def _spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
+    """Where the copied values stand in `text`, case ignored."""
+    return [(m.start(), m.end()) for p in protected if p for m in re.finditer(re.escape(p), text, re.I)]
+
+
+def _within(m: re.Match, spans: list[tuple[int, int]]) -> bool:
+    return any(a < m.end() and m.start() < b for a, b in spans)
+
+
+def _rstrip_outside(text: str, chars: str, protected: Sequence[str]) -> str:
+    """`text` without its trailing `chars`, stopping where a copied value ends ("… Thursday?")."""
+    keep = max((b for _, b in _spans(text, protected)), default=0)
+    stripped = text.rstrip(chars)
+    return stripped if len(stripped) >= keep else text[:keep]
+
+
+def _typo(rng: random.Random, text: str, protected: Sequence[str]) -> str:
+    spans = _spans(text, protected)
+    words = [m for m in re.finditer(r"[A-Za-z]{5,}", text) if not _within(m, spans)]
     if not words:
         return text
     m = rng.choice(words)
