@@ -348,15 +348,13 @@ def test_addresses_and_names_are_said_as_the_call_holds_them():
 
 def test_messages_and_titles_are_copied_whole():
     """A text the call copies stands in the request as the call holds it, case aside: typing habits
-    (shorthand, a dropped final '?', typos) stay outside it. Messages run to several sentences at
-    times, so a copy must go on to the end."""
-    records = synthesize(TOOLS, 600, seed=2).records
-    copied = [(r["input"], key, value) for r in records for c in r["tool_calls"]
-              for key, value in c["arguments"].items() if key in ("body", "text", "subject", "title", "query", "label")]
-    assert len(copied) > 200
-    assert [(text, value) for text, _, value in copied if value.lower() not in text.lower()] == []
-    messages = [value for _, key, value in copied if key in ("body", "text")]
-    assert len(messages) / 5 < sum(re.search(r"[.!?] \w", m) is not None for m in messages) < len(messages) / 2
+    (shorthand, a dropped final '?', typos) stay outside it (they once changed 3% of the copies:
+    "see you" said "see u", "…to Thursday?" lost its "?")."""
+    copied = [(r["input"], value) for seed in (1, 2) for r in synthesize(TOOLS, 600, seed=seed).records
+              for c in r["tool_calls"] for key, value in c["arguments"].items()
+              if key in ("body", "text", "subject", "title", "query", "label")]
+    assert len(copied) > 500
+    assert [(text, value) for text, value in copied if value.lower() not in text.lower()] == []
 
 
 def test_counts_are_said_as_counts_and_how_to_stays_whole():

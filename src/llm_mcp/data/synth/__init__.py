@@ -231,7 +231,7 @@ class Synthesizer:
             if k == 0:
                 parts.append(rq.one_request(rng, intent, args))
             elif tool is chosen[k - 1] and args and rng.random() < 0.5:
-                parts[-1] = parts[-1].rstrip(".!?") + rq.again(rng, args)
+                parts[-1] = rq.rstrip_outside(parts[-1], ".!?", protected) + rq.again(rng, args)
             else:
                 parts.append(rq.continuation(rng, intent, args))
         text = rq.join_requests(rng, parts, protected)

@@ -217,25 +217,26 @@ def join_requests(rng: random.Random, parts: list[str], protected: Sequence[str]
         joiner = rng.choice(data("phrases")["joiners"])
         if joiner.rstrip().endswith((".", "\n")) or joiner == "\n":
             part = part[:1].upper() + part[1:]
-            text = _rstrip_outside(text, ".!?, ", protected)
+            text = rstrip_outside(text, ".!?, ", protected)
             if joiner.startswith("."):
                 text += "" if text.endswith((".", "!", "?")) else "."
                 joiner = joiner.lstrip(".")
         else:
-            text = _rstrip_outside(text, ".!?", protected)
+            text = rstrip_outside(text, ".!?", protected)
         text += joiner + part
     return text
 
 
 def roughen(rng: random.Random, text: str, protected: Sequence[str], rate: float) -> tuple[str, bool]:
-    """Typing habits at `rate` each: lower case, no final punctuation, shorthand, one typo, all
-    outside the copied values but the case. Returns the text and whether it was lower-cased (copied
+    """Typing habits at `rate` each: lower case, no final punctuation, shorthand, one typo. Only
+    the case reaches the copied values. Returns the text and whether it was lower-cased (copied
     values follow it)."""
     lowered = False
     if rng.random() < rate:
         text, lowered = text.lower(), True
+        protected = [p.lower() for p in protected]
     if rng.random() < rate * 1.5:
-        text = _rstrip_outside(text, ".!?", protected)
+        text = rstrip_outside(text, ".!?", protected)
     if rng.random() < rate * 0.5:
         for word, short in data("phrases")["shorthand"].items():
             spans = _spans(text, protected)
@@ -247,15 +248,15 @@ def roughen(rng: random.Random, text: str, protected: Sequence[str], rate: float
 
 
 def _spans(text: str, protected: Sequence[str]) -> list[tuple[int, int]]:
-    """Where the copied values stand in `text`, case ignored."""
-    return [(m.start(), m.end()) for p in protected if p for m in re.finditer(re.escape(p), text, re.I)]
+    """Where the copied values stand in `text`."""
+    return [(m.start(), m.end()) for p in protected if p for m in re.finditer(re.escape(p), text)]
 
 
 def _within(m: re.Match, spans: list[tuple[int, int]]) -> bool:
     return any(a < m.end() and m.start() < b for a, b in spans)
 
 
-def _rstrip_outside(text: str, chars: str, protected: Sequence[str]) -> str:
+def rstrip_outside(text: str, chars: str, protected: Sequence[str]) -> str:
     """`text` without its trailing `chars`, stopping where a copied value ends ("… Thursday?")."""
     keep = max((b for _, b in _spans(text, protected)), default=0)
     stripped = text.rstrip(chars)

@@ -156,24 +156,6 @@ def _ticker(rng: random.Random) -> str:
     return "".join(rng.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for _ in range(rng.randint(2, 5)))
 
 
-def _message(rng: random.Random) -> str:
-    """A message's text: one line, or (a third of the time) two or three sentences as people write
-    a message, at times opened with a greeting or closed with a name, so a copy must run to the end."""
-    lines = data("pools")["pools"]["text"] + data("pools")["more_text"]
-    if rng.random() >= 0.35:
-        return rng.choice(lines)
-    parts = rng.sample(lines, rng.choice([2, 2, 3]))
-    name = rng.choice(data("pools")["first_names"]).capitalize()
-    roll = rng.random()
-    if roll < 0.25:
-        parts.insert(0, rng.choice(["Hi {},", "Hey {},", "Dear {},", "Hello {}!"]).format(name))
-    elif roll < 0.4:
-        parts.append(rng.choice(["Thanks, {}", "Cheers, {}", "- {}", "Best, {}"]).format(name))
-    # every sentence but the last ends in its stop ("… tonight. Lunch is on me", "… away. - Leon")
-    return " ".join(part if i == len(parts) - 1 or part[-1] in ".!?," else part + rng.choice(".....!")
-                    for i, part in enumerate(parts))
-
-
 def _from_pool_or_fake(rng: random.Random, pool: str, fake_value, share: float = 0.75) -> str:
     return rng.choice(data("pools")["pools"][pool]) if rng.random() < share else fake_value()
 
@@ -220,7 +202,7 @@ def string_value(rng: random.Random, fakes: Fakes, kind: str, spec: dict) -> Sai
         "query": lambda: _from_pool_or_fake(rng, "query", lambda: fakes.en.catch_phrase().lower()),
         "title": lambda: _from_pool_or_fake(rng, "title", fakes.en.catch_phrase),
         "subject": lambda: _from_pool_or_fake(rng, "subject", fakes.en.catch_phrase, 0.85),
-        "text": lambda: _message(rng),
+        "text": lambda: rng.choice(data("pools")["pools"]["text"] + data("pools")["more_text"]),
         "label": lambda: _from_pool_or_fake(rng, "label", fakes.en.word),
     }
     # Faker's values can end in a space or hold two ('Ronda Lucila Andres 837 Puerta 3 '): the
