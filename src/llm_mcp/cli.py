@@ -57,12 +57,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     reply = generate_reply(model, fmt, messages, tools, max_new_tokens=args.max_new_tokens,
-                           temperature=args.temperature, on_event=show, guided=not args.no_guide)
+                           temperature=args.temperature, on_event=show, guided=not args.no_guide,
+                           grounded=not args.no_ground)
     if args.json:
         print(json.dumps({
             "content": reply.parsed.content,
             "tool_calls": [c.to_dict() for c in reply.parsed.calls],
             "errors": [e.__dict__ for e in reply.parsed.errors],
+            "withheld": [c.to_dict() for c in reply.parsed.withheld],
             "usage": {"prompt_tokens": reply.prompt_tokens,
                       "completion_tokens": reply.completion_tokens},
             "chat_format": fmt.kind,
@@ -122,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     chat.add_argument("--no-guide", action="store_true", help="do not hold calls to the tools' "
                       "JSON Schemas (xgrammar)")
+    chat.add_argument("--no-ground", action="store_true", help="make calls whose identifiers (order "
+                      "numbers, emails, …) are nowhere in the conversation, instead of asking for them")
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     chat.set_defaults(func=cmd_chat)
 

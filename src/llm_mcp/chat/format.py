@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from llm_mcp.chat.conform import conform
+from llm_mcp.chat.ground import grounder
 from llm_mcp.chat.guide import CallGuide, Grammars
 from llm_mcp.chat.toolcalls import StreamParser, ParsedReply, dump_call, parse
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
@@ -171,16 +172,24 @@ class ChatFormat:
                 text = text[: text.index(stop)]
         return text
 
-    def parse(self, text: str, tools: Any = None) -> ParsedReply:
+    def parse(self, text: str, tools: Any = None, messages: list | None = None) -> ParsedReply:
         """The reply's text and calls; with `tools`, short dates and times in the calls padded to
-        their schemas' form (chat/conform.py)."""
+        their schemas' form (chat/conform.py); with `messages` too (the conversation replied to),
+        a call whose identifier is not in it withheld and asked about (chat/ground.py)."""
         parsed = parse(self.cut_at_stop(text), unspace=self.kind == "hermes")
-        fix = _conformer(tools)
-        return ParsedReply(parsed.content, fix(parsed.calls), parsed.errors) if fix else parsed
+        fix, withhold = _conformer(tools), grounder(tools, messages)
+        calls = fix(parsed.calls) if fix else parsed.calls
+        questions = {i: withhold(c) for i, c in enumerate(calls)} if withhold else {}
+        asked = [q for q in questions.values() if q]
+        return ParsedReply("\n".join([parsed.content] + asked if parsed.content else asked),
+                           [c for i, c in enumerate(calls) if not questions.get(i)], parsed.errors,
+                           [c for i, c in enumerate(calls) if questions.get(i)])
 
-    def stream_parser(self, tools: Any = None) -> StreamParser:
-        """An incremental `parse` (with `tools`: calls conformed, as `parse` does)."""
-        return StreamParser(unspace=self.kind == "hermes", fix=_conformer(tools))
+    def stream_parser(self, tools: Any = None, messages: list | None = None) -> StreamParser:
+        """An incremental `parse` (with `tools` and `messages`: calls conformed and checked, as
+        `parse` does)."""
+        return StreamParser(unspace=self.kind == "hermes", fix=_conformer(tools),
+                            withhold=grounder(tools, messages))
 
     def guide(self, tools: Any) -> CallGuide | None:
         """Calls to `tools` held to their schemas (chat/guide.py); the built-in format only. None

@@ -35,6 +35,7 @@ class ParsedReply:
     content: str
     calls: list[ToolCall] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
+    withheld: list[ToolCall] = field(default_factory=list)  # calls asked about instead (chat/ground.py)
 
 
 def dump_call(call: ToolCall, context: str | None = None) -> str:
@@ -220,9 +221,14 @@ class StreamParser:
     `parse()` of the whole text (content compared after stripping).
     """
 
-    def __init__(self, unspace: bool = False, fix: Callable[[list[ToolCall]], list[ToolCall]] | None = None) -> None:
+    def __init__(self, unspace: bool = False, fix: Callable[[list[ToolCall]], list[ToolCall]] | None = None,
+                 withhold: Callable[[ToolCall], str | None] | None = None) -> None:
         self.unspace = unspace  # see `parse`
         self.fix = fix  # applied to each block's calls before they are emitted (chat/conform.py)
+        # a question in place of a call that must not be made (chat/ground.py), asked at the end
+        self.withhold = withhold
+        self.withheld: list[ToolCall] = []
+        self.questions: list[str] = []
         self._buf = ""
         self._in_call = False
         self._started = False  # decided between bare-JSON mode and text mode
@@ -234,10 +240,14 @@ class StreamParser:
         return self._drain(final=False)
 
     def finish(self) -> list[Event]:
-        return self._drain(final=True)
+        events = self._drain(final=True)
+        for q in self.questions:
+            self._emit_text(("\n" if "".join(self.text).strip() else "") + q, events)
+        return events
 
     def result(self) -> ParsedReply:
-        return ParsedReply("".join(self.text).strip(), list(self.calls), list(self.errors))
+        text = "".join(self.text).strip()
+        return ParsedReply(text, list(self.calls), list(self.errors), list(self.withheld))
 
     def _emit_text(self, text: str, events: list) -> None:
         if text:
@@ -250,6 +260,10 @@ class StreamParser:
 
     def _emit(self, calls: list[ToolCall], errors: list[ParseError], events: list) -> None:
         for call in self.fix(calls) if self.fix else calls:
+            if self.withhold and (q := self.withhold(call)):
+                self.withheld.append(call)
+                self.questions.append(q)
+                continue
             self.calls.append(call)
             events.append(CallEvent(call))
         for error in errors:

@@ -32,7 +32,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         compared = compare({"data": cases}, runs, model=args.model, dtype=args.dtype, device=args.device,
                            gguf_file=args.gguf_file, chat_format=args.chat_format,
                            max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                           guided=not args.no_guide, progress=bars.task,
+                           guided=not args.no_guide, grounded=not args.no_ground, progress=bars.task,
                            vllm_url=args.vllm_url if args.engine == "vllm" else None)
     scores = compared.scores["data"]
 
@@ -40,6 +40,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         home_dir() / "evals" / f"{Path(args.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}")
     meta = {"data": str(args.data), "model": compared.model, "examples": len(cases),
             "max_new_tokens": args.max_new_tokens, "dtype": compared.dtype, "guided": not args.no_guide,
+            "grounded": not args.no_ground,
             "adapters": {name: str(folder) for name, folder in runs if folder}}
     report.write(out, scores, meta, per_kind=args.failures)
     if args.json:
@@ -105,6 +106,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--no-guide", action="store_true", help="decode without holding calls to the "
                    "tools' JSON Schemas (the model alone; the server holds them)")
+    p.add_argument("--no-ground", action="store_true", help="judge calls whose identifiers are nowhere "
+                   "in the request as the model made them (the server withholds them and asks)")
     p.add_argument("--out", help="report folder (default $LLM_MCP_HOME/evals/<data>-<time>)")
     p.add_argument("--failures", type=int, default=2, help="failures shown per kind and model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")

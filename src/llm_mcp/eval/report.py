@@ -19,6 +19,7 @@ ROWS = [
     ("no_call", "no-call accuracy", "rate"),
     ("missed_calls", "missed calls", "n"),
     ("false_calls", "false calls", "n"),
+    ("withheld_calls", "calls withheld (ids not said)", "n"),
     ("mean_latency_s", "mean latency s", "n"),
     ("mean_new_tokens", "mean new tokens", "n"),
 ]
@@ -108,6 +109,7 @@ def write(out: Path, scores: dict[str, Score], meta: dict, per_kind: int = 3) ->
                 f.write(json.dumps({"model": name, "where": p.case.where, "kind": p.kind,
                                     "exact": p.exact, "detail": p.ast.detail, "raw": p.raw,
                                     "calls": [c.to_dict() for c in p.calls],
+                                    "withheld": [c.to_dict() for c in p.withheld],
                                     "tokens": p.tokens, "seconds": round(p.seconds, 3)},
                                    ensure_ascii=False) + "\n")
     return out

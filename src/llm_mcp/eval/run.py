@@ -31,6 +31,7 @@ class Prediction:
     exact: bool  # values equal as JSON
     tokens: int  # generated, the end-of-turn token included
     seconds: float  # from the start of its batch to its last token
+    withheld: list[ToolCall] = field(default_factory=list)  # calls asked about instead (chat/ground.py)
 
     @property
     def well_formed(self) -> bool:
@@ -92,6 +93,7 @@ class Score:
             "no_call": round(self.no_call_rate, 4),
             "missed_calls": sum(p.kind == "missed-call" for p in self.predictions),
             "false_calls": sum(p.kind == "false-call" for p in self.predictions),
+            "withheld_calls": sum(len(p.withheld) for p in self.predictions),
             "mean_latency_s": round(sum(p.seconds for p in self.predictions) / n, 3),
             "mean_new_tokens": round(sum(p.tokens for p in self.predictions) / n, 1),
             "seconds": round(self.seconds, 1),
@@ -118,9 +120,10 @@ class Score:
 
 
 def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
-            progress=None, guided: bool = True) -> Score:
+            progress=None, guided: bool = True, grounded: bool = True) -> Score:
     """Greedy replies for every case (or Example: its last assistant turn is the answer) and
-    their score; `guided`: calls held to the tools' schemas, as the server does (chat/guide.py).
+    their score; `guided`: calls held to the tools' schemas, as the server does (chat/guide.py);
+    `grounded`: calls whose identifiers are not in the conversation withheld (chat/ground.py).
     The model's active adapter (if any) is the one judged; `fmt` renders, guides and parses.
 
     The prompts are decoded in token order, at most `batch_size` at a time, so neighbours share
@@ -131,7 +134,8 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
     prompts = [fmt.prompt_ids(c.prompt, c.tools) for c in cases]
     order = sorted(range(len(cases)), key=lambda i: prompts[i])
     rows = [Row(prompts[i], fmt, max_new_tokens=max_new_tokens,
-                guide=fmt.guide(cases[i].tools) if guided else None, tools=cases[i].tools) for i in order]
+                guide=fmt.guide(cases[i].tools) if guided else None, tools=cases[i].tools,
+                messages=cases[i].prompt if grounded else None) for i in order]
     score = Score()
     started = time.perf_counter()
     was_training = model.training
@@ -146,22 +150,26 @@ def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
         tokens = row.stream.ids
         cut = next((k for k, t in enumerate(tokens) if t in row.stops), None)
         generated = tokens[:cut] if cut is not None else tokens
-        score.predictions.append(judge(fmt, cases[i], i, fmt.reply_text(generated), len(tokens), row.seconds))
+        score.predictions.append(judge(fmt, cases[i], i, fmt.reply_text(generated), len(tokens), row.seconds,
+                                        grounded))
     score.seconds = time.perf_counter() - started
     score.predictions.sort(key=lambda p: p.index)
     return score
 
 
-def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float) -> Prediction:
+def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float,
+          grounded: bool = True) -> Prediction:
     """One reply (`raw`: its text, cut at the end of turn) judged against the case: BFCL's AST
-    rules and exact match."""
-    parsed = fmt.parse(raw, case.tools)
+    rules and exact match. `grounded`: the calls are checked against the case's conversation
+    first, as the server checks them (a withheld call is no call)."""
+    parsed = fmt.parse(raw, case.tools, case.prompt if grounded else None)
     ast = match_calls(parsed.calls, case.expected, case.tools)
     exact = match_calls(parsed.calls, case.expected, case.tools, strict=True).ok
     if parsed.errors:  # an unreadable call block: no match, and no "no call" either
         kind = "malformed" if case.expected else "false-call"
         ast, exact = Verdict(False, kind, f"unreadable call: {parsed.errors[0].reason}"), False
-    return Prediction(case, index, raw, parsed.calls, parsed.errors, ast, exact, tokens, seconds)
+    return Prediction(case, index, raw, parsed.calls, parsed.errors, ast, exact, tokens, seconds,
+                      parsed.withheld)
 
 
 def columns(specs: list[str], with_base: bool) -> list[tuple[str, Path | None]]:
@@ -191,7 +199,7 @@ class Compared:
 def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *, model: str | None = None,
             dtype: str = "auto", device: str = "auto", gguf_file: str | None = None, chat_format: str = "auto",
             max_new_tokens: int = 128, batch_size: int = 16, guided: bool = True, progress=None,
-            vllm_url: str | None = None) -> Compared:
+            vllm_url: str | None = None, grounded: bool = True) -> Compared:
     """Every column (`columns`) on every set of cases, the base model loaded once with all the
     adapters on it; each adapter in its card's chat format unless `chat_format` forces one.
     `progress(column)` may give a `(done, total)` callback per column and set. `vllm_url`: decoded
@@ -206,7 +214,7 @@ def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *,
                                 if c.get("base_model", {}).get("spec")), DEFAULT_MODEL)
     if vllm_url:
         return _compare_on_vllm(sets, runs, model_spec, vllm_url, chat_format, max_new_tokens,
-                                batch_size, guided)
+                                batch_size, guided, grounded)
     loaded = load_model(model_spec, dtype=dtype, device=device, gguf_file=gguf_file)
     fingerprint = base_fingerprint(loaded.source).get("sha256")
     for name, card in cards.items():
@@ -233,7 +241,7 @@ def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *,
             with net.disable_adapter() if adapters and not folder else nullcontext():
                 score = predict(net, fmt, cases, max_new_tokens=max_new_tokens, batch_size=batch_size,
                                 progress=progress(name if len(sets) == 1 else f"{set_name}: {name}") if progress else None,
-                                guided=guided)
+                                guided=guided, grounded=grounded)
             scores.setdefault(set_name, {})[name] = score
             log.info("%s%s: %d examples in %.0fs", "" if len(sets) == 1 else f"{set_name}: ", name,
                      len(cases), score.seconds)
@@ -242,7 +250,7 @@ def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *,
 
 def _compare_on_vllm(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], model_spec: str,
                      url: str, chat_format: str, max_new_tokens: int, batch_size: int,
-                     guided: bool) -> Compared:
+                     guided: bool, grounded: bool) -> Compared:
     """`compare` on a vLLM server: each adapter registered under a run-local name (each in its
     card's chat format), scored by the same `judge`, unregistered at the end."""
     import uuid
@@ -255,7 +263,7 @@ def _compare_on_vllm(sets: dict[str, list[Case]], runs: list[tuple[str, Path | N
                           "format there", "leave --chat-format out, or evaluate on the local engine")
     run_id = uuid.uuid4().hex[:12]  # names no other run on a shared vLLM holds
     engine = VLLMEngine(model_spec, url, chat_format=chat_format, max_batch=batch_size,
-                        max_new_tokens=max(max_new_tokens, 1), guided=guided)
+                        max_new_tokens=max(max_new_tokens, 1), guided=guided, grounded=grounded)
     names: dict[str, str | None] = {}
     try:
         for k, (name, folder) in enumerate(runs):

@@ -51,7 +51,7 @@ class BearerAuth:
 
 def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], dtype: str = "auto",
                 device: str = "auto", chat_format: str = "auto", max_new_tokens: int = 1024,
-                max_batch: int = 16, max_queue: int = 64, guided: bool = True,
+                max_batch: int = 16, max_queue: int = 64, guided: bool = True, grounded: bool = True,
                 max_batch_tokens: int = 65536, batching: str = "continuous", prefill_chunk: int = 2048,
                 prompt_cache_mb: int = 512, record_days: float | None = None, engine: str = "local",
                 vllm_url: str | None = None,
@@ -80,7 +80,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
             vllm_url = launched.url
         try:
             backend = VLLMEngine(model, vllm_url, chat_format=chat_format, max_new_tokens=max_new_tokens,
-                                 max_batch=max_batch, max_queue=max_queue, guided=guided, launched=launched,
+                                 max_batch=max_batch, max_queue=max_queue, guided=guided, launched=launched, grounded=grounded,
                                  store=None if launched else store)  # a launched one starts empty
         except BaseException:
             if launched:
@@ -90,7 +90,7 @@ def build_state(model: str, *, adapters: dict[str, str], allow_dirs: list[str], 
         backend = Engine(model, dtype=dtype, device=device, chat_format=chat_format,
                          max_new_tokens=max_new_tokens, max_batch=max_batch, max_queue=max_queue,
                          max_batch_tokens=max_batch_tokens, guided=guided, batching=batching,
-                         prefill_chunk=prefill_chunk, prompt_cache_mb=prompt_cache_mb)
+                         prefill_chunk=prefill_chunk, prompt_cache_mb=prompt_cache_mb, grounded=grounded)
     try:
         state = State(backend, store, Jobs(store, home, model), home, dirs, record_days=record_days)
     except BaseException:
@@ -225,7 +225,7 @@ def serve(args) -> int:
                         max_new_tokens=args.max_new_tokens, max_batch=args.max_batch,
                         max_batch_tokens=args.max_batch_tokens, batching=args.batching,
                         prefill_chunk=args.prefill_chunk, prompt_cache_mb=args.prompt_cache_mb,
-                        guided=not args.no_guide, engine=args.engine, vllm_url=args.vllm_url,
+                        guided=not args.no_guide, grounded=not args.no_ground, engine=args.engine, vllm_url=args.vllm_url,
                         vllm_python=args.vllm_python, vllm_args=args.vllm_arg,
                         record_days=args.record_days if args.record_conversations else None)
     try:
@@ -321,6 +321,8 @@ def add_parser(sub) -> None:
                    help="delete recorded conversations older than this (default 30)")
     p.add_argument("--no-guide", action="store_true", help="do not hold calls to the request's "
                    "tool JSON Schemas (xgrammar)")
+    p.add_argument("--no-ground", action="store_true", help="make calls whose identifiers (order "
+                   "numbers, emails, …) are nowhere in the conversation, instead of asking for them")
     p.set_defaults(func=lambda args: _run(args))
 
 

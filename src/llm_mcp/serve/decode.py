@@ -58,6 +58,7 @@ class Row:
     on_event: Callable[[Any], None] | None = None  # TextDelta / CallEvent, as they are parsed
     on_done: Callable[[Row], None] | None = None
     tools: Any = None  # the request's tools: its calls' dates and times conformed (chat/conform.py)
+    messages: list | None = None  # the conversation its calls are checked against (chat/ground.py)
     cancelled: bool = False  # set from any thread: the row leaves at the next step
     # set while decoding
     stream: Any = field(init=False, repr=False)
@@ -70,7 +71,7 @@ class Row:
     def __post_init__(self) -> None:
         from llm_mcp.serve.generate import ReplyStream
 
-        self.stream = ReplyStream(self.fmt, self._send, self.prefix, self.tools)
+        self.stream = ReplyStream(self.fmt, self._send, self.prefix, self.tools, self.messages)
         self.stops = frozenset(self.fmt.stop_token_ids)
 
     def _send(self, event) -> None:

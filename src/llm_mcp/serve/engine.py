@@ -98,6 +98,7 @@ class Request:
     # set by the engine
     prompt: list[int] = field(default_factory=list)
     guide: Any = None  # chat.guide.CallGuide: names, parameters and enums held to the tools
+    ground: list | None = None  # the conversation its calls are checked against (chat/ground.py)
     prefix: str = ""  # reply text forced by tool_choice
     fmt: ChatFormat | None = None  # the adapter's chat format: renders, guides and parses
     cancelled: bool = False  # set by Engine.cancel
@@ -121,16 +122,17 @@ class Frontend:
     """What every backend shares (the local Engine here, serve/vllm.py's VLLMEngine): the chat
     formats of one tokenizer, the adapters by name, and requests checked and rendered in their
     adapter's format before they are handed to the backend's `submit`. A backend sets `name`,
-    `spec`, `device`, `tokenizer`, `fmt`, the limits and `guided`, and implements `submit`,
+    `spec`, `device`, `tokenizer`, `fmt`, the limits, `guided` and `grounded`, and implements `submit`,
     `cancel`, `close`, `load_adapter`, `unload_adapter` and `evaluate`."""
 
     def _setup_front(self, tokenizer, chat_format: str, *, max_new_tokens: int, max_prompt_tokens: int,
-                     max_queue: int, guided: bool) -> None:
+                     max_queue: int, guided: bool, grounded: bool = True) -> None:
         self.tokenizer = tokenizer
         self.fmt = ChatFormat(tokenizer, None if chat_format == "auto" else chat_format)
         self._formats = {self.fmt.kind: self.fmt}  # one ChatFormat per kind (its guide reads the vocabulary)
         self.max_new_tokens, self.max_prompt_tokens, self.max_queue = max_new_tokens, max_prompt_tokens, max_queue
         self.guided = guided  # schema-guided decoding of calls (chat/guide.py)
+        self.grounded = grounded  # calls with identifiers from nowhere withheld (chat/ground.py)
         self.adapters: dict[str, Adapter] = {}
         self._leaving: set[str] = set()  # adapters being unloaded: their waiting requests fail
         self._prepare_lock = threading.Lock()  # requests are rendered one at a time
@@ -202,6 +204,7 @@ class Frontend:
             tools = []
         prompt = fmt.prompt_ids(messages, tools)
         req.guide = fmt.guide(tools) if self.guided else None
+        req.ground = messages if self.grounded else None
         if fmt.kind == "hermes" and choice not in ("auto", "none"):
             # the reply is made to start with a call (to that tool): a prefix the model continues
             # (with `required` the guide then holds the name to the tools)
@@ -293,7 +296,7 @@ class Engine(Frontend):
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
                  max_batch_tokens: int = 65536, max_prefill_tokens: int = 8192, prefill_chunk: int = 2048,
                  gather_s: float = 0.03, guided: bool = True, batching: str = "continuous",
-                 prompt_cache_mb: int = 512):
+                 prompt_cache_mb: int = 512, grounded: bool = True):
         from llm_mcp.models import load_model
 
         if batching not in ("continuous", "static"):
@@ -308,7 +311,8 @@ class Engine(Frontend):
         self.model = loaded.model
         self.device = next(self.model.parameters()).device
         self._setup_front(loaded.tokenizer, chat_format, max_new_tokens=max_new_tokens,
-                          max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided)
+                          max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided,
+                          grounded=grounded)
         self.max_batch, self.gather_s = max_batch, gather_s
         # rows × cached width at most (the KV cache's size); prompt tokens admitted together
         self.max_batch_tokens, self.max_prefill_tokens = max_batch_tokens, max_prefill_tokens
@@ -409,7 +413,8 @@ class Engine(Frontend):
                 fmt, key = loaded.fmt, loaded.key
             _, scope = self._adapter_choice([key])
             with scope():
-                return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens, guided=self.guided)
+                return predict(self.model, fmt, cases, max_new_tokens=max_new_tokens, guided=self.guided,
+                               grounded=self.grounded)
 
     def submit(self, req: Request) -> Request:
         if not req.prompt:
@@ -525,7 +530,8 @@ class Engine(Frontend):
     def _row(self, req: Request) -> Row:
         key = self.adapters[req.adapter].key if req.adapter else BASE
         row = Row(req.prompt, req.fmt, key, req.max_new_tokens, req.temperature, req.guide, req.prefix,
-                  req.on_event, lambda row: self._finish(req, row), req.tools, cancelled=req.cancelled)
+                  req.on_event, lambda row: self._finish(req, row), req.tools, req.ground,
+                  cancelled=req.cancelled)
         req.row = row
         return row
 

@@ -27,15 +27,16 @@ class Reply:
 class ReplyStream:
     """A reply as its tokens arrive: decoded, fed to the ChatFormat's StreamParser, the events
     (text deltas, whole tool calls) passed on. `prefix`: reply text forced before the first token
-    (the engine's tool_choice).
+    (the engine's tool_choice). `tools` and `messages`: the calls conformed to the tools and
+    checked against the conversation, as `ChatFormat.parse` does.
 
     Decoding is incremental (each token decoded once, with a few tokens before it for context,
     as vLLM's detokenizer does): `seen` is the reply so far, what the guide reads."""
 
     def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None = None, prefix: str = "",
-                 tools: Any = None):
+                 tools: Any = None, messages: list | None = None):
         self.fmt, self.on_event, self.prefix = fmt, on_event, prefix
-        self.parser = fmt.stream_parser(tools)
+        self.parser = fmt.stream_parser(tools, messages)
         self.ids: list[int] = []
         self.seen = ""  # text already fed to the parser
         self._decoded = ""  # the text of ids[:_read]
@@ -76,15 +77,18 @@ class ReplyStream:
 
 def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = None, *,
                    max_new_tokens: int = 256, temperature: float = 0.0,
-                   on_event: Callable[[Event], None] | None = None, guided: bool = True) -> Reply:
+                   on_event: Callable[[Event], None] | None = None, guided: bool = True,
+                   grounded: bool = True) -> Reply:
     """One assistant turn for `messages` on the decode core (serve/decode.py), greedy unless
     temperature > 0; `guided`: calls held to the tools' schemas (chat/guide.py), as the server
-    does. The model's active adapter (if any) answers in `fmt`."""
+    does; `grounded`: a call whose identifier is not in `messages` withheld and asked about
+    (chat/ground.py). The model's active adapter (if any) answers in `fmt`."""
     from llm_mcp.serve.decode import Decoder, Row, decode_all
 
     prompt = fmt.prompt_ids(messages, tools)
     row = Row(prompt, fmt, max_new_tokens=max_new_tokens, temperature=temperature,
-              guide=fmt.guide(tools) if guided else None, on_event=on_event, tools=tools)
+              guide=fmt.guide(tools) if guided else None, on_event=on_event, tools=tools,
+              messages=messages if grounded else None)
     decode_all(Decoder(lambda: model), [row], batch=1)
     if row.error is not None:
         raise row.error

@@ -144,7 +144,7 @@ class VLLMEngine(Frontend):
     def __init__(self, model: str, url: str, *, chat_format: str = "auto", max_batch: int = 16,
                  max_queue: int = 64, max_new_tokens: int = 1024, max_prompt_tokens: int = 8192,
                  guided: bool = True, api_key_env: str = "LLM_MCP_VLLM_KEY", timeout: float = 600.0,
-                 launched: Launched | None = None, store=None, watch: float = 5.0):
+                 launched: Launched | None = None, store=None, watch: float = 5.0, grounded: bool = True):
         import httpx2
 
         from llm_mcp.models.load import load_tokenizer
@@ -153,7 +153,8 @@ class VLLMEngine(Frontend):
         source = resolve(model)
         self.spec, self.source, self.name = model, source, source.name
         self._setup_front(load_tokenizer(source), chat_format, max_new_tokens=max_new_tokens,
-                          max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided)
+                          max_prompt_tokens=max_prompt_tokens, max_queue=max_queue, guided=guided,
+                          grounded=grounded)
         self.url = url.rstrip("/").removesuffix("/v1")
         self.launched = launched  # stopped by close()
         self.device = f"vllm at {self.url}"
@@ -343,7 +344,7 @@ class VLLMEngine(Frontend):
 
     def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
         """Tool-call accuracy of the base or an adapter, decoded by vLLM (eval.run.judge, the
-        local evaluation's scoring): greedy, guided as the server guides."""
+        local evaluation's scoring): greedy, guided and grounded as the server does."""
         from llm_mcp.eval.cases import Case, from_example
         from llm_mcp.eval.run import Score, judge
 
@@ -367,7 +368,8 @@ class VLLMEngine(Frontend):
             if req.error:
                 raise req.error
             result = req.result
-            score.predictions.append(judge(fmt, case, i, result.raw, result.completion_tokens, result.seconds))
+            score.predictions.append(judge(fmt, case, i, result.raw, result.completion_tokens, result.seconds,
+                                           self.grounded))
         score.seconds = time.perf_counter() - started
         return score
 
@@ -447,7 +449,7 @@ class VLLMEngine(Frontend):
         if req.adapter and adapter is None:  # unloaded since the check above
             req.error = Gone(f"adapter {req.adapter!r} was unloaded while the request waited")
             return
-        stream = ReplyStream(req.fmt, req.on_event, req.prefix, req.tools)
+        stream = ReplyStream(req.fmt, req.on_event, req.prefix, req.tools, req.ground)
         body = {"model": adapter.key if adapter else self.served, "prompt": req.prompt, "max_tokens": req.max_new_tokens,
                 "temperature": req.temperature, "stream": True, "return_token_ids": True,
                 "skip_special_tokens": False, "stop_token_ids": req.fmt.stop_token_ids,

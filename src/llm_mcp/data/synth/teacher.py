@@ -25,6 +25,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
+from llm_mcp.chat.ground import leaves
 from llm_mcp.data.synth.values import number_words
 from llm_mcp.eval.match import normalize
 from llm_mcp.errors import LLMMCPError
@@ -61,7 +62,7 @@ def verify(request: str, calls: list[dict], kept: list[str]) -> str | None:
     flat = normalize(text)
     words = text.lower()
     for call in calls:
-        for value in _leaves(call["arguments"]):
+        for value in leaves(call["arguments"]):
             if isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)):
@@ -75,17 +76,6 @@ def verify(request: str, calls: list[dict], kept: list[str]) -> str | None:
     if any(difflib.SequenceMatcher(None, words, k.lower()).ratio() >= 0.9 for k in kept):
         return "duplicate"
     return None
-
-
-def _leaves(value):
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from _leaves(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _leaves(v)
-    else:
-        yield value
 
 
 def ask(url: str, model: str, prompt: str, key: str | None, timeout: float = 120) -> str:

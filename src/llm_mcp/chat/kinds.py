@@ -1,0 +1,69 @@
+"""What sort of string a tool parameter holds (an email, a city, an identifier, free text …),
+read from its format, name and description.
+
+The request generator (data/synth) draws values by kind; the reply check (chat/ground.py) asks
+which values a call can only have copied from the conversation.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+# (words in the parameter's name or description, kind); the name is searched first
+KINDS = [
+    (("email", "e-mail"), "email"), (("phone", "mobile", "dial"), "phone"),
+    (("url", "link", "website", "homepage"), "url"), (("uuid", "guid"), "uuid"),
+    (("currency",), "currency"), (("ticker", "symbol", "stock"), "ticker"),
+    (("language", "lang"), "language"), (("country",), "country"),
+    (("address", "street", "pickup", "dropoff", "drop-off"), "address"),
+    (("city", "location", "town", "place", "destination", "origin", "region", "where"), "city"),
+    (("author", "recipient_name", "contact", "attendee", "assignee", "patient", "customer",
+      "person", "guest_name", "full name", "first name", "last name", "username"), "person"),
+    (("company", "business", "restaurant", "venue", "shop", "store", "payee", "team", "brand",
+      "product", "organization", "organisation", "hotel"), "company"),
+    (("tracking", "order_id", "_id", "id", "code", "reference", "sku", "serial", "number", "ref"),
+     "identifier"),
+    (("query", "search", "keyword", "terms", "topic", "question"), "query"),
+    (("subject",), "subject"),
+    (("title", "movie", "song", "album", "dish", "event", "task", "summary", "headline", "book"),
+     "title"),
+    (("body", "text", "message", "content", "comment", "note", "instruction", "description",
+      "review", "reason"), "text"),
+    (("label", "tag", "category", "channel", "folder", "room", "word"), "label"),
+    (("name",), "person"),
+]
+
+
+def kind_of(name: str, spec: dict) -> str:
+    """What sort of string a parameter holds, from its format, then its name, then its description."""
+    fmt = spec.get("format", "")
+    desc = str(spec.get("description", "")).lower()
+    if fmt in ("email", "idn-email"):
+        return "email"
+    if fmt in ("date", "date-time", "time", "uri", "url", "uuid"):
+        return {"uri": "url"}.get(fmt, fmt)
+    if "yyyy-mm-dd" in desc:
+        return "date-time" if "hh:mm" in desc else "date"
+    if "hh:mm" in desc or name.lower() in ("time", "start_time", "end_time", "start", "end"):
+        return "time"
+    lowered = name.lower()
+    for hay in (lowered, desc):
+        for words, kind in KINDS:
+            if any(w in hay for w in words if len(w) > 2 or hay is lowered):
+                if kind == "identifier" and hay is desc and not example_of(spec):
+                    continue  # "number" in a description alone says little
+                return kind
+    return "word"
+
+
+def example_of(spec: dict) -> str | None:
+    """The example value a description gives ("like PX-482913", "e.g. kitchen-light-2")."""
+    desc = str(spec.get("description", ""))
+    found = re.search(r"(?:e\.g\.|eg\.|\blike|such as|for example|example:)\s*['\"`]?([^\s'\"`,;()]+)", desc, re.I)
+    if found:
+        return found.group(1).rstrip(".:")
+    placeholder = re.search(r"\b([A-Z]{1,5}[-_/]?)(n{3,}|N{3,}|#{3,}|X{3,}|9{3,})\b", desc)
+    if placeholder:  # "PX-nnnnnn"
+        return placeholder.group(1) + "7" * len(placeholder.group(2))
+    return None
