@@ -42,6 +42,12 @@ def test_identifiers_and_addresses_must_be_in_the_conversation_the_rest_may_be_i
     assert ungrounded(call, SCHEMA, said("cancel qx 20931 and tell Ann@Example.com")) == {}
     # the city, the reason, a short code, an enum and a number are the model's to infer
     assert ungrounded(call, SCHEMA, said("cancel it")) == {"order_id": "identifier", "notify": "email"}
+    # a parameter that is only called an email or an id by a word inside its name, and a value
+    # without the shape of its kind, is not checked
+    loose = {"type": "object", "properties": {"email_body": {"type": "string"}, "provider": {"type": "string"},
+                                                  "trackingNumber": {"type": "string"}}}
+    assert ungrounded(ToolCall("x", {"email_body": "running late, sorry", "provider": "Royal-Mail",
+                                     "trackingNumber": "PX-1"}), loose, said("hi")) == {"trackingNumber": "identifier"}
     invented = ToolCall("cancel_order", {"order_id": "QX-nnnnn", "airport_code": "LPPT-1"})
     assert ungrounded(invented, SCHEMA, said("cancel my order QX-20931")) == {"order_id": "identifier",
                                                                              "airport_code": "identifier"}
@@ -110,5 +116,7 @@ def test_the_engine_checks_calls_against_the_request_conversation(tiny_llama):
             assert ([m.content for m in req.ground] if grounded else req.ground) == \
                 (["cancel QX-20931"] if grounded else None)
             assert engine.generate(req).completion_tokens <= 2  # decoded with the check in place
+            forced = engine.prepare(Request(messages, [ORDERS], tool_choice="required", max_new_tokens=2))
+            assert forced.ground is None  # a call the client forces is the client's to check
         finally:
             engine.close()

@@ -11,7 +11,8 @@ made; the reply asks for what is missing instead:
 
 Which parameters hold such values is read from their schema (chat/kinds.py: the format, the
 name, the description): strings without an enum whose kind is `identifier`, `email`, `phone`,
-`url` or `uuid`, at the top of the arguments or as the items of a string array. Values are
+`url` or `uuid`, at the top of the arguments or as the items of a string array, and whose value
+has that kind's shape (an address has an "@", an identifier no spaces). Values are
 compared as `llm-mcp eval` compares strings (lower case, no spaces or punctuation), so "px 482913"
 grounds "PX-482913". A short all-letter code (an airport's "CDG", a currency's "USD") can be
 known from a name, so it is never withheld. Everything else (cities, names, dates, free text) is
@@ -20,14 +21,17 @@ the model's to infer or rephrase and is left alone.
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Any, Callable
 
-from llm_mcp.chat.kinds import kind_of
+from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
 
 COPIED = ("identifier", "email", "phone", "url", "uuid")  # kinds a value can only be copied as
+ID_WORDS = {"id", "ids", "code", "number", "num", "no", "ref", "reference", "tracking", "sku", "serial",
+            "uuid", "guid", "key", "pnr", "iban"}
 _DROP = str.maketrans("", "", string.punctuation + string.whitespace)  # as eval/match.normalize
 
 
@@ -60,16 +64,39 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
             values = [value]
         if spec.get("type") != "string" or "enum" in spec or "const" in spec:
             continue
-        kind = kind_of(name, spec)
-        if kind not in COPIED:
-            continue
-        if any(isinstance(v, str) and _flat(v) and not _short_code(v) and _flat(v) not in said for v in values):
+        kind = _copied_kind(name, spec)
+        if kind and any(isinstance(v, str) and _looks(kind, v) and _flat(v) not in said for v in values):
             missing[name] = kind
     return missing
 
 
-def _short_code(value: str) -> bool:
-    return value.strip().isalpha() and len(value.strip()) <= 4
+def _copied_kind(name: str, spec: dict) -> str | None:
+    """The kind of a parameter whose values can only be copied, or None. An identifier is named
+    so in so many words (`order_id`, `trackingNumber`) or shown by an example in its description:
+    `kind_of` finds "id" inside "provider" too, which is fine for drawing a value, not for this."""
+    kind = kind_of(name, spec)
+    if kind not in COPIED:
+        return None
+    words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()))
+    if kind == "identifier" and not (words & ID_WORDS or example_of(spec)):
+        return None
+    return kind
+
+
+def _looks(kind: str, value: str) -> bool:
+    """Does `value` have the shape of its kind? (An `email_body` is an "email" parameter by its
+    name; what the model writes there is not an address, and is not checked.) A short all-letter
+    code ("CDG", "USD") can be known from a name, so it is not checked either."""
+    value = value.strip()
+    if kind == "email":
+        return "@" in value
+    if kind == "phone":
+        return sum(c.isdigit() for c in value) >= 5
+    if kind == "url":
+        return " " not in value and ("." in value or "/" in value)
+    if kind == "uuid":
+        return len(_flat(value)) >= 8
+    return bool(_flat(value)) and not any(c.isspace() for c in value) and not (value.isalpha() and len(value) <= 4)
 
 
 NOUNS = {"email": "email address", "phone": "phone number", "url": "web address", "uuid": "id"}

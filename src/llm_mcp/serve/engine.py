@@ -204,7 +204,8 @@ class Frontend:
             tools = []
         prompt = fmt.prompt_ids(messages, tools)
         req.guide = fmt.guide(tools) if self.guided else None
-        req.ground = messages if self.grounded else None
+        # a call the client forces (required, a tool's name) is the client's to check
+        req.ground = messages if self.grounded and choice == "auto" else None
         if fmt.kind == "hermes" and choice not in ("auto", "none"):
             # the reply is made to start with a call (to that tool): a prefix the model continues
             # (with `required` the guide then holds the name to the tools)
