@@ -71,6 +71,9 @@ def test_groups_share_a_prompt_with_distractors_in_varied_order():
     for seed in range(4):
         small = synthesize(TOOLS, 64, seed=seed, options=Options(max_tools=3, distractors=4)).records
         assert max(len(r["tools"]) for r in small) == 3
+    for bad in (Options(max_tools=0), Options(group=0)):
+        with pytest.raises(LLMMCPError, match="at least one tool"):
+            synthesize(TOOLS, 8, options=bad)
 
 
 def test_requests_vary_and_rarely_name_the_parameters():

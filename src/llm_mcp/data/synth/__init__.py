@@ -139,7 +139,7 @@ class Synthesizer:
         o = self.o
         # distractors only where they fit beside the tools this group must show
         k = self.rng.randint(0, max(0, min(o.distractors, len(self.bank), o.max_tools - max(1, len(need)))))
-        room = max(1, o.max_tools - k)
+        room = o.max_tools - k  # ≥ max(1, len(need)), by the bound on k
         if len(self.tools) <= room:
             own = list(self.tools)
         else:
@@ -302,6 +302,9 @@ def synthesize(tools: list[dict], n: int, seed: int = 0, options: Options | None
         raise LLMMCPError(f"repeat {repeat}: each of your own examples must appear at least once",
                           "--repeat 4 (measured in docs/benchmarks.md)")
     options = options or Options()
+    if options.max_tools < 1 or options.group < 1:
+        raise LLMMCPError(f"max_tools {options.max_tools}, group {options.group}: a prompt holds at least "
+                          "one tool and a group at least one example", "--max-tools 12 --group 16 (the defaults)")
     if options.no_tool_share is None:
         options = replace(options, no_tool_share=OWN_NO_TOOL_SHARE if own else NO_TOOL_SHARE)
     synth = Synthesizer(tools, seed, options)
