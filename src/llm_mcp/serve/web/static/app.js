@@ -337,7 +337,8 @@ $("#eval-form").addEventListener("submit", async (e) => {
 
 const METRICS = [["examples", "examples", false], ["well_formed", "well-formed call", true],
   ["tool_name", "tool name", true], ["ast", "AST match (BFCL)", true], ["exact", "exact match", true],
-  ["no_call", "no-call accuracy", true], ["missed_calls", "missed calls", false], ["false_calls", "false calls", false]];
+  ["no_call", "no-call accuracy", true], ["missed_calls", "missed calls", false], ["false_calls", "false calls", false],
+  ["withheld_calls", "calls withheld (ids not said)", false]];
 
 function showReport(id, report) {
   if (!report.models) { $("#report-title").textContent = `${id}: ${report.status}`; return; }
@@ -348,7 +349,7 @@ function showReport(id, report) {
     return cases ? pct(s[key]) : "n/a";
   };
   const rows = METRICS.map(([key, label, isRate]) => el("tr", {}, el("th", { scope: "row" }, label),
-    ...names.map((n) => el("td", {}, isRate ? rate(report.models[n].summary, key) : String(report.models[n].summary[key])))));
+    ...names.map((n) => el("td", {}, isRate ? rate(report.models[n].summary, key) : String(report.models[n].summary[key] ?? "-")))));
   const tools = [...new Set(names.flatMap((n) => Object.keys(report.models[n].per_tool || {})))].sort();
   for (const t of tools) rows.push(el("tr", { class: "tool" }, el("th", { scope: "row" }, `  ${t}`),
     ...names.map((n) => { const r = report.models[n].per_tool[t]; return el("td", {}, r ? `${pct(r.ast)} of ${r.examples}` : "-"); })));
