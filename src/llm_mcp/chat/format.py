@@ -26,20 +26,19 @@ from typing import Any, Iterable
 from llm_mcp.chat.conform import conform
 from llm_mcp.chat.ground import grounder
 from llm_mcp.chat.guide import CallGuide, Grammars
-from llm_mcp.chat.toolcalls import StreamParser, ParsedReply, dump_call, parse
+from llm_mcp.chat.toolcalls import StreamParser, ParsedReply, dump_call
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError
 
 log = logging.getLogger(__name__)
 
 
-def _conformer(tools: Any):
-    """The conform step for `tools` (chat/conform.py), or None without (readable) tools."""
+def _readable(tools: Any) -> list[dict]:
+    """`tools` normalised, or none where they cannot be read (the request was checked before)."""
     try:
-        tool_list = normalize_tools(tools)
+        return normalize_tools(tools)
     except LLMMCPError:
-        return None
-    return (lambda calls: conform(calls, tool_list)) if tool_list else None
+        return []
 
 
 CHATML = (
@@ -175,21 +174,19 @@ class ChatFormat:
     def parse(self, text: str, tools: Any = None, messages: list | None = None) -> ParsedReply:
         """The reply's text and calls; with `tools`, short dates and times in the calls padded to
         their schemas' form (chat/conform.py); with `messages` too (the conversation replied to),
-        a call whose identifier is not in it withheld and asked about (chat/ground.py)."""
-        parsed = parse(self.cut_at_stop(text), unspace=self.kind == "hermes")
-        fix, withhold = _conformer(tools), grounder(tools, messages)
-        calls = fix(parsed.calls) if fix else parsed.calls
-        questions = {i: withhold(c) for i, c in enumerate(calls)} if withhold else {}
-        asked = [q for q in questions.values() if q]
-        return ParsedReply("\n".join([parsed.content] + asked if parsed.content else asked),
-                           [c for i, c in enumerate(calls) if not questions.get(i)], parsed.errors,
-                           [c for i, c in enumerate(calls) if questions.get(i)])
+        a call whose identifier is not in it withheld and asked about (chat/ground.py). The
+        stream parser, fed the whole text: a reply parses the same streamed or not."""
+        parser = self.stream_parser(tools, messages)
+        parser.feed(self.cut_at_stop(text))
+        parser.finish()
+        return parser.result()
 
     def stream_parser(self, tools: Any = None, messages: list | None = None) -> StreamParser:
-        """An incremental `parse` (with `tools` and `messages`: calls conformed and checked, as
-        `parse` does)."""
-        return StreamParser(unspace=self.kind == "hermes", fix=_conformer(tools),
-                            withhold=grounder(tools, messages))
+        """An incremental `parse` (with `tools`: calls conformed; with `messages` too: checked)."""
+        tool_list = _readable(tools) if tools else []
+        return StreamParser(unspace=self.kind == "hermes",
+                            fix=(lambda calls: conform(calls, tool_list)) if tool_list else None,
+                            withhold=grounder(tool_list, messages))
 
     def guide(self, tools: Any) -> CallGuide | None:
         """Calls to `tools` held to their schemas (chat/guide.py); the built-in format only. None

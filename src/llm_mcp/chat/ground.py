@@ -22,23 +22,14 @@ the model's to infer or rephrase and is left alone.
 from __future__ import annotations
 
 import re
-import string
 from typing import Any, Callable
 
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize_tools
-from llm_mcp.errors import LLMMCPError
+from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
 COPIED = ("identifier", "email", "phone", "url", "uuid")  # kinds a value can only be copied as
 ID_WORDS = {"id", "ids", "code", "number", "num", "no", "ref", "reference", "tracking", "sku", "serial",
             "uuid", "guid", "key", "pnr", "iban"}
-_DROP = str.maketrans("", "", string.punctuation + string.whitespace)  # as eval/match.normalize
-
-
-def _flat(text: str) -> str:
-    return text.lower().translate(_DROP)
-
-
 def conversation_text(messages: list) -> str:
     """Everything the conversation says, flattened for `ungrounded`: every turn's text and the
     arguments of the calls made so far (an id a tool returned may be used in the next call)."""
@@ -47,7 +38,7 @@ def conversation_text(messages: list) -> str:
         m = Message.from_any(m)
         parts.append(m.content)
         parts += [str(v) for c in m.tool_calls for v in leaves(c.arguments)]
-    return _flat(" ".join(parts))
+    return normalize(" ".join(parts))
 
 
 def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
@@ -65,7 +56,7 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
         if spec.get("type") != "string" or "enum" in spec or "const" in spec:
             continue
         kind = _copied_kind(name, spec)
-        if kind and any(isinstance(v, str) and _looks(kind, v) and _flat(v) not in said for v in values):
+        if kind and any(isinstance(v, str) and _looks(kind, v) and normalize(v) not in said for v in values):
             missing[name] = kind
     return missing
 
@@ -95,8 +86,8 @@ def _looks(kind: str, value: str) -> bool:
     if kind == "url":
         return " " not in value and ("." in value or "/" in value)
     if kind == "uuid":
-        return len(_flat(value)) >= 8
-    return bool(_flat(value)) and not any(c.isspace() for c in value) and not (value.isalpha() and len(value) <= 4)
+        return len(normalize(value)) >= 8
+    return bool(normalize(value)) and not any(c.isspace() for c in value) and not (value.isalpha() and len(value) <= 4)
 
 
 NOUNS = {"email": "email address", "phone": "phone number", "url": "web address", "uuid": "id"}
@@ -110,17 +101,13 @@ def question(call: ToolCall, missing: dict[str, str]) -> str:
     return f"To call {call.name} I need the {said}: what {'is it' if len(words) == 1 else 'are they'}?"
 
 
-def grounder(tools: Any, messages: list | None) -> Callable[[ToolCall], str | None] | None:
-    """For the calls of a reply to `messages` with `tools`: the question that replaces a call
-    with an ungrounded value, or None for a call that stands. None when there is nothing to check."""
-    if messages is None:
+def grounder(tools: list[dict], messages: list | None) -> Callable[[ToolCall], str | None] | None:
+    """For the calls of a reply to `messages` with `tools` (normalised): the question that
+    replaces a call with an ungrounded value, or None for a call that stands. None when there is
+    nothing to check."""
+    if messages is None or not tools:
         return None
-    try:
-        schemas = {t["name"]: t.get("parameters") or {} for t in normalize_tools(tools)}
-    except LLMMCPError:
-        return None
-    if not schemas:
-        return None
+    schemas = {t["name"]: t.get("parameters") or {} for t in tools}
     said = conversation_text(messages)
 
     def check(call: ToolCall) -> str | None:

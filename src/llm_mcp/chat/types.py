@@ -5,11 +5,20 @@ from __future__ import annotations
 import functools
 import json
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llm_mcp.errors import LLMMCPError
+
+_DROP = str.maketrans("", "", string.punctuation + string.whitespace)
+
+
+def normalize(text: str) -> str:
+    """A string as values are compared (BFCL's rule, eval/match.py; the teacher's and the grounding
+    check's "does the request say it"): lower case, no whitespace or punctuation."""
+    return text.lower().translate(_DROP)
 
 ROLES = ("system", "user", "assistant", "tool")
 

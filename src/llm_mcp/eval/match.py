@@ -17,14 +17,12 @@ No expected call: only a reply without calls passes.
 
 from __future__ import annotations
 
-import string
 from dataclasses import dataclass
 from typing import Any
 
-from llm_mcp.chat.types import ToolCall
+from llm_mcp.chat.types import ToolCall, normalize
 from llm_mcp.errors import LLMMCPError
 
-_DROP = str.maketrans("", "", string.punctuation + string.whitespace)
 
 
 @dataclass
@@ -64,10 +62,6 @@ class Verdict:
     ok: bool
     kind: str = "ok"  # ok, missed-call, false-call, wrong-count, wrong-name, wrong-arguments
     detail: str = ""
-
-
-def normalize(text: str) -> str:
-    return text.lower().translate(_DROP)
 
 
 def type_ok(value: Any, schema: dict | None) -> bool:

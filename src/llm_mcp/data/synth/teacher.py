@@ -26,8 +26,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from llm_mcp.chat.ground import leaves
+from llm_mcp.chat.types import normalize
 from llm_mcp.data.synth.values import number_words
-from llm_mcp.eval.match import normalize
 from llm_mcp.errors import LLMMCPError
 
 PROMPT = """You write the messages people type to an assistant that can call tools.
