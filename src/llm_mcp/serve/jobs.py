@@ -270,13 +270,14 @@ class Jobs:
             return
         progress = {**(read_progress(Path(outcome["path"])) or {}), "decision": "promoted" if outcome["promoted"]
                     else "kept as candidate", "adapter": outcome["adapter"], "reason": outcome["reason"]}
-        self.store.update_job(job["id"], status="completed", ended=now(), pid=None, progress=progress)
-        log.info("job %s (teach %s): %s", job["id"], job["name"], progress["decision"])
+        # reloaded before the job is completed: a client that waited for it finds the new weights served
         if outcome["promoted"] and self.on_promoted:
             try:
                 self.on_promoted(outcome["adapter"])
             except Exception:  # the decision stands; the old weights keep serving
                 log.exception("reloading promoted adapter %s", outcome["adapter"])
+        self.store.update_job(job["id"], status="completed", ended=now(), pid=None, progress=progress)
+        log.info("job %s (teach %s): %s", job["id"], job["name"], progress["decision"])
 
 
 def step_records(output: Path) -> list[dict]:
