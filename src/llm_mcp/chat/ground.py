@@ -30,6 +30,8 @@ from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 COPIED = ("identifier", "email", "phone", "url", "uuid")  # kinds a value can only be copied as
 ID_WORDS = {"id", "ids", "code", "number", "num", "no", "ref", "reference", "tracking", "sku", "serial",
             "uuid", "guid", "key", "pnr", "iban"}
+
+
 def conversation_text(messages: list) -> str:
     """Everything the conversation says, flattened for `ungrounded`: every turn's text and the
     arguments of the calls made so far (an id a tool returned may be used in the next call)."""
