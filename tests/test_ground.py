@@ -1,12 +1,14 @@
-"""Calls whose identifiers are nowhere in the conversation are withheld and asked about
-(chat/ground.py), in every place a reply is parsed: `ChatFormat.parse`, the stream the server and
-`llm-mcp chat` decode through, eval's judge, and the engine's requests."""
+"""Calls whose identifiers are nowhere in the conversation are withheld and asked about, and
+values the model miscopied are taken from the conversation (chat/ground.py, chat/mentions.py),
+in every place a reply is parsed: `ChatFormat.parse`, the stream the server and `llm-mcp chat`
+decode through, eval's judge, and the engine's requests."""
 
 from __future__ import annotations
 
 import json
 
 from llm_mcp.chat import ToolCall
+from llm_mcp.chat import mentions
 from llm_mcp.chat.ground import conversation_text, grounder, ungrounded
 
 ORDERS = {
@@ -61,13 +63,14 @@ def test_an_id_from_an_earlier_call_or_a_tool_result_grounds_a_call():
                  "content": json.dumps([{"id": "QX-20931", "status": "paid"}])},
                 {"role": "user", "content": "and the one before for C-77812 too"}]
     check = grounder([ORDERS], messages)
-    assert check(ToolCall("cancel_order", {"order_id": "QX-20931"})) is None
-    assert check(ToolCall("cancel_order", {"order_id": "C-77812"})) is None
+    for stands in (ToolCall("cancel_order", {"order_id": "QX-20931"}), ToolCall("cancel_order", {"order_id": "C-77812"}),
+                   ToolCall("unknown_tool", {"order_id": "QX-11111"})):  # (an unknown tool: the guide's to refuse)
+        assert check(stands) == stands
+    # two ids were said, so which one the model meant is not known: it is asked
     assert check(ToolCall("cancel_order", {"order_id": "QX-11111"})) == \
         "To call cancel_order I need the order id: what is it?"
     assert check(ToolCall("cancel_order", {"order_id": "QX-1", "notify": ["x@y.org"]})) == \
         "To call cancel_order I need the order id and email address: what are they?"
-    assert check(ToolCall("unknown_tool", {"order_id": "QX-11111"})) is None  # the guide's to refuse
     assert grounder([ORDERS], None) is None and grounder(None, messages) is None
 
 
@@ -120,3 +123,104 @@ def test_the_engine_checks_calls_against_the_request_conversation(tiny_llama):
             assert forced.ground is None  # a call the client forces is the client's to check
         finally:
             engine.close()
+
+
+def test_values_are_read_from_text_as_a_call_holds_them():
+    def read(reader, text, *args):
+        return [m.readings for m in reader(text, *args)]
+
+    assert read(mentions.emails, "mail Mark.Dubois@gmail.com, or ann@x.org.") == [("Mark.Dubois@gmail.com",), ("ann@x.org",)]
+    assert read(mentions.phones, "ring +44 20 7946 0958 or 555-1234; room 12") == [("+44 20 7946 0958",), ("555-1234",)]
+    assert read(mentions.urls, "see https://example.com/a?b=1. or www.x.org") == [("https://example.com/a?b=1",), ("www.x.org",)]
+    # ids: a letter and a digit in one word, not a date, a time or an amount; or the example's shape
+    assert read(mentions.identifiers, "where is PX-482913? sent 2027-06-26 at 10am, 5kg, A1B2") == [("PX-482913",), ("A1B2",)]
+    assert read(mentions.identifiers, "is it px482913 or order 48213?", "PX-777777") == [("px482913",)]
+    assert read(mentions.identifiers, "is it px482913 or order 48213?", "55555") == [("48213",)]
+    # clock times as HH:MM; without am/pm, both readings
+    assert read(mentions.clock_times, "9am, 7:30, noon, half past seven pm, quarter to 8, 21:00, 10 o'clock") == \
+        [("09:00",), ("07:30", "19:30"), ("12:00",), ("19:30",), ("07:45", "19:45"), ("21:00",), ("10:00", "22:00")]
+    # days as YYYY-MM-DD, "--MM-DD" when the year is not said; only real days
+    assert read(mentions.dates, "on 3 May 2027, the 5th of june, May 7th, 2027, 2026-11-2, 31 feb, 29 Feb") == \
+        [("2027-05-03",), ("--06-05",), ("2027-05-07",), ("2026-11-02",), ("--02-29",)]
+    # numbers, spelled or grouped ("pieces": the model may copy the first piece only); dates are not numbers
+    found = [(m.readings[0], m.pieces) for m in mentions.numbers(
+        "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
+    assert found == [(15000, True), (3000, True), (2500, True), (5, False), (35, False)]
+
+
+EVENTS = {
+    "name": "book",
+    "description": "Book a table and send the confirmation",
+    "parameters": {"type": "object", "properties": {
+        "day": {"type": "string", "format": "date"},
+        "time": {"type": "string", "description": "Start, HH:MM 24-hour"},
+        "until": {"type": "string", "description": "End, HH:MM"},
+        "budget": {"type": "number", "description": "Most to spend"},
+        "guests": {"type": "integer", "description": "How many people"},
+        "to": {"type": "string", "format": "email"},
+        "ref": {"type": "string", "description": "Booking reference, like BK-2931"}}},
+}
+
+
+def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits():
+    def checked(text: str, **arguments):
+        call = grounder([EVENTS], [{"role": "user", "content": text}])(ToolCall("book", arguments))
+        return call if isinstance(call, str) else call.arguments
+
+    # a part of the address said, an id the model made up, the first piece of a grouped number
+    assert checked("confirm to mark.dubois@gmail.com", to="dubois@gmail.com") == {"to": "mark.dubois@gmail.com"}
+    assert checked("change booking BK-4471 please", ref="BK-2931") == {"ref": "BK-4471"}
+    assert checked("spend up to 3,000", budget=3) == {"budget": 3000}
+    assert checked("fifteen thousand tops", budget=15) == {"budget": 15000}
+    assert checked("table for 12 at 8pm", guests=1, time="08:00") == {"guests": 1, "time": "20:00"}
+    # a day said without its year takes the model's
+    assert checked("on 20 November", day="2026-02-20") == {"day": "2026-11-20"}
+    assert checked("on Nov 20, 2027", day="2026-11-20") == {"day": "2027-11-20"}
+    assert checked("tomorrow at 20:00", day="2026-02-20") == {"day": "2026-02-20"}
+    # a time without am/pm: the waking-hours reading, else the one nearest the model's
+    assert checked("at 10:30", time="19:00") == {"time": "10:30"}
+    assert checked("dinner 7:30", time="19:00") == {"time": "19:30"}
+    assert checked("breakfast 7:30", time="08:00") == {"time": "07:30"}
+    # what stands: a value said, one held by another argument, one of several that could fit,
+    # a number that may have been inferred (2 for "a couple"; 3 for "35"), a value nothing fits
+    assert checked("8pm to 10pm", time="20:00", until="19:00") == {"time": "20:00", "until": "22:00"}
+    assert checked("9am, till 10am", time="10:00", until="12:00") == {"time": "10:00", "until": "09:00"}
+    assert checked("at 9am or 10am", time="11:00") == {"time": "11:00"}
+    assert checked("a couple of us, 35 min", guests=2, budget=3) == {"guests": 2, "budget": 3}
+    assert checked("spend 3,000 or 3,500", budget=3) == {"budget": 3}
+    assert checked("book BK-4471 and BK-5555", ref="BK-2931") == "To call book I need the ref: what is it?"
+    assert checked("confirm to ann@x.org and bo@x.org", to="dubois@x.org") == \
+        "To call book I need the email address: what is it?"
+
+    # nor is a value taken that would repeat a call the reply already made
+    check = grounder([EVENTS], [{"role": "user", "content": "move BK-4471 to 9pm, and BK-5555 too"}])
+    assert check(ToolCall("book", {"ref": "BK-4471", "time": "21:00"})).arguments == {"ref": "BK-4471", "time": "21:00"}
+    assert check(ToolCall("book", {"ref": "BK-2931", "time": "21:00"})).arguments == {"ref": "BK-5555", "time": "21:00"}
+    assert check(ToolCall("book", {"ref": "BK-1111", "time": "21:00"})) == \
+        "To call book I need the ref: what is it?"
+
+    # nor is a value taken that would repeat a call the reply already made
+    check = grounder([EVENTS], [{"role": "user", "content": "move BK-4471 to 9pm, and BK-5555 too"}])
+    assert check(ToolCall("book", {"ref": "BK-4471", "time": "21:00"})).arguments == {"ref": "BK-4471", "time": "21:00"}
+    assert check(ToolCall("book", {"ref": "BK-2931", "time": "21:00"})).arguments == {"ref": "BK-5555", "time": "21:00"}
+    assert check(ToolCall("book", {"ref": "BK-1111", "time": "21:00"})) == \
+        "To call book I need the ref: what is it?"
+
+
+def test_a_taken_value_is_kept_beside_the_call_as_written(smol_tokenizer):
+    from llm_mcp.chat import ChatFormat
+    from llm_mcp.eval.cases import Case
+    from llm_mcp.eval.match import Expected
+    from llm_mcp.eval.run import judge
+
+    fmt = ChatFormat(smol_tokenizer)
+    messages = [{"role": "user", "content": "book it for 8pm and confirm to mark.dubois@gmail.com"}]
+    raw = '<tool_call>{"name": "book", "arguments": {"time": "20:00", "to": " dubois@gmail.com"}}</tool_call>'
+    parsed = fmt.parse(raw, [EVENTS], messages)
+    assert parsed.calls == [ToolCall("book", {"time": "20:00", "to": "mark.dubois@gmail.com"})]
+    assert parsed.taken == [ToolCall("book", {"time": "20:00", "to": "dubois@gmail.com"})]
+    assert fmt.parse(raw, [EVENTS]).calls == parsed.taken and not fmt.parse(raw, [EVENTS]).taken
+
+    case = Case(messages, [EVENTS], [Expected("book", {"time": ["20:00"], "to": ["mark.dubois@gmail.com"]})])
+    assert judge(fmt, case, 0, raw, 20, 0.1).ast.ok
+    assert not judge(fmt, case, 0, raw, 20, 0.1, grounded=False).ast.ok

@@ -65,6 +65,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             "tool_calls": [c.to_dict() for c in reply.parsed.calls],
             "errors": [e.__dict__ for e in reply.parsed.errors],
             "withheld": [c.to_dict() for c in reply.parsed.withheld],
+            "taken": [c.to_dict() for c in reply.parsed.taken],
             "usage": {"prompt_tokens": reply.prompt_tokens,
                       "completion_tokens": reply.completion_tokens},
             "chat_format": fmt.kind,
@@ -124,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     chat.add_argument("--no-guide", action="store_true", help="do not hold calls to the tools' "
                       "JSON Schemas (xgrammar)")
-    chat.add_argument("--no-ground", action="store_true", help="make calls whose identifiers (order "
-                      "numbers, emails, …) are nowhere in the conversation, instead of asking for them")
+    chat.add_argument("--no-ground", action="store_true", help="make calls as the model wrote them: "
+                      "no values taken from the conversation, and calls whose identifiers (order numbers, "
+                      "emails, …) are nowhere in it made instead of asked about")
     chat.add_argument("--json", action="store_true", help="print one JSON object at the end")
     chat.set_defaults(func=cmd_chat)
 

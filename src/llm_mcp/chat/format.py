@@ -186,7 +186,7 @@ class ChatFormat:
         tool_list = _readable(tools) if tools else []
         return StreamParser(unspace=self.kind == "hermes",
                             fix=(lambda calls: conform(calls, tool_list)) if tool_list else None,
-                            withhold=grounder(tool_list, messages))
+                            ground=grounder(tool_list, messages))
 
     def guide(self, tools: Any) -> CallGuide | None:
         """Calls to `tools` held to their schemas (chat/guide.py); the built-in format only. None

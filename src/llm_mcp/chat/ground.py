@@ -17,13 +17,39 @@ compared as `llm-mcp eval` compares strings (lower case, no spaces or punctuatio
 grounds "PX-482913". A short all-letter code (an airport's "CDG", a currency's "USD") can be
 known from a name, so it is never withheld. Everything else (cities, names, dates, free text) is
 the model's to infer or rephrase and is left alone.
+
+Before that check, a value the model wrote that the conversation does not state is taken from
+the conversation when exactly one stated value fits (chat/mentions.py reads them by rule):
+
+    confirm to mark.dubois@gmail.com       to: dubois@gmail.com   →  mark.dubois@gmail.com
+    where is PX-319055?                    tracking: PX-482913    →  PX-319055
+    convert 3,000 / fifteen thousand ...   amount: 3 / 15         →  3000 / 15000
+    dentist at 9am on 20 November          19:00, 2026-02-20      →  09:00, 2026-11-20
+
+"Fits": a value of the parameter's kind, read from the parameter's schema as above (an
+identifier, email, phone number, URL or UUID; a date for `format: date` or YYYY-MM-DD; a clock
+time for HH:MM; an integer or number), and
+- an identifier of the shape of the description's example, when it gives one;
+- a number written in pieces ("3,000", "2.5k", "fifteen thousand") whose digits begin with the
+  model's: the model copied its first piece. A number the model may have worked out ("half an
+  hour" → 30) is never replaced;
+- a day said without its year takes the model's year; a time said without am/pm ("7:30") is read
+  in waking hours (07:00–21:59) where only one reading is, else as the reading nearest the
+  model's;
+- not a value another argument of the call holds, nor one that would repeat a call the reply
+  already made.
+Where none or several fit, the model's value stands (and a call with a copied kind's value that
+is nowhere in the conversation is withheld, as above). Relative days ("tomorrow") and names
+are not read: those stay the model's. Enums and consts are left to the grammar.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Callable
 
+from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
@@ -103,20 +129,121 @@ def question(call: ToolCall, missing: dict[str, str]) -> str:
     return f"To call {call.name} I need the {said}: what {'is it' if len(words) == 1 else 'are they'}?"
 
 
-def grounder(tools: list[dict], messages: list | None) -> Callable[[ToolCall], str | None] | None:
-    """For the calls of a reply to `messages` with `tools` (normalised): the question that
-    replaces a call with an ungrounded value, or None for a call that stands. None when there is
-    nothing to check."""
+def grounder(tools: list[dict], messages: list | None) -> Callable[[ToolCall], ToolCall | str] | None:
+    """For the calls of a reply to `messages` with `tools` (normalised): the call, with the values
+    the model miscopied taken from the conversation (`taken_from`), or the question that replaces
+    a call with an ungrounded value. None when there is nothing to check."""
     if messages is None or not tools:
         return None
     schemas = {t["name"]: t.get("parameters") or {} for t in tools}
     said = conversation_text(messages)
+    stated = Stated(messages)
+    made: list[ToolCall] = []  # the reply's calls so far
 
-    def check(call: ToolCall) -> str | None:
-        missing = ungrounded(call, schemas[call.name], said) if call.name in schemas else {}
-        return question(call, missing) if missing else None
+    def check(call: ToolCall) -> ToolCall | str:
+        if call.name not in schemas:
+            return call
+        call = taken_from(call, schemas[call.name], stated, made)
+        missing = ungrounded(call, schemas[call.name], said)
+        if missing:
+            return question(call, missing)
+        made.append(call)
+        return call
 
     return check
+
+
+class Stated:
+    """The values a conversation states (chat/mentions.py), read once per kind when first asked."""
+
+    def __init__(self, messages: list) -> None:
+        self.text = "\n".join(Message.from_any(m).content for m in messages)
+        self._read: dict = {}
+
+    def __call__(self, kind: str, example: str | None = None) -> list[mentions.Mention]:
+        if (kind, example) not in self._read:
+            readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
+                       "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
+                       "number": mentions.numbers}
+            read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
+            self._read[kind, example] = read(self.text)
+        return self._read[kind, example]
+
+
+def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall] | None = None) -> ToolCall:
+    """`call` with each top-level value the conversation does not state, and that it states in
+    exactly one fitting way, replaced by that (see the module doc). A value held by another
+    argument does not fit, nor one that would repeat a call of `made` (the reply's earlier calls)."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    arguments = dict(call.arguments)
+    before = {_key(c.name, c.arguments) for c in made or []}
+    for name, value in call.arguments.items():
+        spec = resolve(props.get(name))
+        if "enum" in spec or "const" in spec:
+            continue
+        others = {normalize(str(v)) for k, v in arguments.items() if k != name}
+        fits = [r for r in _fitting(name, spec, value, stated)
+                if not any(normalize(str(x)) in others for x in r)
+                and _key(call.name, {**arguments, name: _nearest(r, value)}) not in before]
+        if len(fits) == 1:
+            arguments[name] = _nearest(fits[0], value)
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def _key(name: str, arguments: dict) -> tuple:
+    return name, tuple(sorted((k, normalize(json.dumps(v, sort_keys=True))) for k, v in arguments.items()))
+
+
+def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
+    """The readings of the stated values that could replace `value`; [] where it stands."""
+    kinds = spec.get("type")
+    if kinds == "string" and isinstance(value, str):
+        desc = str(spec.get("description", "")).lower()
+        if "hh:mm" in desc and "hh:mm:ss" not in desc and "yyyy" not in desc:
+            times = [m.readings for m in stated("time")]
+            return [] if any(value in r for r in times) else times
+        if (spec.get("format") == "date" or "yyyy-mm-dd" in desc) and "hh:mm" not in desc:
+            # a day said without its year takes the model's year, if the model wrote a date
+            year = value[:4] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
+            days = [year + m.readings[0][1:] if m.readings[0].startswith("--") else m.readings[0]
+                    for m in stated("date") if year or not m.readings[0].startswith("--")]
+            return [] if value in days else [(d,) for d in days]
+        kind = _copied_kind(name, spec)
+        if kind and _looks(kind, value):
+            # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…
+            found = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]
+            return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
+    if kinds in ("integer", "number") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        numbers = stated("number")
+        if value < 0 or any(value == m.readings[0] for m in numbers):
+            return []
+        return [m.readings for m in numbers if m.pieces and _extends(m.readings[0], value)
+                and (kinds == "number" or float(m.readings[0]).is_integer())]
+    return []
+
+
+def _extends(stated: int | float, written: int | float) -> bool:
+    """Does the stated number begin with the written one's digits ("3,000" and 3; 15000 and 15)?"""
+    digits = str(written).rstrip("0").rstrip(".") if isinstance(written, float) else str(written)
+    return stated != written and str(stated).startswith(digits)
+
+
+def _nearest(readings: tuple, value: Any) -> Any:
+    """Of a stated value's readings (07:30 and 19:30 for "7:30"), the one in waking hours
+    (07:00–21:59: "10:30" is 10:30, "half past two" 14:30), else the one nearest the model's."""
+    awake = [r for r in readings if isinstance(r, str) and "07:00" <= r <= "21:59"]
+    if len(awake) == 1 or len(readings) == 1:
+        return (awake or readings)[0]
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):
+        return readings[0]
+    minutes = int(value.split(":")[0]) * 60 + int(value.split(":")[1])
+
+    def gap(reading: str) -> int:
+        d = abs(int(reading[:2]) * 60 + int(reading[3:]) - minutes)
+        return min(d, 24 * 60 - d)
+
+    return min(readings, key=gap)
 
 
 def leaves(value: Any):

@@ -36,6 +36,7 @@ class ParsedReply:
     calls: list[ToolCall] = field(default_factory=list)
     errors: list[ParseError] = field(default_factory=list)
     withheld: list[ToolCall] = field(default_factory=list)  # calls asked about instead (chat/ground.py)
+    taken: list[ToolCall] = field(default_factory=list)  # calls as written, before values were taken from the conversation
 
 
 def dump_call(call: ToolCall, context: str | None = None) -> str:
@@ -222,12 +223,14 @@ class StreamParser:
     """
 
     def __init__(self, unspace: bool = False, fix: Callable[[list[ToolCall]], list[ToolCall]] | None = None,
-                 withhold: Callable[[ToolCall], str | None] | None = None) -> None:
+                 ground: Callable[[ToolCall], ToolCall | str] | None = None) -> None:
         self.unspace = unspace  # see `parse`
         self.fix = fix  # applied to each block's calls before they are emitted (chat/conform.py)
-        # a question in place of a call that must not be made (chat/ground.py), asked at the end
-        self.withhold = withhold
+        # each call checked against the conversation (chat/ground.py): the call, its values
+        # perhaps taken from the conversation, or a question in its place, asked at the end
+        self.ground = ground
         self.withheld: list[ToolCall] = []
+        self.taken: list[ToolCall] = []  # calls as the model wrote them, before values were taken
         self.questions: list[str] = []
         self._buf = ""
         self._in_call = False
@@ -247,7 +250,7 @@ class StreamParser:
 
     def result(self) -> ParsedReply:
         text = "".join(self.text).strip()
-        return ParsedReply(text, list(self.calls), list(self.errors), list(self.withheld))
+        return ParsedReply(text, list(self.calls), list(self.errors), list(self.withheld), list(self.taken))
 
     def _emit_text(self, text: str, events: list) -> None:
         if text:
@@ -260,10 +263,14 @@ class StreamParser:
 
     def _emit(self, calls: list[ToolCall], errors: list[ParseError], events: list) -> None:
         for call in self.fix(calls) if self.fix else calls:
-            if self.withhold and (q := self.withhold(call)):
+            checked = self.ground(call) if self.ground else call
+            if isinstance(checked, str):
                 self.withheld.append(call)
-                self.questions.append(q)
+                self.questions.append(checked)
                 continue
+            if checked is not call:
+                self.taken.append(call)
+                call = checked
             self.calls.append(call)
             events.append(CallEvent(call))
         for error in errors:

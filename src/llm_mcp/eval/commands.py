@@ -106,8 +106,8 @@ def add_parser(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=128)
     p.add_argument("--no-guide", action="store_true", help="decode without holding calls to the "
                    "tools' JSON Schemas (the model alone; the server holds them)")
-    p.add_argument("--no-ground", action="store_true", help="judge calls whose identifiers are nowhere "
-                   "in the request as the model made them (the server withholds them and asks)")
+    p.add_argument("--no-ground", action="store_true", help="judge calls as the model made them (the "
+                   "server takes miscopied values from the request and withholds calls whose ids it never said)")
     p.add_argument("--out", help="report folder (default $LLM_MCP_HOME/evals/<data>-<time>)")
     p.add_argument("--failures", type=int, default=2, help="failures shown per kind and model")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")

@@ -20,6 +20,7 @@ ROWS = [
     ("missed_calls", "missed calls", "n"),
     ("false_calls", "false calls", "n"),
     ("withheld_calls", "calls withheld (ids not said)", "n"),
+    ("taken_calls", "calls with values taken from the request", "n"),
     ("mean_latency_s", "mean latency s", "n"),
     ("mean_new_tokens", "mean new tokens", "n"),
 ]
@@ -110,6 +111,7 @@ def write(out: Path, scores: dict[str, Score], meta: dict, per_kind: int = 3) ->
                                     "exact": p.exact, "detail": p.ast.detail, "raw": p.raw,
                                     "calls": [c.to_dict() for c in p.calls],
                                     "withheld": [c.to_dict() for c in p.withheld],
+                                    "taken": [c.to_dict() for c in p.taken],
                                     "tokens": p.tokens, "seconds": round(p.seconds, 3)},
                                    ensure_ascii=False) + "\n")
     return out

@@ -32,6 +32,7 @@ class Prediction:
     tokens: int  # generated, the end-of-turn token included
     seconds: float  # from the start of its batch to its last token
     withheld: list[ToolCall] = field(default_factory=list)  # calls asked about instead (chat/ground.py)
+    taken: list[ToolCall] = field(default_factory=list)  # calls as written, before values were taken from the request
 
     @property
     def well_formed(self) -> bool:
@@ -94,6 +95,7 @@ class Score:
             "missed_calls": sum(p.kind == "missed-call" for p in self.predictions),
             "false_calls": sum(p.kind == "false-call" for p in self.predictions),
             "withheld_calls": sum(len(p.withheld) for p in self.predictions),
+            "taken_calls": sum(len(p.taken) for p in self.predictions),
             "mean_latency_s": round(sum(p.seconds for p in self.predictions) / n, 3),
             "mean_new_tokens": round(sum(p.tokens for p in self.predictions) / n, 1),
             "seconds": round(self.seconds, 1),
@@ -161,7 +163,8 @@ def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float,
           grounded: bool = True) -> Prediction:
     """One reply (`raw`: its text, cut at the end of turn) judged against the case: BFCL's AST
     rules and exact match. `grounded`: the calls are checked against the case's conversation
-    first, as the server checks them (a withheld call is no call)."""
+    first, as the server checks them (a withheld call is no call; a value taken from the
+    conversation is judged as taken)."""
     parsed = fmt.parse(raw, case.tools, case.prompt if grounded else None)
     ast = match_calls(parsed.calls, case.expected, case.tools)
     exact = match_calls(parsed.calls, case.expected, case.tools, strict=True).ok
@@ -169,7 +172,7 @@ def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float,
         kind = "malformed" if case.expected else "false-call"
         ast, exact = Verdict(False, kind, f"unreadable call: {parsed.errors[0].reason}"), False
     return Prediction(case, index, raw, parsed.calls, parsed.errors, ast, exact, tokens, seconds,
-                      parsed.withheld)
+                      parsed.withheld, parsed.taken)
 
 
 def columns(specs: list[str], with_base: bool) -> list[tuple[str, Path | None]]:

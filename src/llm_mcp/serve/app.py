@@ -321,8 +321,9 @@ def add_parser(sub) -> None:
                    help="delete recorded conversations older than this (default 30)")
     p.add_argument("--no-guide", action="store_true", help="do not hold calls to the request's "
                    "tool JSON Schemas (xgrammar)")
-    p.add_argument("--no-ground", action="store_true", help="make calls whose identifiers (order "
-                   "numbers, emails, …) are nowhere in the conversation, instead of asking for them")
+    p.add_argument("--no-ground", action="store_true", help="send calls as the model wrote them: "
+                   "no values taken from the conversation, and calls whose identifiers (order numbers, "
+                   "emails, …) are nowhere in it sent instead of asked about")
     p.set_defaults(func=lambda args: _run(args))
 
 

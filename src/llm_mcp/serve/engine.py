@@ -132,7 +132,7 @@ class Frontend:
         self._formats = {self.fmt.kind: self.fmt}  # one ChatFormat per kind (its guide reads the vocabulary)
         self.max_new_tokens, self.max_prompt_tokens, self.max_queue = max_new_tokens, max_prompt_tokens, max_queue
         self.guided = guided  # schema-guided decoding of calls (chat/guide.py)
-        self.grounded = grounded  # calls with identifiers from nowhere withheld (chat/ground.py)
+        self.grounded = grounded  # calls checked against the conversation (chat/ground.py)
         self.adapters: dict[str, Adapter] = {}
         self._leaving: set[str] = set()  # adapters being unloaded: their waiting requests fail
         self._prepare_lock = threading.Lock()  # requests are rendered one at a time

@@ -81,8 +81,9 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
                    grounded: bool = True) -> Reply:
     """One assistant turn for `messages` on the decode core (serve/decode.py), greedy unless
     temperature > 0; `guided`: calls held to the tools' schemas (chat/guide.py), as the server
-    does; `grounded`: a call whose identifier is not in `messages` withheld and asked about
-    (chat/ground.py). The model's active adapter (if any) answers in `fmt`."""
+    does; `grounded`: calls checked against `messages` (chat/ground.py: miscopied values
+    taken from them, a call whose identifier is not in them withheld and asked about). The
+    model's active adapter (if any) answers in `fmt`."""
     from llm_mcp.serve.decode import Decoder, Row, decode_all
 
     prompt = fmt.prompt_ids(messages, tools)

@@ -1,0 +1,213 @@
+"""The values a conversation states, read by rule: email addresses, phone numbers, URLs, UUIDs,
+identifiers, dates, clock times and numbers, each as a call would hold it.
+
+A 135M model picks the right parameter more often than it copies the right value: it writes
+`dubois@gmail.com` for "mark.dubois@gmail.com", `3` for "3,000", `15` for "fifteen thousand",
+`19:00` for "9am". chat/ground.py compares a call's values with what is read here and, where the
+model's value is none of them and exactly one fits, takes that one.
+
+Each reader returns `Mention`s: the readings of one stated value. A clock time said without
+am/pm ("7:30") has two readings (07:30 and 19:30); everything else has one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from llm_mcp.chat.types import normalize
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'`]+", re.I)
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+_PHONE = re.compile(r"\+?\(?\d[\d ().-]{5,}\d")
+_TRIM = ".,;:!?()[]{}<>\"'`"
+# a date, a clock time, a number with a unit or an ordinal ("2027-06-26", "10am", "5kg", "3rd"): not an id
+_NOT_ID = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}:\d{2}(?:[ap]m)?|\d+(?:[.,]\d+)*[a-z%]{0,3}", re.I)
+
+# clock times: "9am", "9:30 p.m.", "21:00", "noon"; "half past seven", "quarter to 8"
+_HOURS = {w: i for i, w in enumerate("twelve one two three four five six seven eight nine ten eleven".split())}
+_HOUR = r"(\d{1,2}|" + "|".join(_HOURS) + r")"
+_MERIDIEM = r"\s*([ap])\.?\s?m\b\.?"
+_CLOCKS = [
+    (re.compile(r"\b(?:half|quarter) (?:past|to) " + _HOUR + r"\b(?:" + _MERIDIEM + r")?", re.I), "words"),
+    (re.compile(r"\b(\d{1,2})(?::(\d{2}))?" + _MERIDIEM, re.I), "meridiem"),
+    (re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:]|\s*[ap]\.?\s?m\b)", re.I), "clock"),
+    (re.compile(r"\b" + _HOUR + r" o'?clock\b", re.I), "oclock"),
+]
+_NAMED = {"noon": "12:00", "midday": "12:00", "midnight": "00:00"}
+
+# numbers: "3,000", "1.5", "3k", "2.5 million" (number words are first written as digits, text2num)
+# (a unit may follow: "5kg"; a number inside a word, an id or a date is not one: "PX-4829", "2027-06-26")
+_NUMBER = re.compile(r"(?<![\w.,:/-])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?(k|thousand|million|bn|billion)\b)?"
+                     r"(?![\d:/-]|[.,]\d)", re.I)
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+          r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?")
+_ORD = r"(?:st|nd|rd|th)?"
+# dates: "3 May 2027", "the 3rd of May", "May 3, 2027", "2027-05-03"
+_DATES = [
+    re.compile(rf"\b(?P<d>\d{{1,2}}){_ORD}(?: of)? (?P<m>{_MONTH})(?:,? (?P<y>\d{{4}})\b)?", re.I),
+    re.compile(rf"\b(?P<m>{_MONTH}) (?:the )?(?P<d>\d{{1,2}}){_ORD}\b(?:,? (?P<y>\d{{4}})\b)?", re.I),
+    re.compile(r"\b(?P<y>\d{4})-(?P<mm>\d{1,2})-(?P<d>\d{1,2})\b"),
+]
+_SCALE = {"k": 1_000, "thousand": 1_000, "million": 1_000_000, "bn": 10**9, "billion": 10**9}
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One stated value: its readings, as a call holds them (a string, or an int or float)."""
+
+    readings: tuple
+    pieces: bool = False  # a number written in more than one piece: "3,000", "2.5k", "fifteen thousand"
+
+
+def emails(text: str) -> list[Mention]:
+    return _unique(m.group(0).strip(_TRIM) for m in _EMAIL.finditer(text))
+
+
+def urls(text: str) -> list[Mention]:
+    return _unique(m.group(0).rstrip(_TRIM) for m in _URL.finditer(text))
+
+
+def uuids(text: str) -> list[Mention]:
+    return _unique(m.group(0) for m in _UUID.finditer(text))
+
+
+def phones(text: str) -> list[Mention]:
+    found = (m.group(0).strip() for m in _PHONE.finditer(_EMAIL.sub(" ", text)))
+    return _unique(p for p in found if sum(c.isdigit() for c in p) >= 7)
+
+
+def identifiers(text: str, example: str | None = None) -> list[Mention]:
+    """Words of the text that look like ids: a digit and a letter in one word ("PX-482913",
+    "1Z999AA1"), or, when the parameter's description shows an `example`, the example's shape
+    (letters and digits in the same order: "PX-nnnnnn" admits "px482913", and "48213" for an
+    all-digit example)."""
+    text = _URL.sub(" ", _EMAIL.sub(" ", text))
+    words = (w.strip(_TRIM) for w in text.split())
+    if example:
+        want = _shape(example)
+        return _unique(w for w in words if normalize(w) and _shape(w) == want)
+    return _unique(w for w in words if len(normalize(w)) >= 4 and any(c.isdigit() for c in w)
+                   and any(c.isalpha() for c in w) and not _NOT_ID.fullmatch(w))
+
+
+def clock_times(text: str) -> list[Mention]:
+    """Clock times as HH:MM. "7:30" and "half past seven" have two readings; "7:30pm",
+    "19:30" and "noon" one."""
+    found: list[tuple[int, tuple]] = []
+    taken: list[range] = []
+    for pattern, how in _CLOCKS:
+        for m in pattern.finditer(text):
+            if any(m.start() in r for r in taken):
+                continue
+            readings = _clock(m, how)
+            if readings:
+                found.append((m.start(), readings))
+                taken.append(range(m.start(), m.end()))
+    for word, value in _NAMED.items():
+        found += [(m.start(), (value,)) for m in re.finditer(rf"\b{word}\b", text, re.I)]
+    return _unique_readings(r for _, r in sorted(found))
+
+
+def dates(text: str) -> list[Mention]:
+    """Days as YYYY-MM-DD; a day said without its year as "--MM-DD" (the year is the model's)."""
+    found: list[tuple[int, str]] = []
+    taken: list[range] = []
+    for pattern in _DATES:
+        for m in pattern.finditer(text):
+            if any(m.start() in r for r in taken):
+                continue
+            taken.append(range(m.start(), m.end()))
+            month = int(m.group("mm")) if "mm" in pattern.groupindex else _month(m.group("m"))
+            day, year = int(m.group("d")), m.group("y")
+            try:
+                date(int(year or 2000), month, day)  # (2000: a leap year, so 29 February is a day)
+            except ValueError:
+                continue
+            found.append((m.start(), f"{year or '-'}-{month:02d}-{day:02d}"))
+    return _unique(d for _, d in sorted(found))
+
+
+def _month(name: str) -> int:
+    return [m[:3] for m in ("jan feb mar apr may jun jul aug sep oct nov dec".split())].index(name[:3].lower()) + 1
+
+
+def numbers(text: str) -> list[Mention]:
+    """The numbers said, number words included ("fifteen thousand" → 15000, "3,000" → 3000,
+    "2.5k" → 2500); not the days and years of dates ("3 May 2027")."""
+    from text_to_num import alpha2digit
+
+    for pattern in _DATES:
+        text = pattern.sub(" ", text)
+    try:
+        spelled = alpha2digit(text, "en", threshold=0)
+    except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
+        spelled = text
+    as_digits = {value for value, _ in _numbers(text)}
+    found = [(value, pieces or value not in as_digits) for value, pieces in _numbers(spelled)]
+    seen, out = set(), []
+    for value, pieces in found:
+        if value not in seen:
+            seen.add(value)
+            out.append(Mention((value,), pieces))
+    return out
+
+
+def _numbers(text: str):
+    for m in _NUMBER.finditer(text):
+        whole, frac, scale = m.group(1).replace(",", ""), m.group(2), (m.group(3) or "").lower()
+        value = float(f"{whole}.{frac}") if frac else int(whole)
+        if scale:
+            value = value * _SCALE[scale]
+            value = int(value) if float(value).is_integer() else value
+        yield value, bool(scale) or "," in m.group(1) or bool(frac)
+
+
+def _clock(m: re.Match, how: str) -> tuple:
+    def hour_of(word: str) -> int | None:
+        return _HOURS[word.lower()] if word.lower() in _HOURS else int(word)
+
+    if how == "words":
+        phrase = m.group(0).lower()
+        hour = hour_of(m.group(1))
+        minute = 30 if phrase.startswith("half") else 15 if "past" in phrase else 45
+        if "to" in phrase.split()[1:2]:
+            hour -= 1
+        meridiem = m.group(2)
+    elif how == "oclock":
+        hour, minute, meridiem = hour_of(m.group(1)), 0, None
+    elif how == "meridiem":
+        hour, minute, meridiem = int(m.group(1)), int(m.group(2) or 0), m.group(3)
+        if not 1 <= hour <= 12:
+            return ()
+    else:
+        hour, minute, meridiem = int(m.group(1)), int(m.group(2)), None
+        if m.group(1).startswith("0") or hour == 0 or hour > 12:
+            return (f"{hour:02d}:{minute:02d}",) if hour < 24 and minute < 60 else ()
+    hour %= 12
+    if minute > 59 or hour > 12:
+        return ()
+    if meridiem:
+        return (f"{hour + (12 if meridiem.lower() == 'p' else 0):02d}:{minute:02d}",)
+    return (f"{hour:02d}:{minute:02d}", f"{hour + 12:02d}:{minute:02d}")
+
+
+def _shape(value: str) -> str:
+    """Letters as "a", digits as "9", runs collapsed, punctuation dropped: "PX-482913" → "a9"."""
+    return re.sub(r"(.)\1+", r"\1", re.sub(r"[0-9]", "9", re.sub(r"[a-z]", "a", normalize(value))))
+
+
+def _unique(values) -> list[Mention]:
+    return _unique_readings((v,) for v in values)
+
+
+def _unique_readings(readings) -> list[Mention]:
+    seen, out = set(), []
+    for r in readings:
+        key = tuple(normalize(str(v)) for v in r)
+        if r and key not in seen:
+            seen.add(key)
+            out.append(Mention(tuple(r)))
+    return out
