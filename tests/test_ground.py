@@ -142,6 +142,10 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     # days as YYYY-MM-DD, "--MM-DD" when the year is not said; only real days
     assert read(mentions.dates, "on 3 May 2027, the 5th of june, May 7th, 2027, 2026-11-2, 31 feb, 29 Feb") == \
         [("2027-05-03",), ("--06-05",), ("2027-05-07",), ("2026-11-02",), ("--02-29",)]
+    # currencies as ISO codes from CLDR's names; a name several share has them all, the bare sign's first
+    found = [m.readings for m in mentions.currencies("200 Swiss francs or 50 USD in yen, €, dollars; we won")]
+    assert found[:4] == [("CHF",), ("USD",), ("JPY",), ("EUR",)] and found[4][0] == "USD" and "CAD" in found[4]
+    assert len(found) == 5  # "won" alone is the verb
     # numbers, spelled or grouped ("pieces": the model may copy the first piece only); dates are not numbers
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
@@ -157,6 +161,7 @@ EVENTS = {
         "until": {"type": "string", "description": "End, HH:MM"},
         "budget": {"type": "number", "description": "Most to spend"},
         "guests": {"type": "integer", "description": "How many people"},
+        "currency": {"type": "string", "description": "ISO 4217 code of the budget"},
         "to": {"type": "string", "format": "email"},
         "ref": {"type": "string", "description": "Booking reference, like BK-2931"}}},
 }
@@ -173,6 +178,8 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert checked("spend up to 3,000", budget=3) == {"budget": 3000}
     assert checked("fifteen thousand tops", budget=15) == {"budget": 15000}
     assert checked("table for 12 at 8pm", guests=1, time="08:00") == {"guests": 1, "time": "20:00"}
+    assert checked("budget in Swiss francs", currency="SZF") == {"currency": "CHF"}
+    assert checked("budget in Canadian dollars", currency="CAD") == {"currency": "CAD"}
     # a day said without its year takes the model's
     assert checked("on 20 November", day="2026-02-20") == {"day": "2026-11-20"}
     assert checked("on Nov 20, 2027", day="2026-11-20") == {"day": "2027-11-20"}

@@ -24,15 +24,17 @@ the conversation when exactly one stated value fits (chat/mentions.py reads them
     confirm to mark.dubois@gmail.com       to: dubois@gmail.com   →  mark.dubois@gmail.com
     where is PX-319055?                    tracking: PX-482913    →  PX-319055
     convert 3,000 / fifteen thousand ...   amount: 3 / 15         →  3000 / 15000
+    ... Swiss francs to euros              from_currency: SZF     →  CHF
     dentist at 9am on 20 November          19:00, 2026-02-20      →  09:00, 2026-11-20
 
 "Fits": a value of the parameter's kind, read from the parameter's schema as above (an
 identifier, email, phone number, URL or UUID; a date for `format: date` or YYYY-MM-DD; a clock
-time for HH:MM; an integer or number), and
+time for HH:MM; a currency, where the model wrote a three-letter code; an integer or number), and
 - an identifier of the shape of the description's example, when it gives one;
 - a number written in pieces ("3,000", "2.5k", "fifteen thousand") whose digits begin with the
   model's: the model copied its first piece. A number the model may have worked out ("half an
   hour" → 30) is never replaced;
+- of a currency name several share ("dollars"), the one with the bare sign ("$": USD);
 - a day said without its year takes the model's year; a time said without am/pm ("7:30") is read
   in waking hours (07:00–21:59) where only one reading is, else as the reading nearest the
   model's;
@@ -164,6 +166,7 @@ class Stated:
         if (kind, example) not in self._read:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
                        "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
+                       "currency": mentions.currencies,
                        "number": mentions.numbers}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)
@@ -209,6 +212,9 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
             days = [year + m.readings[0][1:] if m.readings[0].startswith("--") else m.readings[0]
                     for m in stated("date") if year or not m.readings[0].startswith("--")]
             return [] if value in days else [(d,) for d in days]
+        if kind_of(name, spec) == "currency" and re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+            found = [m.readings for m in stated("currency")]  # codes, as the model wrote one
+            return [] if any(value.strip().upper() in r for r in found) else found
         kind = _copied_kind(name, spec)
         if kind and _looks(kind, value):
             # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…

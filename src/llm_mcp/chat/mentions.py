@@ -1,5 +1,5 @@
 """The values a conversation states, read by rule: email addresses, phone numbers, URLs, UUIDs,
-identifiers, dates, clock times and numbers, each as a call would hold it.
+identifiers, dates, clock times, currencies and numbers, each as a call would hold it.
 
 A 135M model picks the right parameter more often than it copies the right value: it writes
 `dubois@gmail.com` for "mark.dubois@gmail.com", `3` for "3,000", `15` for "fifteen thousand",
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date
 
 from llm_mcp.chat.types import normalize
@@ -132,6 +133,60 @@ def dates(text: str) -> list[Mention]:
 
 def _month(name: str) -> int:
     return [m[:3] for m in ("jan feb mar apr may jun jul aug sep oct nov dec".split())].index(name[:3].lower()) + 1
+
+
+def currencies(text: str) -> list[Mention]:
+    """Currencies as ISO 4217 codes, from their English names in CLDR (Babel): "Swiss francs",
+    "yen", "euro", a code in capitals ("USD"), a one-character symbol ("€"). A name several
+    currencies share ("dollars", "pesos") has them all as readings, the one whose symbol is the
+    bare sign first ("dollars": USD, for "$")."""
+    names, symbols = _currency_names()
+    found: list[tuple[int, tuple]] = []
+    lowered = text.lower()
+    taken: list[range] = []
+    for phrase in sorted(names, key=len, reverse=True):
+        for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", lowered):
+            if not any(m.start() in r for r in taken):
+                taken.append(range(m.start(), m.end()))
+                found.append((m.start(), names[phrase]))
+    for m in re.finditer(r"\b[A-Z]{3}\b", text):
+        if (m.group(0),) in names.values() or m.group(0) in {c for r in names.values() for c in r}:
+            found.append((m.start(), (m.group(0),)))
+    for sign, code in symbols.items():
+        found += [(m.start(), (code,)) for m in re.finditer(re.escape(sign), text)]
+    return _unique_readings(r for _, r in sorted(found))
+
+
+_NOT_NAMES = {"real", "won", "rand", "dong", "mark", "marks", "pound", "dollar", "franc", "peso", "rupee"}
+
+
+@lru_cache(maxsize=1)
+def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
+    """(lower-case name or name ending → codes, preferred first; one-character symbol → code),
+    for the currencies some territory uses today. Single words that are also English words
+    ("real", "won") and singular generic nouns are not names on their own."""
+    from babel import Locale
+    from babel.numbers import get_currency_name, get_currency_symbol, get_territory_currencies
+
+    english = Locale("en")
+    codes: set[str] = set()
+    for territory in english.territories:
+        try:
+            codes.update(get_territory_currencies(territory, tender=True))
+        except Exception:  # noqa: BLE001 - a territory CLDR has no currency data for
+            continue
+    symbols = {get_currency_symbol(c, "en"): c for c in sorted(codes)}
+    symbols = {s: c for s, c in symbols.items() if len(s) == 1 and not s.isalnum()}
+    by_phrase: dict[str, set[str]] = {}
+    for code in codes:
+        for name in {english.currencies.get(code, ""), get_currency_name(code, count=2, locale="en")}:
+            words = name.lower().split()
+            for i in range(len(words)):
+                phrase = " ".join(words[i:])
+                if phrase and not (i == len(words) - 1 and phrase in _NOT_NAMES):
+                    by_phrase.setdefault(phrase, set()).add(code)
+    bare = set(symbols.values())
+    return ({p: tuple(sorted(cs, key=lambda c: (c not in bare, c))) for p, cs in by_phrase.items()}, symbols)
 
 
 def numbers(text: str) -> list[Mention]:
