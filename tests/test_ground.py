@@ -146,6 +146,10 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     found = [m.readings for m in mentions.currencies("200 Swiss francs or 50 USD in yen, €, dollars; we won")]
     assert found[:4] == [("CHF",), ("USD",), ("JPY",), ("EUR",)] and found[4][0] == "USD" and "CAD" in found[4]
     assert len(found) == 5  # "won" alone is the verb
+    # languages by CLDR's English names (or their ISO 639-1 codes)
+    assert read(mentions.languages, "put it in Scottish Gaelic, norwegian or KOREAN") == \
+        [("Scottish Gaelic",), ("Norwegian",), ("Korean",)]
+    assert read(mentions.languages, "in korean", True) == [("ko",)]
     # numbers, spelled or grouped ("pieces": the model may copy the first piece only); dates are not numbers
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
@@ -162,6 +166,8 @@ EVENTS = {
         "budget": {"type": "number", "description": "Most to spend"},
         "guests": {"type": "integer", "description": "How many people"},
         "currency": {"type": "string", "description": "ISO 4217 code of the budget"},
+        "note": {"type": "string", "description": "A note for the staff"},
+        "language": {"type": "string", "description": "Language the staff should speak"},
         "to": {"type": "string", "format": "email"},
         "ref": {"type": "string", "description": "Booking reference, like BK-2931"}}},
 }
@@ -180,6 +186,9 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert checked("table for 12 at 8pm", guests=1, time="08:00") == {"guests": 1, "time": "20:00"}
     assert checked("budget in Swiss francs", currency="SZF") == {"currency": "CHF"}
     assert checked("budget in Canadian dollars", currency="CAD") == {"currency": "CAD"}
+    assert checked("note 'French menu please', staff speaking german", note="French menu please",
+                   language="Germa") == {"note": "French menu please", "language": "German"}
+    assert checked("staff speaking german", language="fr") == {"language": "de"}
     # a day said without its year takes the model's
     assert checked("on 20 November", day="2026-02-20") == {"day": "2026-11-20"}
     assert checked("on Nov 20, 2027", day="2026-11-20") == {"day": "2027-11-20"}

@@ -25,11 +25,13 @@ the conversation when exactly one stated value fits (chat/mentions.py reads them
     where is PX-319055?                    tracking: PX-482913    →  PX-319055
     convert 3,000 / fifteen thousand ...   amount: 3 / 15         →  3000 / 15000
     ... Swiss francs to euros              from_currency: SZF     →  CHF
+    say it in korean                       target_language: KORE  →  Korean
     dentist at 9am on 20 November          19:00, 2026-02-20      →  09:00, 2026-11-20
 
 "Fits": a value of the parameter's kind, read from the parameter's schema as above (an
 identifier, email, phone number, URL or UUID; a date for `format: date` or YYYY-MM-DD; a clock
-time for HH:MM; a currency, where the model wrote a three-letter code; an integer or number), and
+time for HH:MM; a currency, where the model wrote a three-letter code; a language, by name or
+two-letter code as the model wrote it; an integer or number), and
 - an identifier of the shape of the description's example, when it gives one;
 - a number written in pieces ("3,000", "2.5k", "fifteen thousand") whose digits begin with the
   model's: the model copied its first piece. A number the model may have worked out ("half an
@@ -38,8 +40,8 @@ time for HH:MM; a currency, where the model wrote a three-letter code; an intege
 - a day said without its year takes the model's year; a time said without am/pm ("7:30") is read
   in waking hours (07:00–21:59) where only one reading is, else as the reading nearest the
   model's;
-- not a value another argument of the call holds, nor one that would repeat a call the reply
-  already made.
+- not a value another argument of the call holds or contains ("French" inside the text to
+  translate), nor one that would repeat a call the reply already made.
 Where none or several fit, the model's value stands (and a call with a copied kind's value that
 is nowhere in the conversation is withheld, as above). Relative days ("tomorrow") and names
 are not read: those stay the model's. Enums and consts are left to the grammar.
@@ -166,7 +168,8 @@ class Stated:
         if (kind, example) not in self._read:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
                        "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
-                       "currency": mentions.currencies,
+                       "currency": mentions.currencies, "language": mentions.languages,
+                       "language-code": lambda text: mentions.languages(text, codes=True),
                        "number": mentions.numbers}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)
@@ -185,7 +188,7 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
         spec = resolve(props.get(name))
         if "enum" in spec or "const" in spec:
             continue
-        others = {normalize(str(v)) for k, v in arguments.items() if k != name}
+        others = " ".join(normalize(str(v)) for k, v in arguments.items() if k != name)
         fits = [r for r in _fitting(name, spec, value, stated)
                 if not any(normalize(str(x)) in others for x in r)
                 and _key(call.name, {**arguments, name: _nearest(r, value)}) not in before]
@@ -215,6 +218,10 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
         if kind_of(name, spec) == "currency" and re.fullmatch(r"[A-Za-z]{3}", value.strip()):
             found = [m.readings for m in stated("currency")]  # codes, as the model wrote one
             return [] if any(value.strip().upper() in r for r in found) else found
+        if kind_of(name, spec) == "language" and re.fullmatch(r"[^\W\d_]+(?: [^\W\d_]+)?", value.strip()):
+            codes = len(value.strip()) == 2  # a code ("ko"), as the model wrote one, or a name
+            found = [m.readings for m in stated("language-code" if codes else "language")]
+            return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
         kind = _copied_kind(name, spec)
         if kind and _looks(kind, value):
             # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…

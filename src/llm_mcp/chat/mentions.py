@@ -157,6 +157,31 @@ def currencies(text: str) -> list[Mention]:
     return _unique_readings(r for _, r in sorted(found))
 
 
+def languages(text: str, codes: bool = False) -> list[Mention]:
+    """Languages named in the text ("korean", "Brazilian Portuguese" → "Portuguese"), as CLDR's
+    English names of the ISO 639-1 languages (Babel), or as their codes ("ko") with `codes`."""
+    names = _language_names()
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    found, i = [], 0
+    while i < len(words):
+        pair = " ".join(words[i:i + 2])
+        phrase = pair if pair in names else words[i]
+        if phrase in names:
+            found.append(names[phrase][1 if codes else 0])
+        i += 2 if phrase == pair and " " in pair else 1
+    return _unique(found)
+
+
+@lru_cache(maxsize=1)
+def _language_names() -> dict[str, tuple[str, str]]:
+    """lower-case English name → (name, ISO 639-1 code); names under four letters and "Afar"
+    (also English words: "ewe", "afar") left out."""
+    from babel import Locale
+
+    return {name.lower(): (name, code) for code, name in Locale("en").languages.items()
+            if len(code) == 2 and len(name) >= 4 and name.lower() != "afar"}
+
+
 _NOT_NAMES = {"real", "won", "rand", "dong", "mark", "marks", "pound", "dollar", "franc", "peso", "rupee"}
 
 
