@@ -150,6 +150,9 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     assert read(mentions.languages, "put it in Scottish Gaelic, norwegian or KOREAN") == \
         [("Scottish Gaelic",), ("Norwegian",), ("Korean",)]
     assert read(mentions.languages, "in korean", True) == [("ko",)]
+    # lengths of time, in seconds
+    assert read(mentions.durations, "1 hour 15 minutes, half an hour, an hour and a half, 90 min, 1h15, "
+                "two and a half hours, 45 sec; 5 m of cable") == [(4500,), (1800,), (5400,), (9000,), (45,)]
     # numbers, spelled or grouped ("pieces": the model may copy the first piece only); dates are not numbers
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
@@ -165,6 +168,7 @@ EVENTS = {
         "until": {"type": "string", "description": "End, HH:MM"},
         "budget": {"type": "number", "description": "Most to spend"},
         "guests": {"type": "integer", "description": "How many people"},
+        "length_minutes": {"type": "integer", "description": "How long"},
         "currency": {"type": "string", "description": "ISO 4217 code of the budget"},
         "note": {"type": "string", "description": "A note for the staff"},
         "language": {"type": "string", "description": "Language the staff should speak"},
@@ -189,6 +193,10 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert checked("note 'French menu please', staff speaking german", note="French menu please",
                    language="Germa") == {"note": "French menu please", "language": "German"}
     assert checked("staff speaking german", language="fr") == {"language": "de"}
+    # a length of time in the parameter's unit, where the model wrote another number
+    assert checked("for an hour and a half", length_minutes=1) == {"length_minutes": 90}
+    assert checked("table for 4, 2 hours", guests=4, length_minutes=2) == {"guests": 4, "length_minutes": 120}
+    assert checked("table for 4, 2 hours or 3 hours", length_minutes=2) == {"length_minutes": 2}
     # a day said without its year takes the model's
     assert checked("on 20 November", day="2026-02-20") == {"day": "2026-11-20"}
     assert checked("on Nov 20, 2027", day="2026-11-20") == {"day": "2027-11-20"}

@@ -25,13 +25,15 @@ the conversation when exactly one stated value fits (chat/mentions.py reads them
     where is PX-319055?                    tracking: PX-482913    →  PX-319055
     convert 3,000 / fifteen thousand ...   amount: 3 / 15         →  3000 / 15000
     ... Swiss francs to euros              from_currency: SZF     →  CHF
+    a timer for 1 hour 15 minutes          minutes: 15            →  75
     say it in korean                       target_language: KORE  →  Korean
     dentist at 9am on 20 November          19:00, 2026-02-20      →  09:00, 2026-11-20
 
 "Fits": a value of the parameter's kind, read from the parameter's schema as above (an
 identifier, email, phone number, URL or UUID; a date for `format: date` or YYYY-MM-DD; a clock
 time for HH:MM; a currency, where the model wrote a three-letter code; a language, by name or
-two-letter code as the model wrote it; an integer or number), and
+two-letter code as the model wrote it; a length of time, for a number whose name or description
+gives its unit, "minutes"; an integer or number), and
 - an identifier of the shape of the description's example, when it gives one;
 - a number written in pieces ("3,000", "2.5k", "fifteen thousand") whose digits begin with the
   model's: the model copied its first piece. A number the model may have worked out ("half an
@@ -168,7 +170,7 @@ class Stated:
         if (kind, example) not in self._read:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
                        "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
-                       "currency": mentions.currencies, "language": mentions.languages,
+                       "duration": mentions.durations, "currency": mentions.currencies, "language": mentions.languages,
                        "language-code": lambda text: mentions.languages(text, codes=True),
                        "number": mentions.numbers}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
@@ -228,12 +230,26 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
             found = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]
             return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
     if kinds in ("integer", "number") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        unit = _time_unit(name, spec)
+        spans = [m.readings[0] / unit for m in stated("duration")] if unit else []
+        spans = [int(s) if float(s).is_integer() else s for s in spans if kinds == "number" or float(s).is_integer()]
+        if spans:  # a length of time, in the parameter's unit ("1 hour 15 min" → 75 minutes)
+            return [] if value in spans else [(s,) for s in spans]
         numbers = stated("number")
         if value < 0 or any(value == m.readings[0] for m in numbers):
             return []
         return [m.readings for m in numbers if m.pieces and _extends(m.readings[0], value)
                 and (kinds == "number" or float(m.readings[0]).is_integer())]
     return []
+
+
+def _time_unit(name: str, spec: dict) -> int | None:
+    """Seconds per unit of a parameter that holds a length of time, by its name or description
+    ("duration_minutes", "Length in minutes"), or None."""
+    words = set(re.findall(r"[a-z]+", (name + " " + str(spec.get("description", ""))).replace("_", " ").lower()))
+    units = {s for w, s in (("minutes", 60), ("minute", 60), ("mins", 60), ("seconds", 1), ("second", 1),
+                            ("secs", 1), ("hours", 3600), ("hour", 3600), ("hrs", 3600)) if w in words}
+    return units.pop() if len(units) == 1 else None
 
 
 def _extends(stated: int | float, written: int | float) -> bool:

@@ -1,5 +1,6 @@
 """The values a conversation states, read by rule: email addresses, phone numbers, URLs, UUIDs,
-identifiers, dates, clock times, currencies and numbers, each as a call would hold it.
+identifiers, dates, clock times, durations, currencies, languages and numbers, each as a call
+would hold it.
 
 A 135M model picks the right parameter more often than it copies the right value: it writes
 `dubois@gmail.com` for "mark.dubois@gmail.com", `3` for "3,000", `15` for "fifteen thousand",
@@ -212,6 +213,44 @@ def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
                     by_phrase.setdefault(phrase, set()).add(code)
     bare = set(symbols.values())
     return ({p: tuple(sorted(cs, key=lambda c: (c not in bare, c))) for p, cs in by_phrase.items()}, symbols)
+
+
+def durations(text: str) -> list[Mention]:
+    """Lengths of time, in seconds: "90 minutes", "1h15", "2 hrs and 20 min", "half an hour",
+    "an hour and a half", "two and a half hours", "a quarter of an hour"."""
+    from text_to_num import alpha2digit
+
+    text = text.lower()
+    try:
+        text = alpha2digit(text, "en", threshold=0)
+    except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
+        pass
+    found: list[tuple[int, float]] = []
+    taken: list[range] = []
+    for pattern, seconds in _DURATIONS:
+        for m in pattern.finditer(text):
+            if not any(m.start() in r or m.end() - 1 in r for r in taken):
+                taken.append(range(m.start(), m.end()))
+                found.append((m.start(), seconds(m)))
+    return _unique(int(s) if float(s).is_integer() else s for _, s in sorted(found))
+
+
+_N = r"(\d+(?:\.\d+)?)"
+_H, _M, _S = r"(?:h|hrs?|hours?)", r"(?:mins?|minutes?)", r"(?:secs?|seconds?)"
+_DURATIONS = [
+    (re.compile(rf"\b(?:an?|1) (?:hour|hr) and a half\b"), lambda m: 5400),
+    (re.compile(rf"\b{_N} and a half {_H}\b"), lambda m: (float(m.group(1)) + 0.5) * 3600),
+    (re.compile(rf"\bhalf (?:an? )?{_H}\b"), lambda m: 1800),
+    (re.compile(rf"\b(?:an? )?quarter (?:of an? )?{_H}\b"), lambda m: 900),
+    (re.compile(rf"\b{_N} ?{_H}\b(?:,? ?(?:and )?{_N} ?(?:m\b|{_M}\b))?"),
+     lambda m: float(m.group(1)) * 3600 + float(m.group(2) or 0) * 60),
+    (re.compile(r"\b(\d+)h(\d{1,2})\b"), lambda m: int(m.group(1)) * 3600 + int(m.group(2)) * 60),
+    (re.compile(rf"\b{_N} ?{_M}\b(?:,? ?(?:and )?{_N} ?{_S}\b)?"),
+     lambda m: float(m.group(1)) * 60 + float(m.group(2) or 0)),
+    (re.compile(rf"\b{_N} ?{_S}\b"), lambda m: float(m.group(1))),
+    (re.compile(rf"\ban? (?:hour|hr)\b"), lambda m: 3600),
+    (re.compile(rf"\ba (?:minute|min)\b"), lambda m: 60),
+]
 
 
 def numbers(text: str) -> list[Mention]:
