@@ -197,6 +197,17 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert checked("for an hour and a half", length_minutes=1) == {"length_minutes": 90}
     assert checked("table for 4, 2 hours", guests=4, length_minutes=2) == {"guests": 4, "length_minutes": 120}
     assert checked("table for 4, 2 hours or 3 hours", length_minutes=2) == {"length_minutes": 2}
+    # a parameter left out is added where the conversation gives it in terms only it can mean
+    sized = dict(EVENTS, parameters={**EVENTS["parameters"], "properties": {
+        **EVENTS["parameters"]["properties"], "seating": {"type": "string", "enum": ["indoor", "outdoor_terrace"]}}})
+
+    def added(text: str, **arguments):
+        return grounder([sized], [{"role": "user", "content": text}])(ToolCall("book", arguments)).arguments
+
+    assert added("for 4, 90 minutes on the outdoor terrace", guests=4) == \
+        {"guests": 4, "length_minutes": 90, "seating": "outdoor_terrace"}
+    assert added("for 4, 90 minutes or 2 hours, indoor or outdoor terrace", guests=4) == {"guests": 4}
+    assert added("for 4 at 8pm", guests=4) == {"guests": 4}
     # a day said without its year takes the model's
     assert checked("on 20 November", day="2026-02-20") == {"day": "2026-11-20"}
     assert checked("on Nov 20, 2027", day="2026-11-20") == {"day": "2027-11-20"}
@@ -206,11 +217,11 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert checked("dinner 7:30", time="19:00") == {"time": "19:30"}
     assert checked("breakfast 7:30", time="08:00") == {"time": "07:30"}
     # what stands: a value said, one held by another argument, one of several that could fit,
-    # a number that may have been inferred (2 for "a couple"; 3 for "35"), a value nothing fits
+    # a number that may have been inferred (2 for "a couple"; 3 beside "35"), a value nothing fits
     assert checked("8pm to 10pm", time="20:00", until="19:00") == {"time": "20:00", "until": "22:00"}
     assert checked("9am, till 10am", time="10:00", until="12:00") == {"time": "10:00", "until": "09:00"}
     assert checked("at 9am or 10am", time="11:00") == {"time": "11:00"}
-    assert checked("a couple of us, 35 min", guests=2, budget=3) == {"guests": 2, "budget": 3}
+    assert checked("a couple of us, room 35", guests=2, budget=3) == {"guests": 2, "budget": 3}
     assert checked("spend 3,000 or 3,500", budget=3) == {"budget": 3}
     assert checked("book BK-4471 and BK-5555", ref="BK-2931") == "To call book I need the ref: what is it?"
     assert checked("confirm to ann@x.org and bo@x.org", to="dubois@x.org") == \

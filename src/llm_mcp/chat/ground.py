@@ -44,6 +44,10 @@ gives its unit, "minutes"; an integer or number), and
   model's;
 - not a value another argument of the call holds or contains ("French" inside the text to
   translate), nor one that would repeat a call the reply already made.
+A parameter the call leaves out is added where the conversation gives it in terms that can only
+be meant for it, exactly once: a length of time for a parameter in minutes, seconds or hours ("a
+45 min call" → `duration_minutes: 45`), an enum's option named in its own words ("in
+fahrenheit" → `unit: fahrenheit`, "leave it at the door" does not name `leave_at_door`).
 Where none or several fit, the model's value stands (and a call with a copied kind's value that
 is nowhere in the conversation is withheld, as above). Relative days ("tomorrow") and names
 are not read: those stay the model's. Enums and consts are left to the grammar.
@@ -166,6 +170,13 @@ class Stated:
         self.text = "\n".join(Message.from_any(m).content for m in messages)
         self._read: dict = {}
 
+    def names(self, option: str) -> bool:
+        """Does the conversation name an enum's option, in its own words ("leave_at_door": "leave at door")?"""
+        words = " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", option).lower()))
+        if "words" not in self._read:
+            self._read["words"] = " " + " ".join(re.findall(r"[a-z0-9]+", self.text.lower())) + " "
+        return bool(words) and f" {words} " in self._read["words"]
+
     def __call__(self, kind: str, example: str | None = None) -> list[mentions.Mention]:
         if (kind, example) not in self._read:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
@@ -196,7 +207,26 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
                 and _key(call.name, {**arguments, name: _nearest(r, value)}) not in before]
         if len(fits) == 1:
             arguments[name] = _nearest(fits[0], value)
+    for name, spec in props.items():  # left out, though the conversation gives it in its own terms
+        held = " ".join(normalize(str(v)) for v in arguments.values())
+        fits = [r for r in _left_out(name, resolve(spec), stated) if name not in arguments
+                and normalize(str(r[0])) not in held and _key(call.name, {**arguments, name: r[0]}) not in before]
+        if len(fits) == 1:
+            arguments[name] = fits[0][0]
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
+    """What the conversation gives for a parameter the call leaves out: a length of time in the
+    parameter's unit ("a 45 min call" → duration_minutes 45), or an enum's option named in its own
+    words ("in fahrenheit", "leave at door")."""
+    if isinstance(spec.get("enum"), list):
+        return [(e,) for e in spec["enum"] if isinstance(e, str) and stated.names(e)]
+    if spec.get("type") in ("integer", "number") and (unit := _time_unit(name, spec)):
+        spans = [m.readings[0] / unit for m in stated("duration")]
+        return [(int(s) if float(s).is_integer() else s,) for s in spans
+                if spec["type"] == "number" or float(s).is_integer()]
+    return []
 
 
 def _key(name: str, arguments: dict) -> tuple:
