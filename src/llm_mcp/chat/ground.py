@@ -169,21 +169,20 @@ class Stated:
     def __init__(self, messages: list) -> None:
         self.text = "\n".join(Message.from_any(m).content for m in messages)
         self._read: dict = {}
+        self._words = " " + " ".join(re.findall(r"[a-z0-9]+", self.text.lower())) + " "
 
     def names(self, option: str) -> bool:
-        """Does the conversation name an enum's option, in its own words ("leave_at_door": "leave at door")?"""
+        """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at door")?"""
         words = " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", option).lower()))
-        if "words" not in self._read:
-            self._read["words"] = " " + " ".join(re.findall(r"[a-z0-9]+", self.text.lower())) + " "
-        return bool(words) and f" {words} " in self._read["words"]
+        return bool(words) and f" {words} " in self._words
 
     def __call__(self, kind: str, example: str | None = None) -> list[mentions.Mention]:
         if (kind, example) not in self._read:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
                        "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
-                       "duration": mentions.durations, "currency": mentions.currencies, "language": mentions.languages,
-                       "language-code": lambda text: mentions.languages(text, codes=True),
-                       "number": mentions.numbers}
+                       "duration": mentions.durations, "currency": mentions.currencies,
+                       "language": mentions.languages, "number": mentions.numbers,
+                       "language-code": lambda text: mentions.languages(text, codes=True)}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)
         return self._read[kind, example]
@@ -291,7 +290,7 @@ def _extends(stated: int | float, written: int | float) -> bool:
 def _nearest(readings: tuple, value: Any) -> Any:
     """Of a stated value's readings (07:30 and 19:30 for "7:30"), the one in waking hours
     (07:00–21:59: "10:30" is 10:30, "half past two" 14:30), else the one nearest the model's."""
-    awake = [r for r in readings if isinstance(r, str) and "07:00" <= r <= "21:59"]
+    awake = [r for r in readings if isinstance(r, str) and re.fullmatch(r"\d\d:\d\d", r) and "07:00" <= r <= "21:59"]
     if len(awake) == 1 or len(readings) == 1:
         return (awake or readings)[0]
     if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):

@@ -8,15 +8,16 @@ A 135M model picks the right parameter more often than it copies the right value
 model's value is none of them and exactly one fits, takes that one.
 
 Each reader returns `Mention`s: the readings of one stated value. A clock time said without
-am/pm ("7:30") has two readings (07:30 and 19:30); everything else has one.
+am/pm ("7:30") has two readings (07:30 and 19:30), a currency name several currencies share
+("dollars") all their codes; everything else has one.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date
+from functools import lru_cache
 
 from llm_mcp.chat.types import normalize
 
