@@ -153,6 +153,10 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     # lengths of time, in seconds
     assert read(mentions.durations, "1 hour 15 minutes, half an hour, an hour and a half, 90 min, 1h15, "
                 "two and a half hours, 45 sec; 5 m of cable") == [(4500,), (1800,), (5400,), (9000,), (45,)]
+    # numbers with the word they count or measure (not lengths of time, not clock times)
+    assert [(m.readings[0], m.noun) for m in mentions.quantities(
+        "3 drop-off points within 10km, three parcels of 2.5 kg, at 9am, for 45 min on 3 May")] == \
+        [(3, "drop"), (10, "km"), (3, "parcels"), (2.5, "kg")]
     # numbers, spelled or grouped ("pieces": the model may copy the first piece only); dates are not numbers
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
@@ -208,6 +212,10 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
         {"guests": 4, "length_minutes": 90, "seating": "outdoor_terrace"}
     assert added("for 4, 90 minutes or 2 hours, indoor or outdoor terrace", guests=4) == {"guests": 4}
     assert added("for 4 at 8pm", guests=4) == {"guests": 4}
+    # a number said with a word of the parameter's name: "4 guests" for `guests`, replacing or added
+    assert added("table for 4 guests", guests=2) == {"guests": 4}
+    assert added("just 4 guests, 2 hours") == {"guests": 4, "length_minutes": 120}
+    assert added("4 guests, maybe 6 guests") == {}
     # a day said without its year takes the model's
     assert checked("on 20 November", day="2026-02-20") == {"day": "2026-11-20"}
     assert checked("on Nov 20, 2027", day="2026-11-20") == {"day": "2027-11-20"}

@@ -44,10 +44,13 @@ gives its unit, "minutes"; an integer or number), and
   model's;
 - not a value another argument of the call holds or contains ("French" inside the text to
   translate), nor one that would repeat a call the reply already made.
-A parameter the call leaves out is added where the conversation gives it in terms that can only
-be meant for it, exactly once: a length of time for a parameter in minutes, seconds or hours ("a
-45 min call" → `duration_minutes: 45`), an enum's option named in its own words ("in
-fahrenheit" → `unit: fahrenheit`, "leave it at the door" does not name `leave_at_door`).
+A number said with a word of the parameter's name ("5 results" for `max_results`, "10km" for
+`radius_km`) fits that parameter alone. And a parameter the call leaves out is added where the
+conversation gives it in terms that can only be meant for it, exactly once: a length of time for
+a parameter in minutes, seconds or hours ("a 45 min call" → `duration_minutes: 45`), an enum's
+option named in its own words ("in fahrenheit" → `unit: fahrenheit`; "leave it at the door"
+does not name `leave_at_door`), a number with a word of its name ("3 parcels" →
+`parcel_count: 3`).
 Where none or several fit, the model's value stands (and a call with a copied kind's value that
 is nowhere in the conversation is withheld, as above). Relative days ("tomorrow") and names
 are not read: those stay the model's. Enums and consts are left to the grammar.
@@ -182,6 +185,7 @@ class Stated:
                        "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "language": mentions.languages, "number": mentions.numbers,
+                       "quantity": mentions.quantities,
                        "language-code": lambda text: mentions.languages(text, codes=True)}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)
@@ -225,7 +229,24 @@ def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
         spans = [m.readings[0] / unit for m in stated("duration")]
         return [(int(s) if float(s).is_integer() else s,) for s in spans
                 if spec["type"] == "number" or float(s).is_integer()]
+    if spec.get("type") in ("integer", "number"):
+        return [(c,) for c in _counted(name, spec, stated)]
     return []
+
+
+_GENERIC = {"max", "min", "count", "number", "num", "total", "of", "to", "in", "per", "n"}
+
+
+def _counted(name: str, spec: dict, stated: Stated) -> list:
+    """The numbers the conversation says with a word of the parameter's name, what they count or
+    measure: "5 results" for `max_results`, "10km" for `radius_km`, "3 parcels" for `parcel_count`."""
+    def stem(word: str) -> str:
+        return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
+
+    words = {stem(w) for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+             if w and w not in _GENERIC}
+    return [m.readings[0] for m in stated("quantity") if stem(m.noun) in words
+            and (spec.get("type") == "number" or float(m.readings[0]).is_integer())]
 
 
 def _key(name: str, arguments: dict) -> tuple:
@@ -264,6 +285,9 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
         spans = [int(s) if float(s).is_integer() else s for s in spans if kinds == "number" or float(s).is_integer()]
         if spans:  # a length of time, in the parameter's unit ("1 hour 15 min" → 75 minutes)
             return [] if value in spans else [(s,) for s in spans]
+        counted = _counted(name, spec, stated)
+        if counted:  # a number said with the parameter's own word ("5 results" for max_results)
+            return [] if value in counted else [(c,) for c in counted]
         numbers = stated("number")
         if value < 0 or any(value == m.readings[0] for m in numbers):
             return []

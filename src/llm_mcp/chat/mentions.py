@@ -63,6 +63,7 @@ class Mention:
 
     readings: tuple
     pieces: bool = False  # a number written in more than one piece: "3,000", "2.5k", "fifteen thousand"
+    noun: str = ""  # the word a number counts or measures: "results" in "5 results", "km" in "10km"
 
 
 def emails(text: str) -> list[Mention]:
@@ -273,6 +274,26 @@ def numbers(text: str) -> list[Mention]:
             seen.add(value)
             out.append(Mention((value,), pieces))
     return out
+
+
+def quantities(text: str) -> list[Mention]:
+    """Numbers with the word right after them, what they count or measure ("5 results", "10km",
+    "three parcels" → (3, "parcels")); not lengths of time, nor the days of dates."""
+    from text_to_num import alpha2digit
+
+    for pattern in _DATES:
+        text = pattern.sub(" ", text)
+    try:
+        text = alpha2digit(text, "en", threshold=0)
+    except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
+        pass
+    found = []
+    for m in re.finditer(r"(?<![\w.,:/-])(\d+(?:\.\d+)?) ?([^\W\d_]+)", text):
+        noun = m.group(2).lower()
+        if not re.fullmatch(rf"{_H}|{_M}|{_S}|m|s|am|pm|st|nd|rd|th", noun):
+            value = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
+            found.append(Mention((value,), noun=noun))
+    return list(dict.fromkeys(found))
 
 
 def _numbers(text: str):
