@@ -225,28 +225,29 @@ def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
     words ("in fahrenheit", "leave at door")."""
     if isinstance(spec.get("enum"), list):
         return [(e,) for e in spec["enum"] if isinstance(e, str) and stated.names(e)]
-    if spec.get("type") in ("integer", "number") and (unit := _time_unit(name, spec)):
-        spans = [m.readings[0] / unit for m in stated("duration")]
-        return [(int(s) if float(s).is_integer() else s,) for s in spans
-                if spec["type"] == "number" or float(s).is_integer()]
     if spec.get("type") in ("integer", "number"):
-        return [(c,) for c in _counted(name, spec, stated)]
+        return [(n,) for n in _own_numbers(name, spec, stated)]
     return []
 
 
 _GENERIC = {"max", "min", "count", "number", "num", "total", "of", "to", "in", "per", "n"}
 
 
-def _counted(name: str, spec: dict, stated: Stated) -> list:
-    """The numbers the conversation says with a word of the parameter's name, what they count or
-    measure: "5 results" for `max_results`, "10km" for `radius_km`, "3 parcels" for `parcel_count`."""
+def _own_numbers(name: str, spec: dict, stated: Stated) -> list:
+    """The numbers the conversation says in the parameter's own terms: lengths of time in its unit
+    ("1 hour 15 min" → 75 for `duration_minutes`), else numbers said with a word of its name, what
+    they count or measure ("5 results" for `max_results`, "10km" for `radius_km`)."""
     def stem(word: str) -> str:
         return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
 
-    words = {stem(w) for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-             if w and w not in _GENERIC}
-    return [m.readings[0] for m in stated("quantity") if stem(m.noun) in words
-            and (spec.get("type") == "number" or float(m.readings[0]).is_integer())]
+    if unit := _time_unit(name, spec):
+        found = [m.readings[0] / unit for m in stated("duration")]
+    else:
+        words = {stem(w) for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+                 if w and w not in _GENERIC}
+        found = [m.readings[0] for m in stated("quantity") if stem(m.noun) in words]
+    return [int(n) if float(n).is_integer() else n for n in found
+            if spec.get("type") == "number" or float(n).is_integer()]
 
 
 def _key(name: str, arguments: dict) -> tuple:
@@ -280,14 +281,9 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
             found = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]
             return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
     if kinds in ("integer", "number") and isinstance(value, (int, float)) and not isinstance(value, bool):
-        unit = _time_unit(name, spec)
-        spans = [m.readings[0] / unit for m in stated("duration")] if unit else []
-        spans = [int(s) if float(s).is_integer() else s for s in spans if kinds == "number" or float(s).is_integer()]
-        if spans:  # a length of time, in the parameter's unit ("1 hour 15 min" → 75 minutes)
-            return [] if value in spans else [(s,) for s in spans]
-        counted = _counted(name, spec, stated)
-        if counted:  # a number said with the parameter's own word ("5 results" for max_results)
-            return [] if value in counted else [(c,) for c in counted]
+        own = _own_numbers(name, spec, stated)
+        if own:
+            return [] if value in own else [(n,) for n in own]
         numbers = stated("number")
         if value < 0 or any(value == m.readings[0] for m in numbers):
             return []

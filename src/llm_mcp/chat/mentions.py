@@ -104,12 +104,8 @@ def clock_times(text: str) -> list[Mention]:
     taken: list[range] = []
     for pattern, how in _CLOCKS:
         for m in pattern.finditer(text):
-            if any(m.start() in r for r in taken):
-                continue
-            readings = _clock(m, how)
-            if readings:
+            if _free(m, taken) and (readings := _clock(m, how)):
                 found.append((m.start(), readings))
-                taken.append(range(m.start(), m.end()))
     for word, value in _NAMED.items():
         found += [(m.start(), (value,)) for m in re.finditer(rf"\b{word}\b", text, re.I)]
     return _unique_readings(r for _, r in sorted(found))
@@ -121,9 +117,8 @@ def dates(text: str) -> list[Mention]:
     taken: list[range] = []
     for pattern in _DATES:
         for m in pattern.finditer(text):
-            if any(m.start() in r for r in taken):
+            if not _free(m, taken):
                 continue
-            taken.append(range(m.start(), m.end()))
             month = int(m.group("mm")) if "mm" in pattern.groupindex else _month(m.group("m"))
             day, year = int(m.group("d")), m.group("y")
             try:
@@ -149,12 +144,10 @@ def currencies(text: str) -> list[Mention]:
     taken: list[range] = []
     for phrase in sorted(names, key=len, reverse=True):
         for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", lowered):
-            if not any(m.start() in r for r in taken):
-                taken.append(range(m.start(), m.end()))
+            if _free(m, taken):
                 found.append((m.start(), names[phrase]))
-    for m in re.finditer(r"\b[A-Z]{3}\b", text):
-        if (m.group(0),) in names.values() or m.group(0) in {c for r in names.values() for c in r}:
-            found.append((m.start(), (m.group(0),)))
+    codes = {c for r in names.values() for c in r}
+    found += [(m.start(), (m.group(0),)) for m in re.finditer(r"\b[A-Z]{3}\b", text) if m.group(0) in codes]
     for sign, code in symbols.items():
         found += [(m.start(), (code,)) for m in re.finditer(re.escape(sign), text)]
     return _unique_readings(r for _, r in sorted(found))
@@ -220,19 +213,12 @@ def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
 def durations(text: str) -> list[Mention]:
     """Lengths of time, in seconds: "90 minutes", "1h15", "2 hrs and 20 min", "half an hour",
     "an hour and a half", "two and a half hours", "a quarter of an hour"."""
-    from text_to_num import alpha2digit
-
-    text = text.lower()
-    try:
-        text = alpha2digit(text, "en", threshold=0)
-    except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
-        pass
+    text = _spelled(text.lower())
     found: list[tuple[int, float]] = []
     taken: list[range] = []
     for pattern, seconds in _DURATIONS:
         for m in pattern.finditer(text):
-            if not any(m.start() in r or m.end() - 1 in r for r in taken):
-                taken.append(range(m.start(), m.end()))
+            if _free(m, taken):
                 found.append((m.start(), seconds(m)))
     return _unique(int(s) if float(s).is_integer() else s for _, s in sorted(found))
 
@@ -258,16 +244,9 @@ _DURATIONS = [
 def numbers(text: str) -> list[Mention]:
     """The numbers said, number words included ("fifteen thousand" → 15000, "3,000" → 3000,
     "2.5k" → 2500); not the days and years of dates ("3 May 2027")."""
-    from text_to_num import alpha2digit
-
-    for pattern in _DATES:
-        text = pattern.sub(" ", text)
-    try:
-        spelled = alpha2digit(text, "en", threshold=0)
-    except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
-        spelled = text
+    text = _undated(text)
     as_digits = {value for value, _ in _numbers(text)}
-    found = [(value, pieces or value not in as_digits) for value, pieces in _numbers(spelled)]
+    found = [(value, pieces or value not in as_digits) for value, pieces in _numbers(_spelled(text))]
     seen, out = set(), []
     for value, pieces in found:
         if value not in seen:
@@ -279,21 +258,39 @@ def numbers(text: str) -> list[Mention]:
 def quantities(text: str) -> list[Mention]:
     """Numbers with the word right after them, what they count or measure ("5 results", "10km",
     "three parcels" → (3, "parcels")); not lengths of time, nor the days of dates."""
-    from text_to_num import alpha2digit
-
-    for pattern in _DATES:
-        text = pattern.sub(" ", text)
-    try:
-        text = alpha2digit(text, "en", threshold=0)
-    except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
-        pass
     found = []
-    for m in re.finditer(r"(?<![\w.,:/-])(\d+(?:\.\d+)?) ?([^\W\d_]+)", text):
+    for m in re.finditer(r"(?<![\w.,:/-])(\d+(?:\.\d+)?) ?([^\W\d_]+)", _spelled(_undated(text))):
         noun = m.group(2).lower()
         if not re.fullmatch(rf"{_H}|{_M}|{_S}|m|s|am|pm|st|nd|rd|th", noun):
             value = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
             found.append(Mention((value,), noun=noun))
     return list(dict.fromkeys(found))
+
+
+def _free(m: re.Match, taken: list[range]) -> bool:
+    """Is match `m` clear of the spans already read (`taken`: a longer reading came first)? If so
+    its span is taken."""
+    if any(m.start() in r or m.end() - 1 in r for r in taken):
+        return False
+    taken.append(range(m.start(), m.end()))
+    return True
+
+
+def _spelled(text: str) -> str:
+    """Number words written as digits ("fifteen thousand" → "15000", "two" → "2"; text2num)."""
+    from text_to_num import alpha2digit
+
+    try:
+        return alpha2digit(text, "en", threshold=0)
+    except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
+        return text
+
+
+def _undated(text: str) -> str:
+    """The text without its dates, whose days and years are not amounts ("3 May 2027")."""
+    for pattern in _DATES:
+        text = pattern.sub(" ", text)
+    return text
 
 
 def _numbers(text: str):
