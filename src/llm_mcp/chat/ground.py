@@ -109,10 +109,14 @@ def _copied_kind(name: str, spec: dict) -> str | None:
     kind = kind_of(name, spec)
     if kind not in COPIED:
         return None
-    words = set(re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()))
-    if kind == "identifier" and not (words & ID_WORDS or example_of(spec)):
+    if kind == "identifier" and not (set(_name_words(name)) & ID_WORDS or example_of(spec)):
         return None
     return kind
+
+
+def _name_words(name: str) -> list[str]:
+    """The words of a parameter's name: `trackingNumber`, `tracking_number` → tracking, number."""
+    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()) if w]
 
 
 def _looks(kind: str, value: str) -> bool:
@@ -243,8 +247,7 @@ def _own_numbers(name: str, spec: dict, stated: Stated) -> list:
     if unit := _time_unit(name, spec):
         found = [m.readings[0] / unit for m in stated("duration")]
     else:
-        words = {stem(w) for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
-                 if w and w not in _GENERIC}
+        words = {stem(w) for w in _name_words(name) if w not in _GENERIC}
         found = [m.readings[0] for m in stated("quantity") if stem(m.noun) in words]
     return [int(n) if float(n).is_integer() else n for n in found
             if spec.get("type") == "number" or float(n).is_integer()]
