@@ -9,7 +9,7 @@ import logging
 import sys
 
 from llm_mcp import __version__
-from llm_mcp.config import DEFAULT_MODEL
+from llm_mcp.config import DEFAULT_MODEL, REPLY_TOKENS
 from llm_mcp.errors import LLMMCPError
 
 log = logging.getLogger("llm_mcp")
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--tools", help="tools file: a JSON list (OpenAI or MCP shapes) or an MCP "
                                       "tools/list result")
     chat.add_argument("--system", help="system prompt")
-    chat.add_argument("--max-new-tokens", type=int, default=256)
+    chat.add_argument("--max-new-tokens", type=int, default=REPLY_TOKENS)
     chat.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     chat.add_argument("--no-guide", action="store_true", help="do not hold calls to the tools' "
                       "JSON Schemas (xgrammar)")

@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+# the most tokens a reply gets unless asked otherwise: serving, chat and eval alike, so that eval
+# scores the replies users get (a reply of three calls with an email body runs past 128)
+REPLY_TOKENS = 256
 
 
 def home_dir() -> Path:

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from llm_mcp.config import REPLY_TOKENS
+
 log = logging.getLogger(__name__)
 
 
@@ -103,7 +105,7 @@ def add_parser(sub) -> None:
     p.add_argument("--tools", help="tool schemas for records that carry none")
     p.add_argument("--limit", type=int, help="only the first N examples")
     p.add_argument("--batch-size", type=int, default=16, help="replies decoded together (default 16)")
-    p.add_argument("--max-new-tokens", type=int, default=128)
+    p.add_argument("--max-new-tokens", type=int, default=REPLY_TOKENS)
     p.add_argument("--no-guide", action="store_true", help="decode without holding calls to the "
                    "tools' JSON Schemas (the model alone; the server holds them)")
     p.add_argument("--no-ground", action="store_true", help="judge calls as the model made them (the "

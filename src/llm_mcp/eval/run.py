@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_mcp.chat.types import ToolCall
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.eval.cases import Case, from_example
 from llm_mcp.eval.match import Verdict, match_calls
 
@@ -121,7 +122,7 @@ class Score:
         return out
 
 
-def predict(model, fmt, cases, max_new_tokens: int = 128, batch_size: int = 16,
+def predict(model, fmt, cases, max_new_tokens: int = REPLY_TOKENS, batch_size: int = 16,
             progress=None, guided: bool = True, grounded: bool = True) -> Score:
     """Greedy replies for every case (or Example: its last assistant turn is the answer) and
     their score; `guided`: calls held to the tools' schemas, as the server does (chat/guide.py);
@@ -201,7 +202,7 @@ class Compared:
 
 def compare(sets: dict[str, list[Case]], runs: list[tuple[str, Path | None]], *, model: str | None = None,
             dtype: str = "auto", device: str = "auto", gguf_file: str | None = None, chat_format: str = "auto",
-            max_new_tokens: int = 128, batch_size: int = 16, guided: bool = True, progress=None,
+            max_new_tokens: int = REPLY_TOKENS, batch_size: int = 16, guided: bool = True, progress=None,
             vllm_url: str | None = None, grounded: bool = True) -> Compared:
     """Every column (`columns`) on every set of cases, the base model loaded once with all the
     adapters on it; each adapter in its card's chat format unless `chat_format` forces one.

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from llm_mcp.chat import ChatFormat
 from llm_mcp.chat.guide import apply_guide
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.data.packing import common_prefix
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class Row:
     prompt: list[int]
     fmt: ChatFormat
     adapter: str = BASE  # the model's adapter key (PEFT's name), or BASE
-    max_new_tokens: int = 256
+    max_new_tokens: int = REPLY_TOKENS
     temperature: float = 0.0
     guide: Any = None  # chat.guide.CallGuide
     prefix: str = ""  # reply text forced before the first token (tool_choice)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.chat import ChatFormat, ParsedReply
 from llm_mcp.chat.types import Message, ToolCall, normalize_tools
 from llm_mcp.errors import LLMMCPError, NotFound
@@ -182,7 +183,7 @@ class Frontend:
     def _prepare(self, req: Request) -> Request:
         fmt = self.fmt if req.adapter is None else self.adapter(req.adapter).fmt
         if req.max_new_tokens is None:
-            req.max_new_tokens = min(256, self.max_new_tokens)
+            req.max_new_tokens = min(REPLY_TOKENS, self.max_new_tokens)
         if not _is_int(req.max_new_tokens) or not 1 <= req.max_new_tokens <= self.max_new_tokens:
             raise LLMMCPError(f"max_new_tokens {req.max_new_tokens!r} is outside 1..{self.max_new_tokens} "
                               "(a whole number)",
@@ -403,7 +404,7 @@ class Engine(Frontend):
         self._prefixes.clear()
         self._stacks.clear()
 
-    def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
+    def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = REPLY_TOKENS):
         """Tool-call accuracy (eval.run.predict) of the base or a loaded adapter; requests wait."""
         from llm_mcp.eval.run import predict
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.chat import ChatFormat, ParsedReply
 from llm_mcp.chat.toolcalls import Event
 
@@ -76,7 +77,7 @@ class ReplyStream:
 
 
 def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = None, *,
-                   max_new_tokens: int = 256, temperature: float = 0.0,
+                   max_new_tokens: int = REPLY_TOKENS, temperature: float = 0.0,
                    on_event: Callable[[Event], None] | None = None, guided: bool = True,
                    grounded: bool = True) -> Reply:
     """One assistant turn for `messages` on the decode core (serve/decode.py), greedy unless

@@ -14,6 +14,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from pydantic import BaseModel, Field
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.serve.engine import Request
 from llm_mcp.serve.state import State, job_view, request_id
@@ -177,7 +178,7 @@ def build_mcp(state: State) -> MCPServer:
     @mcp.tool()
     @_errors
     async def evaluate(dataset: str, adapter: str | None = None, limit: int = 100,
-                       max_new_tokens: int = 128) -> dict[str, Any]:
+                       max_new_tokens: int = REPLY_TOKENS) -> dict[str, Any]:
         """Tool-call accuracy (BFCL rules) of the base model or a loaded adapter on a dataset in the data directory: AST and exact match, no-call accuracy, per tool. Serving pauses while it runs."""
         score = await to_thread.run_sync(state.evaluate, dataset, adapter, limit, max_new_tokens)
         return {"model": adapter or engine.name, "summary": score.summary(), "per_tool": score.per_tool()}

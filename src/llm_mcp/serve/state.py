@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.errors import LLMMCPError, NotFound
 from llm_mcp.serve.engine import Engine, Request, Result, check_name
 from llm_mcp.serve.jobs import Jobs
@@ -203,7 +204,7 @@ class State:
         return job_view(self.jobs.start(self.safe_path(dataset), name, options, preset))
 
     def evaluate(self, dataset: str, adapter: str | None = None, limit: int = 100,
-                 max_new_tokens: int = 128):
+                 max_new_tokens: int = REPLY_TOKENS):
         """Score (eval.run) of the base or a loaded adapter on a dataset in the data directory."""
         from llm_mcp.eval.cases import read_cases
 

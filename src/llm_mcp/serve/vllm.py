@@ -30,6 +30,7 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.serve.engine import Adapter, Busy, Cancelled, Fault, Frontend, Gone, Request
 from llm_mcp.serve.generate import ReplyStream
@@ -342,7 +343,7 @@ class VLLMEngine(Frontend):
                 except LLMMCPError as err:  # requests for it fail with vLLM's 404 (Gone) meanwhile
                     log.warning("%s", err)
 
-    def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = 128):
+    def evaluate(self, cases: list, adapter: str | None = None, max_new_tokens: int = REPLY_TOKENS):
         """Tool-call accuracy of the base or an adapter, decoded by vLLM (eval.run.judge, the
         local evaluation's scoring): greedy, guided and grounded as the server does."""
         from llm_mcp.eval.cases import Case, from_example

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.errors import LLMMCPError
 
 
@@ -76,7 +77,7 @@ def add_parser(sub) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--held-out", type=float, default=0.1, help="share of the data kept for scoring (default 0.1, at most 200)")
     d.add_argument("--eval-limit", type=int, help="score at most this many held-out examples")
-    d.add_argument("--max-new-tokens", type=int, default=128, help="reply limit when scoring (default 128)")
+    d.add_argument("--max-new-tokens", type=int, default=REPLY_TOKENS, help=f"reply limit when scoring (default {REPLY_TOKENS})")
     d.add_argument("--metric", choices=METRICS, default="ast", help="what the candidate must beat the others on")
     d.add_argument("--margin", type=float, default=0.05, help="no-call accuracy the candidate may lose (default 0.05)")
     d.add_argument("--force", action="store_true", help="promote even when it does not win (said in the card)")

@@ -33,6 +33,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.store import now
 
@@ -62,7 +63,7 @@ class Plan:
     server_token: str | None = None
     tools_source: str = ""               # where the tools came from (shown in the card)
     eval_limit: int | None = None        # at most this many held-out examples scored
-    max_new_tokens: int = 128            # per reply, when scoring
+    max_new_tokens: int = REPLY_TOKENS   # per reply, when scoring
     candidate: str | None = None         # the candidate's folder name (default: the next NAME.candidate-<n>)
 
 

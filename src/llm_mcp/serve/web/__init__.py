@@ -25,6 +25,7 @@ from starlette.requests import Request as HTTPRequest
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
+from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.errors import LLMMCPError, NotFound
 from llm_mcp.serve.jobs import step_records
 from llm_mcp.serve.state import State, job_view
@@ -217,7 +218,7 @@ def routes(state: State, security: TransportSecuritySettings | None = None) -> l
         return job_view(state.jobs.resume(params["job_id"]))
 
     def evaluate(params, body, http):
-        limit, tokens = body.get("limit", 100), body.get("max_new_tokens", 128)
+        limit, tokens = body.get("limit", 100), body.get("max_new_tokens", REPLY_TOKENS)
         whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
         if not whole(limit) or not whole(tokens) or limit < 1 or not 1 <= tokens <= state.engine.max_new_tokens:
             raise LLMMCPError(f"limit must be a whole number ≥ 1 and max_new_tokens one in "
