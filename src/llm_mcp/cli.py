@@ -66,6 +66,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             "errors": [e.__dict__ for e in reply.parsed.errors],
             "withheld": [c.to_dict() for c in reply.parsed.withheld],
             "taken": [c.to_dict() for c in reply.parsed.taken],
+            "redone": reply.redone,
             "usage": {"prompt_tokens": reply.prompt_tokens,
                       "completion_tokens": reply.completion_tokens},
             "chat_format": fmt.kind,

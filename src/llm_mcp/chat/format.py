@@ -181,18 +181,21 @@ class ChatFormat:
         parser.finish()
         return parser.result()
 
-    def stream_parser(self, tools: Any = None, messages: list | None = None) -> StreamParser:
-        """An incremental `parse` (with `tools`: calls conformed; with `messages` too: checked)."""
+    def stream_parser(self, tools: Any = None, messages: list | None = None,
+                      redo_from: int | None = None) -> StreamParser:
+        """An incremental `parse` (with `tools`: calls conformed; with `messages` too: checked;
+        `redo_from`: a call from there on that carries another tool's identifier is sent back,
+        chat/route.py)."""
         tool_list = _readable(tools) if tools else []
         return StreamParser(unspace=self.kind == "hermes",
                             fix=(lambda calls: conform(calls, tool_list)) if tool_list else None,
-                            ground=grounder(tool_list, messages))
+                            ground=grounder(tool_list, messages, redo_from is not None), redo_from=redo_from)
 
-    def guide(self, tools: Any) -> CallGuide | None:
-        """Calls to `tools` held to their schemas (chat/guide.py); the built-in format only. None
-        when there is nothing to guide or the schemas do not compile."""
+    def guide(self, tools: Any, without: Iterable[str] = ()) -> CallGuide | None:
+        """Calls to `tools` (but those named in `without`) held to their schemas (chat/guide.py);
+        the built-in format only. None when there is nothing to guide or the schemas do not compile."""
         try:
-            tool_list = normalize_tools(tools)
+            tool_list = [t for t in normalize_tools(tools) if t["name"] not in set(without)]
         except LLMMCPError:
             return None
         if self.kind != "hermes" or not tool_list:

@@ -64,6 +64,7 @@ from typing import Any, Callable
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.route import Redo, id_shapes, misrouted
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
 COPIED = ("identifier", "email", "phone", "url", "uuid")  # kinds a value can only be copied as
@@ -96,13 +97,13 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
             values = [value]
         if spec.get("type") != "string" or "enum" in spec or "const" in spec:
             continue
-        kind = _copied_kind(name, spec)
+        kind = copied_kind(name, spec)
         if kind and any(isinstance(v, str) and _looks(kind, v) and normalize(v) not in said for v in values):
             missing[name] = kind
     return missing
 
 
-def _copied_kind(name: str, spec: dict) -> str | None:
+def copied_kind(name: str, spec: dict) -> str | None:
     """The kind of a parameter whose values can only be copied, or None. An identifier is named
     so in so many words (`order_id`, `trackingNumber`) or shown by an example in its description:
     `kind_of` finds "id" inside "provider" too, which is fine for drawing a value, not for this."""
@@ -146,21 +147,26 @@ def question(call: ToolCall, missing: dict[str, str]) -> str:
     return f"To call {call.name} I need the {said}: what {'is it' if len(words) == 1 else 'are they'}?"
 
 
-def grounder(tools: list[dict], messages: list | None) -> Callable[[ToolCall], ToolCall | str] | None:
+def grounder(tools: list[dict], messages: list | None,
+             redo: bool = False) -> Callable[[ToolCall], ToolCall | str | Redo] | None:
     """For the calls of a reply to `messages` with `tools` (normalised): the call, with the values
     the model miscopied taken from the conversation (`taken_from`), or the question that replaces
-    a call with an ungrounded value. None when there is nothing to check."""
+    a call with an ungrounded value; with `redo` (a decoder that can go back), a `Redo` for a call
+    that carries another tool's identifier (chat/route.py). None when there is nothing to check."""
     if messages is None or not tools:
         return None
     schemas = {t["name"]: t.get("parameters") or {} for t in tools}
     said = conversation_text(messages)
     stated = Stated(messages)
+    shapes = id_shapes(tools) if redo else {}
     made: list[ToolCall] = []  # the reply's calls so far
 
-    def check(call: ToolCall) -> ToolCall | str:
+    def check(call: ToolCall) -> ToolCall | str | Redo:
         if call.name not in schemas:
             return call
         call = taken_from(call, schemas[call.name], stated, made)
+        if redo and misrouted(call, shapes, stated):
+            return Redo(call)
         missing = ungrounded(call, schemas[call.name], said)
         if missing:
             return question(call, missing)
@@ -278,7 +284,7 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
             codes = len(value.strip()) == 2  # a code ("ko"), as the model wrote one, or a name
             found = [m.readings for m in stated("language-code" if codes else "language")]
             return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
-        kind = _copied_kind(name, spec)
+        kind = copied_kind(name, spec)
         if kind and _looks(kind, value):
             # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…
             found = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]

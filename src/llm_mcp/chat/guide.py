@@ -162,6 +162,18 @@ class CallGuide:
             logits[self.vocab:] = float("-inf")  # ids past the tokenizer spell nothing
 
 
-def apply_guide(logits, guide: CallGuide, text: str) -> None:
+class RedoGuide:
+    """The guide of a reply decoded again from `at` (serve/decode.py, chat/route.py): `first`
+    (the tools but the one sent back) until the first call after `at` closes, `rest` (all of
+    them) after it."""
+
+    def __init__(self, first: CallGuide, rest: CallGuide, at: int):
+        self.first, self.rest, self.at = first, rest, at
+
+    def apply(self, logits, text: str) -> None:
+        (self.rest if CLOSE in text[self.at:] else self.first).apply(logits, text)
+
+
+def apply_guide(logits, guide: CallGuide | RedoGuide, text: str) -> None:
     """Limit one row's next-token logits (vocab,) in place to what `guide` allows after `text`."""
     guide.apply(logits, text)

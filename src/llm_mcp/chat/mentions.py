@@ -91,8 +91,8 @@ def identifiers(text: str, example: str | None = None) -> list[Mention]:
     text = _URL.sub(" ", _EMAIL.sub(" ", text))
     words = (w.strip(_TRIM) for w in text.split())
     if example:
-        want = _shape(example)
-        return _unique(w for w in words if normalize(w) and _shape(w) == want)
+        want = shape(example)
+        return _unique(w for w in words if normalize(w) and shape(w) == want)
     return _unique(w for w in words if len(normalize(w)) >= 4 and any(c.isdigit() for c in w)
                    and any(c.isalpha() for c in w) and not _NOT_ID.fullmatch(w))
 
@@ -332,7 +332,7 @@ def _clock(m: re.Match, how: str) -> tuple:
     return (f"{hour:02d}:{minute:02d}", f"{hour + 12:02d}:{minute:02d}")
 
 
-def _shape(value: str) -> str:
+def shape(value: str) -> str:
     """Letters as "a", digits as "9", runs collapsed, punctuation dropped: "PX-482913" → "a9"."""
     return re.sub(r"(.)\1+", r"\1", re.sub(r"[0-9]", "9", re.sub(r"[a-z]", "a", normalize(value))))
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import ast
 import json
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
+from llm_mcp.chat.route import Redo
 from llm_mcp.chat.types import ToolCall
 from llm_mcp.errors import LLMMCPError
 
@@ -223,12 +224,18 @@ class StreamParser:
     """
 
     def __init__(self, unspace: bool = False, fix: Callable[[list[ToolCall]], list[ToolCall]] | None = None,
-                 ground: Callable[[ToolCall], ToolCall | str] | None = None) -> None:
+                 ground: Callable[[ToolCall], Any] | None = None, redo_from: int | None = None) -> None:
         self.unspace = unspace  # see `parse`
         self.fix = fix  # applied to each block's calls before they are emitted (chat/conform.py)
         # each call checked against the conversation (chat/ground.py): the call, its values
-        # perhaps taken from the conversation, or a question in its place, asked at the end
+        # perhaps taken from the conversation, or a question in its place, asked at the end; or
+        # a Redo (chat/route.py) for a call that begins at `redo_from` or later: the parser
+        # stops, and `redo` says where the call began and its tool
         self.ground = ground
+        self.redo_from = redo_from
+        self.redo: tuple[int, str] | None = None
+        self._fed = 0  # characters fed so far
+        self._block_at: int | None = None  # where the open call block began, in the text fed
         self.withheld: list[ToolCall] = []
         self.taken: list[ToolCall] = []  # calls as the model wrote them, before values were taken
         self.questions: list[str] = []
@@ -239,11 +246,14 @@ class StreamParser:
         self.text, self.calls, self.errors = [], [], []
 
     def feed(self, chunk: str) -> list[Event]:
+        if self.redo:
+            return []
         self._buf += chunk
+        self._fed += len(chunk)
         return self._drain(final=False)
 
     def finish(self) -> list[Event]:
-        events = self._drain(final=True)
+        events = [] if self.redo else self._drain(final=True)
         for q in self.questions:
             self._emit_text(("\n" if "".join(self.text).strip() else "") + q, events)
         return events
@@ -264,6 +274,12 @@ class StreamParser:
     def _emit(self, calls: list[ToolCall], errors: list[ParseError], events: list) -> None:
         for call in self.fix(calls) if self.fix else calls:
             checked = self.ground(call) if self.ground else call
+            if isinstance(checked, Redo):
+                at = self._block_at  # None: bare JSON, or a block never closed
+                if at is not None and self.redo_from is not None and at >= self.redo_from:
+                    self.redo = (at, call.name)
+                    return
+                checked = checked.call  # not decoded again: the call stands
             if isinstance(checked, str):
                 self.withheld.append(call)
                 self.questions.append(checked)
@@ -299,6 +315,7 @@ class StreamParser:
             if not self._in_call:
                 i = self._buf.find(OPEN)
                 if i >= 0:
+                    self._block_at = self._fed - len(self._buf) + i
                     self._emit_text(self._buf[:i], events)
                     self._buf = self._buf[i + len(OPEN):]
                     self._in_call = True
@@ -312,10 +329,13 @@ class StreamParser:
             j = self._buf.find(CLOSE)
             if j >= 0:
                 self._emit_block(self._buf[:j], events)
+                if self.redo:
+                    return events
                 self._buf = self._buf[j + len(CLOSE):]
                 self._in_call = False
                 continue
-            if final:
+            if final:  # a block the reply never closed: not decoded again
+                self._block_at = None
                 self._emit_block(self._buf, events)
                 self._buf = ""
             return events

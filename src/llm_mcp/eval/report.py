@@ -21,6 +21,7 @@ ROWS = [
     ("false_calls", "false calls", "n"),
     ("withheld_calls", "calls withheld (ids not said)", "n"),
     ("taken_calls", "calls with values taken from the request", "n"),
+    ("redone_calls", "calls decoded again (another tool's id)", "n"),
     ("mean_latency_s", "mean latency s", "n"),
     ("mean_new_tokens", "mean new tokens", "n"),
 ]
@@ -111,7 +112,7 @@ def write(out: Path, scores: dict[str, Score], meta: dict, per_kind: int = 3) ->
                                     "exact": p.exact, "detail": p.ast.detail, "raw": p.raw,
                                     "calls": [c.to_dict() for c in p.calls],
                                     "withheld": [c.to_dict() for c in p.withheld],
-                                    "taken": [c.to_dict() for c in p.taken],
+                                    "taken": [c.to_dict() for c in p.taken], "redone": p.redone,
                                     "tokens": p.tokens, "seconds": round(p.seconds, 3)},
                                    ensure_ascii=False) + "\n")
     return out

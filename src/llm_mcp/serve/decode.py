@@ -63,6 +63,10 @@ class Row:
     cancelled: bool = False  # set from any thread: the row leaves at the next step
     # set while decoding
     stream: Any = field(init=False, repr=False)
+    redos: int = field(default=0, init=False)  # calls sent back and decoded again (chat/route.py)
+    kept: int = field(default=0, init=False)  # reply tokens moved into the prompt by `redo`
+    without: tuple = field(default=(), init=False)  # the tools sent back from the call at `redo_at`
+    redo_at: int = field(default=-1, init=False)
     finish_reason: str | None = None  # stop, length, cancelled, error
     error: BaseException | None = None
     joined: float = 0.0  # time.perf_counter() when it joined the batch
@@ -72,8 +76,32 @@ class Row:
     def __post_init__(self) -> None:
         from llm_mcp.serve.generate import ReplyStream
 
-        self.stream = ReplyStream(self.fmt, self._send, self.prefix, self.tools, self.messages)
+        self.stream = ReplyStream(self.fmt, self._send, self.prefix, self.tools, self.messages, self._may_redo())
         self.stops = frozenset(self.fmt.stop_token_ids)
+
+    def _may_redo(self) -> bool:
+        from llm_mcp.chat.route import MAX_REDOS
+
+        return self.guide is not None and self.messages is not None and self.redos < MAX_REDOS
+
+    def redo(self) -> None:
+        """Go back to just before the call the stream sent back (chat/route.py): the reply's tokens
+        before it join the prompt, and the guide keeps the next call off its tool (and off those
+        sent back from the same place before)."""
+        from llm_mcp.chat.guide import RedoGuide
+        from llm_mcp.serve.generate import ReplyStream
+
+        at, tool = self.stream.redo
+        n = self.stream.ids_before(at)
+        ids = self.stream.ids[:n]
+        self.prompt, self.kept = self.prompt + ids, self.kept + n
+        self.prefix = self.prefix + self.fmt.reply_text(ids)
+        self.without = (*(self.without if at == self.redo_at else ()), tool)
+        self.redo_at, self.redos = at, self.redos + 1
+        first, rest = self.fmt.guide(self.tools, self.without), self.fmt.guide(self.tools)
+        self.guide = RedoGuide(first, rest, len(self.prefix)) if first and rest else rest
+        self.stream = ReplyStream(self.fmt, self._send, self.prefix, self.tools, self.messages,
+                                  self._may_redo() and first is not None, resumed=True)
 
     def _send(self, event) -> None:
         if self.on_event:
@@ -84,7 +112,7 @@ class Row:
 
     @property
     def tokens(self) -> int:
-        return len(self.stream.ids)
+        return self.kept + len(self.stream.ids)
 
 
 def _no_adapters(keys: list[str]):
@@ -342,7 +370,9 @@ class Decoder:
                 log.exception("a reply failed")
                 ended.append((row, "error", err))
                 continue
-            if t in row.stops:
+            if row.stream.redo:  # a call sent back (chat/route.py): the row goes back and joins again
+                ended.append((row, "redo", None))
+            elif t in row.stops:
                 ended.append((row, "stop", None))
             elif row.tokens >= row.max_new_tokens:
                 ended.append((row, "length", None))
@@ -380,7 +410,11 @@ class Decoder:
             self.mask = self.last = self.pos = None
         for row in leaving:
             kind, err = (why or {}).get(id(row), (reason, None))
-            self._close(row, kind, err)
+            if kind == "redo":
+                row.redo()
+                self.pending.append(row)
+            else:
+                self._close(row, kind, err)
 
     def _merge(self, rows: list[Row], caches: list) -> None:
         """Join the new rows' one-row caches (1, kv_heads, Li, head_dim: each its prompt but the
@@ -529,10 +563,11 @@ def decode_all(decoder: Decoder, rows: list[Row], batch: int = 16,
     waiting = list(reversed(rows))
     decoder.max_rows = decoder.max_rows or batch
     done = 0
-    while waiting or decoder.rows:
-        room = batch - len(decoder.rows)
+    while waiting or not decoder.idle:
+        room = batch - len(decoder.rows) - len(decoder.pending)
         if room > 0 and waiting:
-            decoder.join([waiting.pop() for _ in range(min(room, len(waiting)))])
+            decoder.admit([waiting.pop() for _ in range(min(room, len(waiting)))])
+        decoder.join([])  # every pending prompt in (rows that joined, or went back: chat/route.py)
         decoder.step()
         finished = sum(r.finish_reason is not None for r in rows)
         if progress and finished != done:

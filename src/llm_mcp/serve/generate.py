@@ -23,26 +23,42 @@ class Reply:
     completion_tokens: int
     seconds: float
     events: list = field(default_factory=list)
+    redone: int = 0  # calls sent back and decoded again (chat/route.py)
 
 
 class ReplyStream:
     """A reply as its tokens arrive: decoded, fed to the ChatFormat's StreamParser, the events
     (text deltas, whole tool calls) passed on. `prefix`: reply text forced before the first token
-    (the engine's tool_choice). `tools` and `messages`: the calls conformed to the tools and
-    checked against the conversation, as `ChatFormat.parse` does.
+    (the engine's tool_choice; or, `resumed`, the part kept of a reply decoded again, its events
+    already passed on). `tools` and `messages`: the calls conformed to the tools and checked
+    against the conversation, as `ChatFormat.parse` does; `redo`: a call after the prefix that
+    carries another tool's identifier is sent back (chat/route.py; `redo` then says where).
 
     Decoding is incremental (each token decoded once, with a few tokens before it for context,
     as vLLM's detokenizer does): `seen` is the reply so far, what the guide reads."""
 
     def __init__(self, fmt: ChatFormat, on_event: Callable[[Event], None] | None = None, prefix: str = "",
-                 tools: Any = None, messages: list | None = None):
-        self.fmt, self.on_event, self.prefix = fmt, on_event, prefix
-        self.parser = fmt.stream_parser(tools, messages)
+                 tools: Any = None, messages: list | None = None, redo: bool = False, resumed: bool = False):
+        self.fmt, self.on_event, self.prefix = fmt, None if resumed else on_event, prefix
+        self.parser = fmt.stream_parser(tools, messages, len(prefix) if redo else None)
         self.ids: list[int] = []
         self.seen = ""  # text already fed to the parser
         self._decoded = ""  # the text of ids[:_read]
         self._start = self._read = 0  # decode from _start; ids before _read are in _decoded
         self._feed(prefix)
+        self.on_event = on_event
+
+    @property
+    def redo(self) -> tuple[int, str] | None:
+        """(where in `seen` the call sent back begins, its tool), or None."""
+        return self.parser.redo
+
+    def ids_before(self, at: int) -> int:
+        """How many of the reply's ids spell text that ends at or before `at` (in `seen`)."""
+        n = len(self.ids)
+        while n and len(self.prefix + self.fmt.reply_text(self.ids[:n])) > at:
+            n -= 1
+        return n
 
     def text(self) -> str:
         """The whole reply, cut at the end-of-turn token (decoded afresh)."""
@@ -95,5 +111,4 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
     if row.error is not None:
         raise row.error
     parsed = row.stream.finish()
-    new = row.stream.ids
-    return Reply(parsed, fmt.reply_text(new), len(prompt), len(new), row.seconds)
+    return Reply(parsed, row.stream.text(), len(prompt), row.tokens, row.seconds, redone=row.redos)

@@ -339,7 +339,8 @@ const METRICS = [["examples", "examples", false], ["well_formed", "well-formed c
   ["tool_name", "tool name", true], ["ast", "AST match (BFCL)", true], ["exact", "exact match", true],
   ["no_call", "no-call accuracy", true], ["missed_calls", "missed calls", false], ["false_calls", "false calls", false],
   ["withheld_calls", "calls withheld (ids not said)", false],
-  ["taken_calls", "calls with values taken from the request", false]];
+  ["taken_calls", "calls with values taken from the request", false],
+  ["redone_calls", "calls decoded again (another tool's id)", false]];
 
 function showReport(id, report) {
   if (!report.models) { $("#report-title").textContent = `${id}: ${report.status}`; return; }

@@ -1,0 +1,109 @@
+"""A call that puts another tool's identifier where no identifier goes is decoded again without
+its tool (chat/route.py): which calls are sent back, where the stream stops, and a real decode
+that goes back, on a tiny model taught to make that mistake."""
+
+from __future__ import annotations
+
+from llm_mcp.chat import ChatFormat, ToolCall
+from llm_mcp.chat.ground import Stated
+from llm_mcp.chat.route import id_shapes, misrouted
+from llm_mcp.chat.toolcalls import CallEvent
+
+
+def _tool(name: str, **params: dict) -> dict:
+    return {"name": name, "description": name.replace("_", " "),
+            "parameters": {"type": "object", "properties": params, "required": list(params)[:1]}}
+
+
+ORDERS = _tool("cancel_order", order_id={"type": "string", "description": "Order number, like QX-20931"},
+               reason={"type": "string", "description": "Why it is cancelled"})
+STORES = _tool("find_store", city={"type": "string", "description": "City to search in"},
+               radius_km={"type": "integer", "description": "How far to look"})
+QUOTES = _tool("get_quote", symbol={"type": "string", "description": "Ticker, like AAPL"})
+TOOLS = [ORDERS, STORES, QUOTES]
+ASKED = [{"role": "user", "content": "cancel QX-20931 please, it was for the Paris store"}]
+
+
+def test_a_call_carrying_another_tools_identifier_is_sent_back():
+    shapes = id_shapes(TOOLS)
+    # an identifier's shape has letters and digits: the all-letter ticker example is none
+    assert shapes == {"cancel_order": {"order_id": "a9"}, "find_store": {}, "get_quote": {}}
+    stated = Stated(ASKED)
+    assert misrouted(ToolCall("find_store", {"city": "QX-20931"}), shapes, stated)
+    assert misrouted(ToolCall("get_quote", {"symbol": "qx20931"}), shapes, stated)
+    assert not misrouted(ToolCall("find_store", {"city": "Paris"}), shapes, stated)
+    assert not misrouted(ToolCall("find_store", {"city": "QX-55555"}), shapes, stated)  # not stated
+    # the tool that takes it, even in another parameter; a tool the tools do not have
+    assert not misrouted(ToolCall("cancel_order", {"order_id": "QX-20931", "reason": "QX-20931"}), shapes, stated)
+    assert not misrouted(ToolCall("book_taxi", {"to": "QX-20931"}), shapes, stated)
+
+
+def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_tokenizer):
+    fmt = ChatFormat(smol_tokenizer, "hermes")
+    reply = ('Sure.\n<tool_call>{"name": "cancel_order", "arguments": {"order_id": "QX-20931"}}</tool_call>\n'
+             '<tool_call>{"name": "find_store", "arguments": {"city": "QX-20931"}}</tool_call>')
+    at = reply.index('<tool_call>{"name": "find_store"')
+    parser = fmt.stream_parser(TOOLS, ASKED, redo_from=0)
+    events = [e for k in range(0, len(reply), 7) for e in parser.feed(reply[k:k + 7])]
+    assert parser.redo == (at, "find_store")
+    assert [e.call.name for e in events if isinstance(e, CallEvent)] == ["cancel_order"]
+    assert parser.feed("more") == [] and parser.finish() == []
+    # a call before `redo_from` (text the reply was forced to begin with), or a reply parsed whole
+    later = fmt.stream_parser(TOOLS, ASKED, redo_from=at + 1)
+    later.feed(reply)
+    later.finish()
+    assert later.redo is None and [c.name for c in later.result().calls] == ["cancel_order", "find_store"]
+    assert [c.name for c in fmt.parse(reply, TOOLS, ASKED).calls] == ["cancel_order", "find_store"]
+
+
+def _taught(folder, fmt: ChatFormat, messages: list, tools: list, call: dict, steps: int = 80):
+    """The tiny model at `folder`, trained on one conversation until it answers with `call`."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    r = fmt.render([*messages, {"role": "assistant", "content": "", "tool_calls": [call]}], tools)
+    ids = torch.tensor([r.input_ids])
+    labels = torch.tensor([[t if m else -100 for t, m in zip(r.input_ids, r.assistant_mask)]])
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return model.eval()
+
+
+def test_a_reply_goes_back_and_its_next_choice_of_tool_takes_the_place(tiny_llama, tmp_path):
+    from transformers import AutoTokenizer
+
+    from llm_mcp.serve.engine import Engine, Request
+    from llm_mcp.serve.generate import generate_reply
+
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
+    messages = [{"role": "user", "content": "cancel QX-20931"}]
+    tools = [STORES, ORDERS]
+    model = _taught(tiny_llama, fmt, messages, tools, {"name": "find_store", "arguments": {"city": "QX-20931"}})
+    plain = generate_reply(model, fmt, messages, tools, max_new_tokens=40, grounded=False)
+    assert [c.name for c in plain.parsed.calls] == ["find_store"] and plain.redone == 0  # the mistake, learnt
+
+    events: list = []
+    again = generate_reply(model, fmt, messages, tools, max_new_tokens=40, on_event=events.append)
+    assert again.redone == 1
+    assert again.raw.startswith('<tool_call>{"name": "cancel_order"')  # the only other tool, by the guide
+    assert "find_store" not in again.raw
+    assert not any(isinstance(e, CallEvent) and e.call.name == "find_store" for e in events)
+    assert again.completion_tokens <= 40
+
+    # the server's engine: the row goes back, joins its batch again, and streams no call it took back
+    model.save_pretrained(tmp_path / "taught")
+    fmt.tokenizer.save_pretrained(tmp_path / "taught")
+    engine = Engine(str(tmp_path / "taught"), dtype="float32", chat_format="hermes")
+    try:
+        streamed: list = []
+        result = engine.generate(Request(messages, tools, max_new_tokens=40, on_event=streamed.append))
+        assert result.raw == again.raw and result.completion_tokens == again.completion_tokens
+        assert not any(isinstance(e, CallEvent) and e.call.name == "find_store" for e in streamed)
+    finally:
+        engine.close()
