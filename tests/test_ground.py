@@ -242,13 +242,31 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert check(ToolCall("book", {"ref": "BK-1111", "time": "21:00"})) == \
         "To call book I need the ref: what is it?"
 
-    # nor is a value taken that would repeat a call the reply already made
-    check = grounder([EVENTS], [{"role": "user", "content": "move BK-4471 to 9pm, and BK-5555 too"}])
-    assert check(ToolCall("book", {"ref": "BK-4471", "time": "21:00"})).arguments == {"ref": "BK-4471", "time": "21:00"}
-    assert check(ToolCall("book", {"ref": "BK-2931", "time": "21:00"})).arguments == {"ref": "BK-5555", "time": "21:00"}
-    assert check(ToolCall("book", {"ref": "BK-1111", "time": "21:00"})) == \
-        "To call book I need the ref: what is it?"
 
+def test_a_sum_is_converted_from_its_own_currency():
+    exchange = {"name": "exchange", "description": "Exchange money", "parameters": {"type": "object", "properties": {
+        "sum": {"type": "number"}, "source_currency": {"type": "string", "description": "code"},
+        "target_currency": {"type": "string", "description": "code"}}}}
+
+    def checked(text: str, *calls: tuple):
+        check = grounder([exchange], [{"role": "user", "content": text}])
+        return [check(ToolCall("exchange", dict(zip(("sum", "source_currency", "target_currency"), c)))).arguments
+                for c in calls]
+
+    assert [(m.readings[0], m.noun) for m in mentions.amounts("60 euros, $20 or 2.5k dollars; EUR to GBP 75.50")] \
+        == [("EUR", "60"), ("USD", "20"), ("USD", "2500")]
+    # the amount is in the source currency, however the request turns it, and a side that then
+    # repeats the other takes the request's other currency
+    assert checked("how many yen for 60 euros", (60, "JPY", "EUR")) == \
+        [{"sum": 60, "source_currency": "EUR", "target_currency": "JPY"}]
+    assert checked("I need 60 euros, how many dollars is that?", (60, "USD", "EUR")) == \
+        [{"sum": 60, "source_currency": "EUR", "target_currency": "USD"}]
+    assert checked("60 euros in baht", (60, "KRW", "BCH")) == [{"sum": 60, "source_currency": "EUR", "target_currency": "THB"}]
+    # what stands: a right call, a sum said twice in two currencies, a change that repeats a call made
+    assert checked("EUR to GBP 75.50", (75.5, "EUR", "GBP"))[0]["source_currency"] == "EUR"
+    assert checked("60 euros or 60 dollars to yen", (60, "JPY", "EUR"))[0]["source_currency"] == "JPY"
+    assert checked("convert 100 usd to eur and also to gbp", (100, "USD", "EUR"), (100, "GBP", "EUR"))[1] == \
+        {"sum": 100, "source_currency": "GBP", "target_currency": "EUR"}
 
 def test_a_taken_value_is_kept_beside_the_call_as_written(smol_tokenizer):
     from llm_mcp.chat import ChatFormat

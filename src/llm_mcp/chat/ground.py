@@ -45,7 +45,11 @@ gives its unit, "minutes"; an integer or number), and
 - not a value another argument of the call holds or contains ("French" inside the text to
   translate), nor one that would repeat a call the reply already made.
 A number said with a word of the parameter's name ("5 results" for `max_results`, "10km" for
-`radius_km`) fits that parameter alone. And a parameter the call leaves out is added where the
+`radius_km`) fits that parameter alone. The source currency of a conversion (a currency
+parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
+with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
+and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
+hold the same code, the other takes the request's other currency. And a parameter the call leaves out is added where the
 conversation gives it in terms that can only be meant for it, exactly once: a length of time for
 a parameter in minutes, seconds or hours ("a 45 min call" → `duration_minutes: 45`), an enum's
 option named in its own words ("in fahrenheit" → `unit: fahrenheit`; "leave it at the door"
@@ -194,6 +198,7 @@ class Stated:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
                        "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
                        "duration": mentions.durations, "currency": mentions.currencies,
+                       "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,
                        "quantity": mentions.quantities,
                        "language-code": lambda text: mentions.languages(text, codes=True)}
@@ -210,12 +215,21 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
     props = resolve(schema).get("properties") or {}
     arguments = dict(call.arguments)
     before = {_key(c.name, c.arguments) for c in made or []}
+    source = _sum_currency(arguments, props, resolve, stated)
+    if source and _key(call.name, {**arguments, source[0]: source[1]}) not in before:
+        arguments[source[0]] = source[1]
+    else:
+        source = None
     for name, value in call.arguments.items():
         spec = resolve(props.get(name))
-        if "enum" in spec or "const" in spec:
+        if "enum" in spec or "const" in spec or (source and name == source[0]):
             continue
         others = " ".join(normalize(str(v)) for k, v in arguments.items() if k != name)
-        fits = [r for r in _fitting(name, spec, value, stated)
+        # one currency on both sides converts nothing: the other side takes another stated one
+        same = kind_of(name, spec) == "currency" and isinstance(value, str) and any(
+            normalize(value) == normalize(str(v)) for k, v in arguments.items()
+            if k != name and kind_of(k, resolve(props.get(k))) == "currency")
+        fits = [r for r in ([m.readings for m in stated("currency")] if same else _fitting(name, spec, value, stated))
                 if not any(normalize(str(x)) in others for x in r)
                 and _key(call.name, {**arguments, name: _nearest(r, value)}) not in before]
         if len(fits) == 1:
@@ -227,6 +241,25 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
         if len(fits) == 1:
             arguments[name] = fits[0][0]
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+_SOURCE = {"from", "source", "src", "base"}  # words of a source currency parameter's name
+
+
+def _sum_currency(arguments: dict, props: dict, resolve: Resolver, stated: Stated) -> tuple[str, str] | None:
+    """(the source currency parameter, the currency of the sum the call converts) where the model
+    wrote another code: the amount is in the source currency, so "convert 60 euros to Swiss
+    francs" and "I need 60 euros: how many francs is that?" are both from EUR (the sum stated with
+    the call's amount, chat/mentions.py `amounts`). None where it stands or nothing fits."""
+    numbers = [v for v in arguments.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    for name, value in arguments.items():
+        if kind_of(name, resolve(props.get(name))) != "currency" or not set(_name_words(name)) & _SOURCE \
+                or not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+            continue
+        sums = [m for m in stated("amount") if any(float(m.noun) == n for n in numbers)]
+        if len(sums) == 1 and value.strip().upper() not in sums[0].readings:
+            return name, sums[0].readings[0]
+    return None
 
 
 def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:

@@ -54,6 +54,7 @@ _DATES = [
     re.compile(rf"\b(?P<m>{_MONTH}) (?:the )?(?P<d>\d{{1,2}}){_ORD}\b(?:,? (?P<y>\d{{4}})\b)?", re.I),
     re.compile(r"\b(?P<y>\d{4})-(?P<mm>\d{1,2})-(?P<d>\d{1,2})\b"),
 ]
+_SUM = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:\s?(?:k|thousand|million|bn|billion)\b)?", re.I)
 _SCALE = {"k": 1_000, "thousand": 1_000, "million": 1_000_000, "bn": 10**9, "billion": 10**9}
 
 
@@ -138,19 +139,43 @@ def currencies(text: str) -> list[Mention]:
     "yen", "euro", a code in capitals ("USD"), a one-character symbol ("€"). A name several
     currencies share ("dollars", "pesos") has them all as readings, the one whose symbol is the
     bare sign first ("dollars": USD, for "$")."""
+    return _unique_readings(codes for _, _, codes in _currency_spans(text))
+
+
+def amounts(text: str) -> list[Mention]:
+    """Sums of money: a number with a currency named right after it ("60 euros", "100 usd") or
+    its sign right before it ("$20", "€5"); the currency's codes as readings (as `currencies`
+    gives them), the number as `noun` ("60", "2500" for "2.5k"). A code before a number is not
+    read as its currency: in "EUR to GBP 75.50" the sum is in euros."""
+    found = []
+    sums = [(m, [v for v, _ in _numbers(m.group(0))]) for m in _SUM.finditer(text)]
+    for start, end, codes in _currency_spans(text, lower=True):
+        sign = end - start == 1 and not text[start].isalnum()
+        for m, values in sums:
+            if values and ((m.end() <= start and re.fullmatch(r"\s*", text[m.end():start]))
+                           or (sign and end <= m.start() and re.fullmatch(r"\s?", text[end:m.start()]))):
+                found.append(Mention(codes, noun=str(values[0])))
+    return list(dict.fromkeys(found))
+
+
+def _currency_spans(text: str, lower: bool = False) -> list[tuple[int, int, tuple]]:
+    """(start, end, codes) of each currency the text names, in order (see `currencies`); `lower`:
+    a code in lower case too, right after a number ("100 usd": "top", "all", "try" are codes)."""
     names, symbols = _currency_names()
-    found: list[tuple[int, tuple]] = []
+    found: list[tuple[int, int, tuple]] = []
     lowered = text.lower()
     taken: list[range] = []
     for phrase in sorted(names, key=len, reverse=True):
         for m in re.finditer(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", lowered):
             if _free(m, taken):
-                found.append((m.start(), names[phrase]))
+                found.append((m.start(), m.end(), names[phrase]))
     codes = {c for r in names.values() for c in r}
-    found += [(m.start(), (m.group(0),)) for m in re.finditer(r"\b[A-Z]{3}\b", text) if m.group(0) in codes]
+    found += [(m.start(), m.end(), (m.group(0),)) for m in re.finditer(r"\b[A-Z]{3}\b", text) if m.group(0) in codes]
+    found += [(m.start(1), m.end(1), (m.group(1).upper(),)) for m in re.finditer(r"\d ?([a-z]{3})\b", text)
+              if lower and m.group(1).upper() in codes]
     for sign, code in symbols.items():
-        found += [(m.start(), (code,)) for m in re.finditer(re.escape(sign), text)]
-    return _unique_readings(r for _, r in sorted(found))
+        found += [(m.start(), m.end(), (code,)) for m in re.finditer(re.escape(sign), text)]
+    return sorted(found)
 
 
 def languages(text: str, codes: bool = False) -> list[Mention]:
