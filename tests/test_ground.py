@@ -243,6 +243,21 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
         "To call book I need the ref: what is it?"
 
 
+def test_an_identifiers_shape_in_another_parameter_or_a_date_when_no_day_is_named_is_asked_for():
+    def check(text: str, **arguments):
+        out = grounder([ORDERS, EVENTS], [{"role": "user", "content": text}])(ToolCall("book", arguments))
+        return out if isinstance(out, str) else out.arguments
+
+    # the order number's shape ("like QX-20931") in a note, said nowhere: made up
+    assert check("can I get my money back?", note="QX-20931") == "To call book I need the note: what is it?"
+    assert check("book it, note QX-55501 on it", note="QX-55501") == {"note": "QX-55501"}
+    assert check("can I get my money back?", note="refund") == {"note": "refund"}
+    # a date where the conversation names no day at all; a weekday, "tomorrow", a month or any
+    # digit and the model's date stands (relative days are the model's to work out)
+    assert check("could you book us a table?", day="2023-01-01") == "To call book I need the day: what is it?"
+    for said in ("a table tomorrow", "on sundays", "sometime in March", "a table for 4"):
+        assert check(said, day="2026-12-07") == {"day": "2026-12-07"}, said
+
 def test_a_sum_is_converted_from_its_own_currency():
     exchange = {"name": "exchange", "description": "Exchange money", "parameters": {"type": "object", "properties": {
         "sum": {"type": "number"}, "source_currency": {"type": "string", "description": "code"},

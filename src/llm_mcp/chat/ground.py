@@ -9,6 +9,12 @@ made; the reply asks for what is missing instead:
 
     reschedule my delivery please   →   To call reschedule_delivery I need the tracking number: what is it?
 
+Two more values come from nowhere (`unstated`): a value of the shape of a tool's identifier
+example ("PX-482913") in a parameter of another kind that no turn states ("my parcel arrived
+damaged" → `get_shipping_quote(origin="PX-nnnn")`), and a date where the conversation names no
+day at all: no date, weekday, month, "today", "tomorrow" or "next week", and no digit ("what's
+the difference between express and overnight?" → `schedule_pickup(pickup_date="2023-01-01")`).
+
 Which parameters hold such values is read from their schema (chat/kinds.py: the format, the
 name, the description): strings without an enum whose kind is `identifier`, `email`, `phone`,
 `url` or `uuid`, at the top of the arguments or as the items of a string array, and whose value
@@ -107,6 +113,37 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
     return missing
 
 
+# words that name a day without a date ("tomorrow", "on sundays", "next week"), and digits: where
+# the conversation has none of them, a call's date comes from nowhere
+_SOME_DAY = re.compile(r"\b(?:today|tonight|tomorrow|yesterday|weekends?|weeks?|months?|years?|days?|daily|"
+                       r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|"
+                       + mentions.MONTH + r")\b|\d", re.I)
+
+
+def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: set[str]) -> dict[str, str]:
+    """The parameters of `call` whose value comes from nowhere, beyond `ungrounded`'s: a value of
+    an identifier's shape (`shapes`: those of the tools' identifier examples, chat/route.py
+    `id_shapes`: "PX-482913") in a parameter of another kind that no turn states (a small model
+    asked "my parcel arrived damaged" calls `get_shipping_quote(origin="PX-nnnn")`), and a date
+    where the conversation names no day at all: no date, no weekday, no "today", "next week" or
+    month, no digit ("what's the difference between express and overnight?" answered with
+    `schedule_pickup(pickup_date="2023-01-01", …)`). Each with its kind."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    missing = {}
+    for name, value in call.arguments.items():
+        spec = resolve(props.get(name))
+        if spec.get("type") != "string" or not isinstance(value, str) or "enum" in spec:
+            continue
+        if not copied_kind(name, spec) and mentions.shape(value) in shapes and normalize(value) not in said:
+            missing[name] = "identifier"
+        description = str(spec.get("description", "")).lower()
+        dated = spec.get("format") == "date" or ("yyyy-mm-dd" in description and "hh:mm" not in description)
+        if dated and not _SOME_DAY.search(stated.text):
+            missing[name] = "date"
+    return missing
+
+
 def copied_kind(name: str, spec: dict) -> str | None:
     """The kind of a parameter whose values can only be copied, or None. An identifier is named
     so in so many words (`order_id`, `trackingNumber`) or shown by an example in its description:
@@ -162,7 +199,8 @@ def grounder(tools: list[dict], messages: list | None,
     schemas = {t["name"]: t.get("parameters") or {} for t in tools}
     said = conversation_text(messages)
     stated = Stated(messages)
-    shapes = id_shapes(tools) if redo else {}
+    shapes = id_shapes(tools)
+    foreign = {shape for params in shapes.values() for shape in params.values()}  # identifiers' shapes
     made: list[ToolCall] = []  # the reply's calls so far
 
     def check(call: ToolCall) -> ToolCall | str | Redo:
@@ -171,7 +209,8 @@ def grounder(tools: list[dict], messages: list | None,
         call = taken_from(call, schemas[call.name], stated, made)
         if redo and misrouted(call, shapes, stated):
             return Redo(call)
-        missing = ungrounded(call, schemas[call.name], said)
+        missing = {**ungrounded(call, schemas[call.name], said),
+                   **unstated(call, schemas[call.name], said, stated, foreign)}
         if missing:
             return question(call, missing)
         made.append(call)

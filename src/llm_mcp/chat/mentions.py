@@ -45,13 +45,13 @@ _NAMED = {"noon": "12:00", "midday": "12:00", "midnight": "00:00"}
 # (a unit may follow: "5kg"; a number inside a word, an id or a date is not one: "PX-4829", "2027-06-26")
 _NUMBER = re.compile(r"(?<![\w.,:/-])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?(k|thousand|million|bn|billion)\b)?"
                      r"(?![\d:/-]|[.,]\d)", re.I)
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
           r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?")
 _ORD = r"(?:st|nd|rd|th)?"
 # dates: "3 May 2027", "the 3rd of May", "May 3, 2027", "2027-05-03"
 _DATES = [
-    re.compile(rf"\b(?P<d>\d{{1,2}}){_ORD}(?: of)? (?P<m>{_MONTH})(?:,? (?P<y>\d{{4}})\b)?", re.I),
-    re.compile(rf"\b(?P<m>{_MONTH}) (?:the )?(?P<d>\d{{1,2}}){_ORD}\b(?:,? (?P<y>\d{{4}})\b)?", re.I),
+    re.compile(rf"\b(?P<d>\d{{1,2}}){_ORD}(?: of)? (?P<m>{MONTH})(?:,? (?P<y>\d{{4}})\b)?", re.I),
+    re.compile(rf"\b(?P<m>{MONTH}) (?:the )?(?P<d>\d{{1,2}}){_ORD}\b(?:,? (?P<y>\d{{4}})\b)?", re.I),
     re.compile(r"\b(?P<y>\d{4})-(?P<mm>\d{1,2})-(?P<d>\d{1,2})\b"),
 ]
 _SUM = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?(?:\s?(?:k|thousand|million|bn|billion)\b)?", re.I)

@@ -19,7 +19,7 @@ ROWS = [
     ("no_call", "no-call accuracy", "rate"),
     ("missed_calls", "missed calls", "n"),
     ("false_calls", "false calls", "n"),
-    ("withheld_calls", "calls withheld (ids not said)", "n"),
+    ("withheld_calls", "calls withheld (values said nowhere)", "n"),
     ("taken_calls", "calls with values taken from the request", "n"),
     ("redone_calls", "calls decoded again (another tool's id)", "n"),
     ("mean_latency_s", "mean latency s", "n"),

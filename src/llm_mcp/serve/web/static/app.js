@@ -338,7 +338,7 @@ $("#eval-form").addEventListener("submit", async (e) => {
 const METRICS = [["examples", "examples", false], ["well_formed", "well-formed call", true],
   ["tool_name", "tool name", true], ["ast", "AST match (BFCL)", true], ["exact", "exact match", true],
   ["no_call", "no-call accuracy", true], ["missed_calls", "missed calls", false], ["false_calls", "false calls", false],
-  ["withheld_calls", "calls withheld (ids not said)", false],
+  ["withheld_calls", "calls withheld (values said nowhere)", false],
   ["taken_calls", "calls with values taken from the request", false],
   ["redone_calls", "calls decoded again (another tool's id)", false]];
 
