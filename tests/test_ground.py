@@ -53,6 +53,14 @@ def test_identifiers_and_addresses_must_be_in_the_conversation_the_rest_may_be_i
     invented = ToolCall("cancel_order", {"order_id": "QX-nnnnn", "airport_code": "LPPT-1"})
     assert ungrounded(invented, SCHEMA, said("cancel my order QX-20931")) == {"order_id": "identifier",
                                                                              "airport_code": "identifier"}
+    # where the schema says a parameter holds an address, a value without "@" is none, said or not;
+    # and the one address the conversation gives is taken for it
+    mail = {"name": "mail", "parameters": {"type": "object", "properties": {
+        "to": {"type": "string", "format": "email"}, "cc": {"type": "string", "description": "Email address to copy"}}}}
+    assert ungrounded(ToolCall("mail", {"to": "my boss", "cc": "my team"}), mail["parameters"],
+                      said("email my boss and my team")) == {"to": "email", "cc": "email"}
+    check = grounder([mail], [{"role": "user", "content": "mail accounting@lumen.io the receipts"}])
+    assert check(ToolCall("mail", {"to": "lumen.io"})).arguments == {"to": "accounting@lumen.io"}
 
 
 def test_an_id_from_an_earlier_call_or_a_tool_result_grounds_a_call():

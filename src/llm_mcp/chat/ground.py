@@ -18,7 +18,9 @@ the difference between express and overnight?" → `schedule_pickup(pickup_date=
 Which parameters hold such values is read from their schema (chat/kinds.py: the format, the
 name, the description): strings without an enum whose kind is `identifier`, `email`, `phone`,
 `url` or `uuid`, at the top of the arguments or as the items of a string array, and whose value
-has that kind's shape (an address has an "@", an identifier no spaces). Values are
+has that kind's shape (an address has an "@", an identifier no spaces; a parameter whose schema
+says it holds an address, `format: email` or "address" in its description, needs an "@" whatever
+the model wrote, so `to: "my boss"` is asked about). Values are
 compared as `llm-mcp eval` compares strings (lower case, no spaces or punctuation), so "px 482913"
 grounds "PX-482913". A short all-letter code (an airport's "CDG", a currency's "USD") can be
 known from a name, so it is never withheld. Everything else (cities, names, dates, free text) is
@@ -108,7 +110,9 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
         if spec.get("type") != "string" or "enum" in spec or "const" in spec:
             continue
         kind = copied_kind(name, spec)
-        if kind and any(isinstance(v, str) and _looks(kind, v) and normalize(v) not in said for v in values):
+        # an address needs its "@": "my boss" is said, but is not where an email can go
+        if kind and any(isinstance(v, str) and _looks(kind, v, spec)
+                        and (normalize(v) not in said or (kind == "email" and "@" not in v)) for v in values):
             missing[name] = kind
     return missing
 
@@ -161,13 +165,17 @@ def _name_words(name: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()) if w]
 
 
-def _looks(kind: str, value: str) -> bool:
+def _looks(kind: str, value: str, spec: dict | None = None) -> bool:
     """Does `value` have the shape of its kind? (An `email_body` is an "email" parameter by its
-    name; what the model writes there is not an address, and is not checked.) A short all-letter
-    code ("CDG", "USD") can be known from a name, so it is not checked either."""
+    name; what the model writes there is not an address, and is not checked; a parameter whose
+    schema says it holds an address, `format: email` or "address" in its description, is checked
+    whatever the model wrote: "my boss" is no address.) A short all-letter code ("CDG", "USD") can
+    be known from a name, so it is not checked either."""
     value = value.strip()
     if kind == "email":
-        return "@" in value
+        spec = spec or {}
+        return "@" in value or spec.get("format") in ("email", "idn-email") \
+            or "address" in str(spec.get("description", "")).lower()
     if kind == "phone":
         return sum(c.isdigit() for c in value) >= 5
     if kind == "url":
@@ -357,7 +365,7 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
             found = [m.readings for m in stated("language-code" if codes else "language")]
             return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
         kind = copied_kind(name, spec)
-        if kind and _looks(kind, value):
+        if kind and _looks(kind, value, spec):
             # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…
             found = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]
             return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
