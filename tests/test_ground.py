@@ -260,6 +260,10 @@ def test_an_identifiers_shape_in_another_parameter_or_a_date_when_no_day_is_name
     assert check("can I get my money back?", note="QX-20931") == "To call book I need the note: what is it?"
     assert check("book it, note QX-55501 on it", note="QX-55501") == {"note": "QX-55501"}
     assert check("can I get my money back?", note="refund") == {"note": "refund"}
+    # an identifier without the digits (or letters) its example has is no identifier, said or not
+    cancel = grounder([ORDERS, EVENTS], [{"role": "user", "content": "cancel my order of lithium batteries"}])
+    assert cancel(ToolCall("cancel_order", {"order_id": "lithium batteries"})) == \
+        "To call cancel_order I need the order id: what is it?"
     # a date where the conversation names no day at all; a weekday, "tomorrow", a month or any
     # digit and the model's date stands (relative days are the model's to work out)
     assert check("could you book us a table?", day="2023-01-01") == "To call book I need the day: what is it?"

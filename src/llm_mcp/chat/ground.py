@@ -9,7 +9,9 @@ made; the reply asks for what is missing instead:
 
     reschedule my delivery please   →   To call reschedule_delivery I need the tracking number: what is it?
 
-Two more values come from nowhere (`unstated`): a value of the shape of a tool's identifier
+Three more values come from nowhere (`unstated`): an identifier without the digits or letters
+its description's example has ("can I ship lithium batteries?" → `track_parcel(tracking_number=
+"lithium batteries")`, said but no tracking number); a value of the shape of a tool's identifier
 example ("PX-482913") in a parameter of another kind that no turn states ("my parcel arrived
 damaged" → `get_shipping_quote(origin="PX-nnnn")`), and a date where the conversation names no
 day at all: no date, weekday, month, "today", "tomorrow" or "next week", and no digit ("what's
@@ -125,7 +127,9 @@ _SOME_DAY = re.compile(r"\b(?:today|tonight|tomorrow|yesterday|weekends?|weeks?|
 
 
 def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: set[str]) -> dict[str, str]:
-    """The parameters of `call` whose value comes from nowhere, beyond `ungrounded`'s: a value of
+    """The parameters of `call` whose value comes from nowhere, beyond `ungrounded`'s: an
+    identifier without the digits or letters its example has ("lithium batteries" where the
+    description shows "PX-482913"), said or not; a value of
     an identifier's shape (`shapes`: those of the tools' identifier examples, chat/route.py
     `id_shapes`: "PX-482913") in a parameter of another kind that no turn states (a small model
     asked "my parcel arrived damaged" calls `get_shipping_quote(origin="PX-nnnn")`), and a date
@@ -141,6 +145,9 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
             continue
         if not copied_kind(name, spec) and mentions.shape(value) in shapes and normalize(value) not in said:
             missing[name] = "identifier"
+        example = example_of(spec) if copied_kind(name, spec) == "identifier" else None
+        if example and not set(mentions.shape(example)) <= set(mentions.shape(value)):
+            missing[name] = "identifier"  # no digit where the example has digits ("lithium batteries")
         description = str(spec.get("description", "")).lower()
         dated = spec.get("format") == "date" or ("yyyy-mm-dd" in description and "hh:mm" not in description)
         if dated and not _SOME_DAY.search(stated.text):
