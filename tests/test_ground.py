@@ -270,6 +270,17 @@ def test_an_identifiers_shape_in_another_parameter_or_a_date_when_no_day_is_name
     for said in ("a table tomorrow", "on sundays", "sometime in March", "a table for 4"):
         assert check(said, day="2026-12-07") == {"day": "2026-12-07"}, said
 
+def test_an_optional_number_or_time_the_conversation_never_says_is_left_to_its_default():
+    def checked(text: str, **arguments):
+        return grounder([EVENTS], [{"role": "user", "content": text}])(ToolCall("book", arguments)).arguments
+
+    assert checked("book a table on 2027-05-04", day="2027-05-04", length_minutes=120, time="08:00") == \
+        {"day": "2027-05-04"}
+    # said as words, as a length of time in the parameter's unit, as "a dozen", or "7.30pm": stands
+    assert checked("a table for two, 2 hours, at 7.30pm", guests=2, length_minutes=120, time="19:30") == \
+        {"guests": 2, "length_minutes": 120, "time": "19:30"}
+    assert checked("a table for a dozen of us", guests=12) == {"guests": 12}
+
 def test_a_sum_is_converted_from_its_own_currency():
     exchange = {"name": "exchange", "description": "Exchange money", "parameters": {"type": "object", "properties": {
         "sum": {"type": "number"}, "source_currency": {"type": "string", "description": "code"},

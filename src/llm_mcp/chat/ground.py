@@ -59,7 +59,11 @@ A number said with a word of the parameter's name ("5 results" for `max_results`
 parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
 with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
 and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
-hold the same code, the other takes the request's other currency. And a parameter the call leaves out is added where the
+hold the same code, the other takes the request's other currency. And an optional number or
+HH:MM time the conversation gives no ground for is left out, to its default (`_made_up`): a
+number none of its numbers is, where every number it says is held by another argument and no
+word says how many another way ("a couple"); a time where it says no time and no part of the day
+("Add 'Lunch with Priya' on 2027-05-04" → `duration_minutes: 120` left out). And a parameter the call leaves out is added where the
 conversation gives it in terms that can only be meant for it, exactly once: a length of time for
 a parameter in minutes, seconds or hours ("a 45 min call" → `duration_minutes: 45`), an enum's
 option named in its own words ("in fahrenheit" → `unit: fahrenheit`; "leave it at the door"
@@ -294,7 +298,35 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
                 and normalize(str(r[0])) not in held and _key(call.name, {**arguments, name: r[0]}) not in before]
         if len(fits) == 1:
             arguments[name] = fits[0][0]
+    required = set(resolve(schema).get("required") or [])
+    for name in [n for n in call.arguments if n in arguments and n not in required]:
+        if _made_up(name, resolve(props.get(name)), arguments[name], stated, arguments):
+            del arguments[name]  # an optional value the conversation gives no ground for: its default
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+# words a number or a time of day may be worked out from: "a couple of us" is 2, "dinner" 19:00
+_VAGUE = re.compile(r"\b(?:couple|pair|few|several|both|some|many|handful|half|single|double|twice|once)\b", re.I)
+_DAYTIME = re.compile(r"\b(?:morning|afternoon|evening|night|tonight|noon|midday|midnight|lunch|dinner|"
+                      r"breakfast|brunch|o'?clock|past|am|pm)\b", re.I)
+
+
+def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict) -> bool:
+    """Is `value` an optional number or HH:MM time the conversation gives no ground for? A number
+    none of its numbers is (number words, lengths of time in the parameter's unit), where every
+    number it says is held by another argument and no word says how many some other way ("a
+    couple"): else the model may have worked it out ("table for 12" → `guests: 1`); a time where it says no time and no part of the
+    day ("Add 'Lunch with Priya' on 2027-05-04" → `duration_minutes: 120`; a birthday on 22 August
+    → `time: "08:00"`)."""
+    if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)) and not isinstance(value, bool):
+        numbers = {m.readings[0] for m in stated("number")}
+        held = {v for v in arguments.values() if isinstance(v, (int, float))}
+        return value not in numbers | set(_own_numbers(name, spec, stated)) and numbers <= held \
+            and not _VAGUE.search(stated.text)
+    description = str(spec.get("description", "")).lower()
+    if isinstance(value, str) and "hh:mm" in description and "yyyy" not in description:
+        return not stated("time") and not _DAYTIME.search(stated.text)
+    return False
 
 
 _SOURCE = {"from", "source", "src", "base"}  # words of a source currency parameter's name

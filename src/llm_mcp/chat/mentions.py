@@ -35,7 +35,7 @@ _HOUR = r"(\d{1,2}|" + "|".join(_HOURS) + r")"
 _MERIDIEM = r"\s*([ap])\.?\s?m\b\.?"
 _CLOCKS = [
     (re.compile(r"\b(?:half|quarter) (?:past|to) " + _HOUR + r"\b(?:" + _MERIDIEM + r")?", re.I), "words"),
-    (re.compile(r"\b(\d{1,2})(?::(\d{2}))?" + _MERIDIEM, re.I), "meridiem"),
+    (re.compile(r"\b(\d{1,2})(?:[:.](\d{2}))?" + _MERIDIEM, re.I), "meridiem"),  # "7:30pm", "7.30pm"
     (re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:]|\s*[ap]\.?\s?m\b)", re.I), "clock"),
     (re.compile(r"\b" + _HOUR + r" o'?clock\b", re.I), "oclock"),
 ]
@@ -302,9 +302,12 @@ def _free(m: re.Match, taken: list[range]) -> bool:
 
 
 def _spelled(text: str) -> str:
-    """Number words written as digits ("fifteen thousand" → "15000", "two" → "2"; text2num)."""
+    """Number words written as digits ("fifteen thousand" → "15000", "two" → "2"; text2num;
+    "a dozen" → "12", "half a dozen" → "6")."""
     from text_to_num import alpha2digit
 
+    text = re.sub(r"\bhalf a dozen\b", "6", text, flags=re.I)
+    text = re.sub(r"\b(?:a|one) dozen\b", "12", text, flags=re.I)
     try:
         return alpha2digit(text, "en", threshold=0)
     except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
