@@ -63,9 +63,10 @@ hold the same code, the other takes the request's other currency. And an optiona
 HH:MM time the conversation gives no ground for is left out, to its default (`_made_up`): a
 number none of its numbers is, where every number it says is held by another argument and no
 word says how many another way ("a couple"); a time where it says no time and no part of the day
-("Add 'Lunch with Priya' on 2027-05-04" → `duration_minutes: 120` left out). And a parameter the call leaves out is added where the
-conversation gives it in terms that can only be meant for it, exactly once: a length of time for
-a parameter in minutes, seconds or hours ("a 45 min call" → `duration_minutes: 45`), an enum's
+("Add 'Lunch with Priya' on 2027-05-04" → `duration_minutes: 120` left out). And a parameter
+the call leaves out is added where the conversation gives it in terms that can only be meant for
+it, exactly once: a length of time for a parameter in minutes, seconds or hours ("a 45 min
+call" → `duration_minutes: 45`), an enum's
 option named in its own words ("in fahrenheit" → `unit: fahrenheit`; "leave it at the door"
 does not name `leave_at_door`), a number with a word of its name ("3 parcels" →
 `parcel_count: 3`).
@@ -133,10 +134,10 @@ _SOME_DAY = re.compile(r"\b(?:today|tonight|tomorrow|yesterday|weekends?|weeks?|
 def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: set[str]) -> dict[str, str]:
     """The parameters of `call` whose value comes from nowhere, beyond `ungrounded`'s: an
     identifier without the digits or letters its example has ("lithium batteries" where the
-    description shows "PX-482913"), said or not; a value of
-    an identifier's shape (`shapes`: those of the tools' identifier examples, chat/route.py
-    `id_shapes`: "PX-482913") in a parameter of another kind that no turn states (a small model
-    asked "my parcel arrived damaged" calls `get_shipping_quote(origin="PX-nnnn")`), and a date
+    description shows "PX-482913"), said or not; a value of an identifier's shape (`shapes`:
+    those of the tools' identifier examples, chat/route.py `id_shapes`: "PX-482913") in a
+    parameter of another kind that no turn states (a small model asked "my parcel arrived
+    damaged" calls `get_shipping_quote(origin="PX-nnnn")`), and a date
     where the conversation names no day at all: no date, no weekday, no "today", "next week" or
     month, no digit ("what's the difference between express and overnight?" answered with
     `schedule_pickup(pickup_date="2023-01-01", …)`). Each with its kind."""
@@ -315,9 +316,9 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict)
     """Is `value` an optional number or HH:MM time the conversation gives no ground for? A number
     none of its numbers is (number words, lengths of time in the parameter's unit), where every
     number it says is held by another argument and no word says how many some other way ("a
-    couple"): else the model may have worked it out ("table for 12" → `guests: 1`); a time where it says no time and no part of the
-    day ("Add 'Lunch with Priya' on 2027-05-04" → `duration_minutes: 120`; a birthday on 22 August
-    → `time: "08:00"`)."""
+    couple"): else the model may have worked it out ("table for 12" → `guests: 1`); a time where
+    it says no time and no part of the day ("Add 'Lunch with Priya' on 2027-05-04" →
+    `duration_minutes: 120`; a birthday on 22 August → `time: "08:00"`)."""
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)) and not isinstance(value, bool):
         numbers = {m.readings[0] for m in stated("number")}
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
