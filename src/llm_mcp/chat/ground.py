@@ -213,8 +213,9 @@ def grounder(tools: list[dict], messages: list | None,
     """For the calls of a reply to `messages` with `tools` (normalised): the call, with the values
     the model miscopied taken from the conversation (`taken_from`), or the question that replaces
     a call with an ungrounded value; with `redo` (a decoder that can go back), a `Redo` for a call
-    that carries another tool's identifier (chat/route.py). None when there is nothing to check."""
-    if messages is None or not tools:
+    that carries another tool's identifier (chat/route.py). None when there is nothing to check,
+    or nothing to check against (no tools, no conversation)."""
+    if not messages or not tools:
         return None
     schemas = {t["name"]: t.get("parameters") or {} for t in tools}
     said = conversation_text(messages)
