@@ -148,14 +148,13 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
         spec = resolve(props.get(name))
         if spec.get("type") != "string" or not isinstance(value, str) or "enum" in spec:
             continue
-        if not copied_kind(name, spec) and mentions.shape(value) in shapes and normalize(value) not in said:
+        copied = copied_kind(name, spec)
+        if not copied and mentions.shape(value) in shapes and normalize(value) not in said:
             missing[name] = "identifier"
-        example = example_of(spec) if copied_kind(name, spec) == "identifier" else None
+        example = example_of(spec) if copied == "identifier" else None
         if example and not set(mentions.shape(example)) <= set(mentions.shape(value)):
             missing[name] = "identifier"  # no digit where the example has digits ("lithium batteries")
-        description = str(spec.get("description", "")).lower()
-        dated = spec.get("format") == "date" or ("yyyy-mm-dd" in description and "hh:mm" not in description)
-        if dated and not _SOME_DAY.search(stated.text):
+        if _dated(name, spec) and not _SOME_DAY.search(stated.text):
             missing[name] = "date"
     return missing
 
@@ -325,8 +324,7 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict)
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
         return value not in numbers | set(_own_numbers(name, spec, stated)) and numbers <= held \
             and not _VAGUE.search(stated.text)
-    description = str(spec.get("description", "")).lower()
-    if isinstance(value, str) and "hh:mm" in description and "yyyy" not in description:
+    if isinstance(value, str) and _clock(name, spec):
         return not stated("time") and not _DAYTIME.search(stated.text)
     return False
 
@@ -388,11 +386,10 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
     """The readings of the stated values that could replace `value`; [] where it stands."""
     kinds = spec.get("type")
     if kinds == "string" and isinstance(value, str):
-        desc = str(spec.get("description", "")).lower()
-        if "hh:mm" in desc and "hh:mm:ss" not in desc and "yyyy" not in desc:
+        if _clock(name, spec):
             times = [m.readings for m in stated("time")]
             return [] if any(value in r for r in times) else times
-        if (spec.get("format") == "date" or "yyyy-mm-dd" in desc) and "hh:mm" not in desc:
+        if _dated(name, spec):
             # a day said without its year takes the model's year, if the model wrote a date
             year = value[:4] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
             days = [year + m.readings[0][1:] if m.readings[0].startswith("--") else m.readings[0]
@@ -420,6 +417,17 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
         return [m.readings for m in numbers if m.pieces and _extends(m.readings[0], value)
                 and (kinds == "number" or float(m.readings[0]).is_integer())]
     return []
+
+
+def _dated(name: str, spec: dict) -> bool:
+    """Does the parameter hold a day alone (`format: date`, or YYYY-MM-DD without a time)?"""
+    return kind_of(name, spec) == "date"
+
+
+def _clock(name: str, spec: dict) -> bool:
+    """Does the parameter hold a time of day as HH:MM alone (not HH:MM:SS, not with a date)?"""
+    desc = str(spec.get("description", "")).lower()
+    return kind_of(name, spec) == "time" and "hh:mm" in desc and "hh:mm:ss" not in desc and "yyyy" not in desc
 
 
 def _time_unit(name: str, spec: dict) -> int | None:
