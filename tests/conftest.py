@@ -164,3 +164,25 @@ class Server:
             self.proc.send_signal(sig)
             self.proc.wait(30)
         self.log.close()
+
+
+def taught(folder, fmt, messages: list, tools: list, replies: list[list[dict]], steps: int):
+    """The tiny model at `folder`, trained on one conversation answered each way in `replies`
+    in turn: where they differ, it learns the odds."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    batches = []
+    for calls in replies:
+        r = fmt.render([*messages, {"role": "assistant", "content": "", "tool_calls": calls}], tools)
+        batches.append((torch.tensor([r.input_ids]),
+                        torch.tensor([[t if m else -100 for t, m in zip(r.input_ids, r.assistant_mask)]])))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(steps):
+        ids, labels = batches[step % len(batches)]
+        model(input_ids=ids, labels=labels).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    return model.eval()

@@ -56,26 +56,8 @@ def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_to
     assert [c.name for c in fmt.parse(reply, TOOLS, ASKED).calls] == ["cancel_order", "find_store"]
 
 
-def _taught(folder, fmt: ChatFormat, messages: list, tools: list, call: dict, steps: int = 80):
-    """The tiny model at `folder`, trained on one conversation until it answers with `call`."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(folder)
-    r = fmt.render([*messages, {"role": "assistant", "content": "", "tool_calls": [call]}], tools)
-    ids = torch.tensor([r.input_ids])
-    labels = torch.tensor([[t if m else -100 for t, m in zip(r.input_ids, r.assistant_mask)]])
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    for _ in range(steps):
-        loss = model(input_ids=ids, labels=labels).loss
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
-    return model.eval()
-
-
 def test_a_reply_goes_back_and_its_next_choice_of_tool_takes_the_place(tiny_llama, tmp_path):
+    from conftest import taught
     from transformers import AutoTokenizer
 
     from llm_mcp.serve.engine import Engine, Request
@@ -84,7 +66,7 @@ def test_a_reply_goes_back_and_its_next_choice_of_tool_takes_the_place(tiny_llam
     fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
     messages = [{"role": "user", "content": "cancel QX-20931"}]
     tools = [STORES, ORDERS]
-    model = _taught(tiny_llama, fmt, messages, tools, {"name": "find_store", "arguments": {"city": "QX-20931"}})
+    model = taught(tiny_llama, fmt, messages, tools, [[{"name": "find_store", "arguments": {"city": "QX-20931"}}]], steps=80)
     plain = generate_reply(model, fmt, messages, tools, max_new_tokens=40, grounded=False)
     assert [c.name for c in plain.parsed.calls] == ["find_store"] and plain.redone == 0  # the mistake, learnt
 

@@ -67,6 +67,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             "withheld": [c.to_dict() for c in reply.parsed.withheld],
             "taken": [c.to_dict() for c in reply.parsed.taken],
             "redone": reply.redone,
+            "added": reply.added,
             "usage": {"prompt_tokens": reply.prompt_tokens,
                       "completion_tokens": reply.completion_tokens},
             "chat_format": fmt.kind,

@@ -83,6 +83,7 @@ from typing import Any, Callable
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.more import Dropped, fits, untaken
 from llm_mcp.chat.route import Redo, id_shapes, misrouted
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
@@ -208,12 +209,14 @@ def question(call: ToolCall, missing: dict[str, str]) -> str:
 
 
 def grounder(tools: list[dict], messages: list | None,
-             redo: bool = False) -> Callable[[ToolCall], ToolCall | str | Redo] | None:
+             redo: bool = False) -> Callable[..., ToolCall | str | Redo | Dropped] | None:
     """For the calls of a reply to `messages` with `tools` (normalised): the call, with the values
     the model miscopied taken from the conversation (`taken_from`), or the question that replaces
     a call with an ungrounded value; with `redo` (a decoder that can go back), a `Redo` for a call
-    that carries another tool's identifier (chat/route.py). None when there is nothing to check,
-    or nothing to check against (no tools, no conversation)."""
+    that carries another tool's identifier (chat/route.py). A call the decoder `asked` for beyond
+    the model's own (chat/more.py) is kept only if it stands all that and asks for something new;
+    else it is `Dropped`. None when there is nothing to check, or nothing to check against (no
+    tools, no conversation)."""
     if not messages or not tools:
         return None
     schemas = {t["name"]: t.get("parameters") or {} for t in tools}
@@ -223,19 +226,23 @@ def grounder(tools: list[dict], messages: list | None,
     foreign = {shape for params in shapes.values() for shape in params.values()}  # identifiers' shapes
     made: list[ToolCall] = []  # the reply's calls so far
 
-    def check(call: ToolCall) -> ToolCall | str | Redo:
+    def check(call: ToolCall, asked: bool = False) -> ToolCall | str | Redo | Dropped:
         if call.name not in schemas:
-            return call
+            return Dropped(call) if asked else call
         call = taken_from(call, schemas[call.name], stated, made)
-        if redo and misrouted(call, shapes, stated):
-            return Redo(call)
+        if (redo or asked) and misrouted(call, shapes, stated):
+            return Dropped(call) if asked else Redo(call)
         missing = {**ungrounded(call, schemas[call.name], said),
                    **unstated(call, schemas[call.name], said, stated, foreign)}
+        if asked and (missing or not fits(call, schemas[call.name], made, stated)):
+            return Dropped(call)
         if missing:
             return question(call, missing)
         made.append(call)
         return call
 
+    # is there a stated value no call holds yet, that one more call could take? (chat/more.py)
+    check.untaken = lambda: untaken(tools, made, stated)  # type: ignore[attr-defined]
     return check
 
 

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from llm_mcp.chat.more import Dropped
 from llm_mcp.chat.route import Redo
 from llm_mcp.chat.types import ToolCall
 from llm_mcp.errors import LLMMCPError
@@ -234,6 +235,11 @@ class StreamParser:
         self.ground = ground
         self.redo_from = redo_from
         self.redo: tuple[int, str] | None = None
+        # calls that begin at `asked_from` or later were asked for by the decoder (chat/more.py):
+        # one that asks for nothing new is dropped, the parser stops, `dropped` says where it began
+        self.asked_from: int | None = None
+        self.dropped: int | None = None
+        self.added = 0  # calls asked for and kept
         self._fed = 0  # characters fed so far
         self._block_at: int | None = None  # where the open call block began, in the text fed
         self.withheld: list[ToolCall] = []
@@ -246,17 +252,37 @@ class StreamParser:
         self.text, self.calls, self.errors = [], [], []
 
     def feed(self, chunk: str) -> list[Event]:
-        if self.redo:
+        if self.redo or self.dropped is not None:
             return []
         self._buf += chunk
         self._fed += len(chunk)
         return self._drain(final=False)
 
     def finish(self) -> list[Event]:
-        events = [] if self.redo else self._drain(final=True)
+        events = [] if self.redo or self.dropped is not None else self._drain(final=True)
         for q in self.questions:
             self._emit_text(("\n" if "".join(self.text).strip() else "") + q, events)
         return events
+
+    def drop_open(self) -> bool:
+        """Drop a call block asked for that is still open (the reply ran out of tokens in it)."""
+        if self._in_call and self.asked_from is not None and (self._block_at or 0) >= self.asked_from:
+            self.dropped, self._buf, self._in_call = self._block_at, "", False
+            return True
+        return False
+
+    @property
+    def only_calls(self) -> bool:
+        """Is the reply so far call blocks alone, each closed and kept (no text, question or error)?"""
+        return bool(self.calls) and self._started and not self._bare and not self._in_call \
+            and not self._buf.strip() and not "".join(self.text).strip() and not self.errors \
+            and not self.questions and not self.redo and self.dropped is None
+
+    def wants_more(self) -> bool:
+        """Could one more call be kept here (chat/more.py): a reply of calls alone, and a value the
+        conversation states that none of them holds?"""
+        untaken = getattr(self.ground, "untaken", None)
+        return self.only_calls and untaken is not None and untaken()
 
     def result(self) -> ParsedReply:
         text = "".join(self.text).strip()
@@ -272,10 +298,14 @@ class StreamParser:
         self._emit(found, [error] if error else [], events)
 
     def _emit(self, calls: list[ToolCall], errors: list[ParseError], events: list) -> None:
+        at = self._block_at  # None: bare JSON, or a block never closed
+        asked = at is not None and self.asked_from is not None and at >= self.asked_from
         for call in self.fix(calls) if self.fix else calls:
-            checked = self.ground(call) if self.ground else call
+            checked = (self.ground(call, asked) if asked else self.ground(call)) if self.ground else call
+            if isinstance(checked, Dropped):
+                self.dropped, self._buf = at, ""
+                return
             if isinstance(checked, Redo):
-                at = self._block_at  # None: bare JSON, or a block never closed
                 if at is not None and self.redo_from is not None and at >= self.redo_from:
                     self.redo = (at, call.name)
                     return
@@ -288,6 +318,7 @@ class StreamParser:
                 self.taken.append(call)
                 call = checked
             self.calls.append(call)
+            self.added += asked
             events.append(CallEvent(call))
         for error in errors:
             self.errors.append(error)
@@ -329,7 +360,7 @@ class StreamParser:
             j = self._buf.find(CLOSE)
             if j >= 0:
                 self._emit_block(self._buf[:j], events)
-                if self.redo:
+                if self.redo or self.dropped is not None:
                     return events
                 self._buf = self._buf[j + len(CLOSE):]
                 self._in_call = False

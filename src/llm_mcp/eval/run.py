@@ -35,6 +35,7 @@ class Prediction:
     withheld: list[ToolCall] = field(default_factory=list)  # calls asked about instead (chat/ground.py)
     taken: list[ToolCall] = field(default_factory=list)  # calls as written, before values were taken from the request
     redone: int = 0  # calls sent back and decoded again, their tool excluded (chat/route.py)
+    added: int = 0  # calls asked for beyond the model's own, and kept (chat/more.py)
 
     @property
     def well_formed(self) -> bool:
@@ -99,6 +100,7 @@ class Score:
             "withheld_calls": sum(len(p.withheld) for p in self.predictions),
             "taken_calls": sum(len(p.taken) for p in self.predictions),
             "redone_calls": sum(p.redone for p in self.predictions),
+            "added_calls": sum(p.added for p in self.predictions),
             "mean_latency_s": round(sum(p.seconds for p in self.predictions) / n, 3),
             "mean_new_tokens": round(sum(p.tokens for p in self.predictions) / n, 1),
             "seconds": round(self.seconds, 1),
@@ -154,14 +156,14 @@ def predict(model, fmt, cases, max_new_tokens: int = REPLY_TOKENS, batch_size: i
             raise row.error
         # the reply: the text kept before any call sent back (chat/route.py), then the rest
         score.predictions.append(judge(fmt, cases[i], i, row.stream.text(), row.tokens, row.seconds,
-                                       grounded, row.redos))
+                                       grounded, row.redos, row.stream.parser.added))
     score.seconds = time.perf_counter() - started
     score.predictions.sort(key=lambda p: p.index)
     return score
 
 
 def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float,
-          grounded: bool = True, redone: int = 0) -> Prediction:
+          grounded: bool = True, redone: int = 0, added: int = 0) -> Prediction:
     """One reply (`raw`: its text, cut at the end of turn) judged against the case: BFCL's AST
     rules and exact match. `grounded`: the calls are checked against the case's conversation
     first, as the server checks them (a withheld call is no call; a value taken from the
@@ -173,7 +175,7 @@ def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float,
         kind = "malformed" if case.expected else "false-call"
         ast, exact = Verdict(False, kind, f"unreadable call: {parsed.errors[0].reason}"), False
     return Prediction(case, index, raw, parsed.calls, parsed.errors, ast, exact, tokens, seconds,
-                      parsed.withheld, parsed.taken, redone)
+                      parsed.withheld, parsed.taken, redone, added)
 
 
 def columns(specs: list[str], with_base: bool) -> list[tuple[str, Path | None]]:

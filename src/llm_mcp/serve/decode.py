@@ -67,6 +67,8 @@ class Row:
     kept: int = field(default=0, init=False)  # reply tokens moved into the prompt by `redo`
     without: tuple = field(default=(), init=False)  # the tools sent back from the call at `redo_at`
     redo_at: int = field(default=-1, init=False)
+    asked: int = field(default=0, init=False)  # call blocks opened beyond the model's own (chat/more.py)
+    forced: list = field(default_factory=list, init=False)  # the next tokens, whatever the logits say
     finish_reason: str | None = None  # stop, length, cancelled, error
     error: BaseException | None = None
     joined: float = 0.0  # time.perf_counter() when it joined the batch
@@ -83,6 +85,23 @@ class Row:
         from llm_mcp.chat.route import MAX_REDOS
 
         return self.guide is not None and self.messages is not None and self.redos < MAX_REDOS
+
+    def wants_more(self) -> bool:
+        """At the end of its turn: is this a reply of calls alone that may be asked for one more
+        (chat/more.py)? With the guide and the grounding on, the built-in format, room left."""
+        from llm_mcp.chat.more import MAX_MORE, ROOM
+
+        return (self.guide is not None and self.messages is not None and self.fmt.kind == "hermes"
+                and self.asked < MAX_MORE and self.tokens + ROOM <= self.max_new_tokens
+                and self.stream.parser.wants_more())
+
+    def more(self) -> None:
+        """Write the opening of one more call block in place of the end of turn (chat/more.py)."""
+        from llm_mcp.chat.more import OPENING
+
+        self.stream.ask()
+        self.forced = self.fmt.tokenizer(OPENING, add_special_tokens=False)["input_ids"]
+        self.asked += 1
 
     def redo(self) -> None:
         """Go back to just before the call the stream sent back (chat/route.py): the reply's tokens
@@ -358,10 +377,17 @@ class Decoder:
         if hot.any():
             probs = torch.softmax(logits[hot] / temps[hot, None], dim=-1)
             token[hot] = torch.multinomial(probs, 1).squeeze(-1)
+        picked = token.tolist()
+        for i, row in enumerate(rows):
+            if not row.forced and picked[i] in row.stops and row.wants_more():
+                row.more()  # one more call asked for in place of the end of turn (chat/more.py)
+            if row.forced:
+                picked[i] = row.forced.pop(0)
+                token[i] = picked[i]
         self.last = token
         now = time.perf_counter()
         ended: list[tuple[Row, str, BaseException | None]] = []
-        for row, t in zip(rows, token.tolist()):
+        for row, t in zip(rows, picked):
             row.seconds = now - row.joined
             row.first_at = row.first_at or now
             try:
@@ -372,10 +398,13 @@ class Decoder:
                 continue
             if row.stream.redo:  # a call sent back (chat/route.py): the row goes back and joins again
                 ended.append((row, "redo", None))
+            elif row.stream.dropped is not None:  # a call asked for that asked for nothing new
+                row.stream.cut()
+                ended.append((row, "stop", None))
             elif t in row.stops:
                 ended.append((row, "stop", None))
             elif row.tokens >= row.max_new_tokens:
-                ended.append((row, "length", None))
+                ended.append((row, "stop" if row.stream.cut() else "length", None))
         self._drop([r for r, _, _ in ended], None, {id(r): (why, err) for r, why, err in ended})
 
     def _drop(self, leaving: list[Row], reason: str | None, why: dict | None = None) -> None:

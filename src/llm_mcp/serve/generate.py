@@ -24,6 +24,7 @@ class Reply:
     seconds: float
     events: list = field(default_factory=list)
     redone: int = 0  # calls sent back and decoded again (chat/route.py)
+    added: int = 0  # calls asked for beyond the model's own, and kept (chat/more.py)
 
 
 class ReplyStream:
@@ -52,6 +53,23 @@ class ReplyStream:
     def redo(self) -> tuple[int, str] | None:
         """(where in `seen` the call sent back begins, its tool), or None."""
         return self.parser.redo
+
+    @property
+    def dropped(self) -> int | None:
+        """Where in `seen` a call asked for and dropped begins (chat/more.py), or None."""
+        return self.parser.dropped
+
+    def ask(self) -> None:
+        """One more call block is written into the reply (chat/more.py): calls from here are asked for."""
+        self.parser.asked_from = len(self.seen)
+
+    def cut(self) -> bool:
+        """Take the reply back to before the call asked for, where it was dropped or is still open
+        (the tokens ran out in it); False where there is none."""
+        if self.parser.dropped is None and not self.parser.drop_open():
+            return False
+        self.ids = self.ids[:self.ids_before(self.parser.dropped)]
+        return True
 
     def ids_before(self, at: int) -> int:
         """How many of the reply's ids spell text that ends at or before `at` (in `seen`)."""
@@ -111,4 +129,5 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
     if row.error is not None:
         raise row.error
     parsed = row.stream.finish()
-    return Reply(parsed, row.stream.text(), len(prompt), row.tokens, row.seconds, redone=row.redos)
+    return Reply(parsed, row.stream.text(), len(prompt), row.tokens, row.seconds, redone=row.redos,
+                 added=row.stream.parser.added)

@@ -1,0 +1,160 @@
+"""One more call asked for where a reply of calls ends (chat/more.py): which calls are kept, where
+the stream drops one, and real decodes on a tiny model taught to stop one call short."""
+
+from __future__ import annotations
+
+from llm_mcp.chat import ChatFormat, ToolCall
+from llm_mcp.chat.ground import Stated
+from llm_mcp.chat.more import fits
+from llm_mcp.chat.toolcalls import CallEvent
+
+
+def _tool(name: str, required: list[str], **params: dict) -> dict:
+    return {"name": name, "description": name.replace("_", " "),
+            "parameters": {"type": "object", "properties": params, "required": required}}
+
+
+QUOTES = _tool("get_quote", ["symbol"], symbol={"type": "string", "description": "Ticker, like AAPL"})
+PARKING = _tool("book_parking", ["city", "hours"], city={"type": "string", "description": "City"},
+                hours={"type": "integer", "description": "How long"},
+                covered={"type": "boolean", "description": "Under a roof"},
+                note={"type": "string", "description": "For the attendant"})
+FX = _tool("exchange", ["amount", "sell_currency", "buy_currency"], amount={"type": "number", "description": "Sum"},
+           sell_currency={"type": "string", "description": "ISO code"},
+           buy_currency={"type": "string", "description": "ISO code"})
+TOOLS = [QUOTES, PARKING, FX]
+
+
+def _fits(call: ToolCall, made: list[ToolCall], said: str) -> bool:
+    schema = next(t["parameters"] for t in TOOLS if t["name"] == call.name)
+    return fits(call, schema, made, Stated([{"role": "user", "content": said}]))
+
+
+def test_a_call_asked_for_is_kept_only_if_it_asks_for_something_new():
+    said = "quotes for ORCL, IBM and SAP please"
+    made = [ToolCall("get_quote", {"symbol": "ORCL"}), ToolCall("get_quote", {"symbol": "IBM"})]
+    assert _fits(ToolCall("get_quote", {"symbol": "SAP"}), made, said)
+    assert not _fits(ToolCall("get_quote", {"symbol": "IBM"}), made, said)  # made already
+    assert not _fits(ToolCall("get_quote", {"symbol": "HPQ"}), made, said)  # said nowhere
+
+    # a new required value of a kind with a form of its own (a number), the others repeated: kept
+    said = "park me in Lyon for 3 hours, and in Nice for 5"
+    made = [ToolCall("book_parking", {"city": "Lyon", "hours": 3})]
+    assert _fits(ToolCall("book_parking", {"city": "Nice", "hours": 5}), made, said)
+    # new in free words alone (a city): left to the model, any phrase could fill it
+    assert not _fits(ToolCall("book_parking", {"city": "Nice", "hours": 3}), made, said)
+    # only an optional value is new: the required ones are all taken
+    assert not _fits(ToolCall("book_parking", {"city": "Lyon", "hours": 3, "note": "hours"}), made, said)
+    # a part of a value another call holds is not new
+    assert not _fits(ToolCall("book_parking", {"city": "Part-Dieu", "hours": 3}),
+                     [ToolCall("book_parking", {"city": "Lyon Part-Dieu", "hours": 3})], "Lyon Part-Dieu, 3 hours")
+    # a number the conversation does not say
+    assert not _fits(ToolCall("book_parking", {"city": "Nice", "hours": 2}), made, said)
+    # a ticker as such: a phrase said in the message is none
+    made = [ToolCall("get_quote", {"symbol": "ORCL"})]
+    assert not _fits(ToolCall("get_quote", {"symbol": "top 5 only"}), made, "ORCL quote, top 5 only")
+
+    # readings count as said: a currency's code for its name, a number in words
+    said = "change forty pounds into yen, and forty into euros"
+    made = [ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "JPY"})]
+    assert _fits(ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "EUR"}), made, said)
+    assert not _fits(ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "CHF"}), made, said)
+
+
+def test_the_stream_drops_a_call_asked_for_that_asks_for_nothing_new(smol_tokenizer):
+    fmt = ChatFormat(smol_tokenizer, "hermes")
+    asked = [{"role": "user", "content": "quote for ORCL and IBM"}]
+    first = '<tool_call>{"name": "get_quote", "arguments": {"symbol": "ORCL"}}</tool_call>'
+    again = '\n<tool_call>{"name": "get_quote", "arguments": {"symbol": "ORCL"}}</tool_call>'
+    other = '\n<tool_call>{"name": "get_quote", "arguments": {"symbol": "IBM"}}</tool_call>'
+
+    parser = fmt.stream_parser(TOOLS, asked)
+    parser.feed(first)
+    assert parser.only_calls
+    parser.asked_from = len(first)
+    events = [e for k in range(0, len(again), 5) for e in parser.feed(again[k:k + 5])]
+    assert parser.dropped == len(first) + 1  # where its block began
+    assert not any(isinstance(e, CallEvent) for e in events)
+    assert parser.feed(other) == [] and not parser.only_calls
+    parser.finish()
+    assert [c.arguments["symbol"] for c in parser.result().calls] == ["ORCL"]
+
+    kept = fmt.stream_parser(TOOLS, asked)
+    kept.feed(first)
+    kept.asked_from = len(first)
+    events = kept.feed(other)
+    assert [e.call.arguments["symbol"] for e in events if isinstance(e, CallEvent)] == ["IBM"]
+    assert kept.added == 1 and kept.dropped is None and kept.only_calls
+
+    # a block asked for that the reply never closes (out of tokens) is dropped too
+    cut = fmt.stream_parser(TOOLS, asked)
+    cut.feed(first + other[:30])
+    cut.asked_from = len(first)
+    assert cut.drop_open() and cut.dropped == len(first) + 1
+    # the model's own blocks are never dropped
+    own = fmt.stream_parser(TOOLS, asked)
+    own.feed(first + other[:30])
+    assert not own.drop_open()
+
+
+def test_a_model_that_stops_one_call_short_is_asked_for_one_more(tiny_llama, tmp_path):
+    from conftest import taught
+    from transformers import AutoTokenizer
+
+    from llm_mcp.serve.engine import Engine, Request
+    from llm_mcp.serve.generate import generate_reply
+
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
+    messages = [{"role": "user", "content": "quotes for ORCL and IBM"}]
+    tools = [QUOTES, PARKING]
+    orcl = {"name": "get_quote", "arguments": {"symbol": "ORCL"}}
+    ibm = {"name": "get_quote", "arguments": {"symbol": "IBM"}}
+    # two answers in three stop after ORCL: greedy stops there, but it knows what a second call holds
+    model = taught(tiny_llama, fmt, messages, tools, [[orcl], [orcl, ibm], [orcl]], steps=300)
+    plain = generate_reply(model, fmt, messages, tools, max_new_tokens=100, grounded=False)
+    assert [c.arguments["symbol"] for c in plain.parsed.calls] == ["ORCL"] and plain.added == 0  # learnt
+
+    events: list = []
+    more = generate_reply(model, fmt, messages, tools, max_new_tokens=100, on_event=events.append)
+    assert [c.arguments["symbol"] for c in more.parsed.calls] == ["ORCL", "IBM"] and more.added == 1
+    assert [e.call.arguments["symbol"] for e in events if isinstance(e, CallEvent)] == ["ORCL", "IBM"]
+    # no third is asked for: every ticker said is taken
+    assert more.raw.endswith("</tool_call>") and more.raw.count("<tool_call>") == 2
+    assert fmt.parse(more.raw, tools, messages).calls == more.parsed.calls
+
+    # the server's engine makes the same reply
+    model.save_pretrained(tmp_path / "taught")
+    fmt.tokenizer.save_pretrained(tmp_path / "taught")
+    engine = Engine(str(tmp_path / "taught"), dtype="float32", chat_format="hermes")
+    try:
+        streamed: list = []
+        result = engine.generate(Request(messages, tools, max_new_tokens=100, on_event=streamed.append))
+        assert result.raw == more.raw and result.completion_tokens == more.completion_tokens
+        assert [e.call.arguments["symbol"] for e in streamed if isinstance(e, CallEvent)] == ["ORCL", "IBM"]
+    finally:
+        engine.close()
+
+
+def test_a_call_asked_for_that_repeats_one_is_dropped_and_the_reply_stands(tiny_llama):
+    from conftest import taught
+    from transformers import AutoTokenizer
+
+    from llm_mcp.serve.decode import Decoder, Row, decode_all
+    from llm_mcp.serve.generate import generate_reply
+
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
+    messages = [{"role": "user", "content": "quote for ORCL, IBM later"}]
+    tools = [QUOTES, PARKING]
+    model = taught(tiny_llama, fmt, messages, tools, [[{"name": "get_quote", "arguments": {"symbol": "ORCL"}}]],
+                    steps=200)
+    plain = generate_reply(model, fmt, messages, tools, max_new_tokens=100, grounded=False)
+    assert [c.arguments["symbol"] for c in plain.parsed.calls] == ["ORCL"]
+    events: list = []
+    row = Row(fmt.prompt_ids(messages, tools), fmt, max_new_tokens=100, guide=fmt.guide(tools),
+              on_event=events.append, tools=tools, messages=messages)
+    decode_all(Decoder(lambda: model), [row], batch=1)
+    assert row.asked == 1 and row.stream.dropped is not None  # asked for (IBM is untaken), dropped
+    more = row.stream.finish()
+    assert more.calls == plain.parsed.calls and row.finish_reason == "stop"
+    assert row.stream.text().rstrip() == plain.raw.rstrip() and row.tokens <= plain.completion_tokens
+    assert sum(isinstance(e, CallEvent) for e in events) == 1
