@@ -24,8 +24,10 @@ making up a city, a ticker, an amount), a call that repeats one already made, on
 required values are all taken ("hour" as a second timer's label, its minutes those of the
 first), one that is new only in free words: dropped. Free words are no sign of another request:
 in a chatty message any phrase can fill a city, a query or a title ("I'm European, so celsius"
-→ `get_weather(location="European")`), so a second city or query is left to the model. A kept call is followed by the model's
-own choice to stop or go on, and a reply asks for at most `MAX_MORE` more.
+→ `get_weather(location="European")`), so a second city or query is left to the model. One is
+asked for only where the conversation states such a value that no call holds yet (`untaken`:
+else nothing could be kept, and the decoding would be spent for nothing). A kept call is
+followed by the model's own choice to stop or go on; a reply asks for at most `MAX_MORE`.
 
 Only a decoder that can write into the reply does this (the local engine, `llm-mcp chat`,
 `llm-mcp eval`, with the guide and the grounding on); vLLM's replies are taken as vLLM ends them.
