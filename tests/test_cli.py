@@ -39,8 +39,8 @@ def test_chat_json_on_a_tiny_model(tiny_llama):
     out = run("chat", "--model", str(tiny_llama), "--tools", str(REPO / "examples" / "tools.json"),
               "--max-new-tokens", "4", "--json", "What's the weather in Tokyo?")
     reply = json.loads(out.stdout.strip().splitlines()[-1])
-    assert set(reply) == {"content", "tool_calls", "withheld", "taken", "redone", "added", "errors", "usage",
-                          "chat_format"}
+    assert set(reply) == {"content", "tool_calls", "withheld", "taken", "redone", "added", "filled", "errors",
+                          "usage", "chat_format"}
     assert reply["chat_format"] == "hermes"
     assert reply["usage"]["completion_tokens"] <= 4 and reply["usage"]["prompt_tokens"] > 300
 

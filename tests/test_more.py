@@ -1,11 +1,12 @@
-"""One more call asked for where a reply of calls ends (chat/more.py): which calls are kept, where
-the stream drops one, and real decodes on a tiny model taught to stop one call short."""
+"""One more call asked for where a reply of calls ends, one more argument where a call closes
+(chat/more.py): which are kept, where the stream drops one, and real decodes on a tiny model
+taught to stop one call, or one argument, short."""
 
 from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.ground import Stated
-from llm_mcp.chat.more import fits
+from llm_mcp.chat.more import fits, kept, wanted
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -22,7 +23,11 @@ PARKING = _tool("book_parking", ["city", "hours"], city={"type": "string", "desc
 FX = _tool("exchange", ["amount", "sell_currency", "buy_currency"], amount={"type": "number", "description": "Sum"},
            sell_currency={"type": "string", "description": "ISO code"},
            buy_currency={"type": "string", "description": "ISO code"})
-TOOLS = [QUOTES, PARKING, FX]
+LOCKERS = _tool("find_lockers", ["city"], city={"type": "string", "description": "Town"},
+                radius_km={"type": "integer", "description": "How far"},
+                open_late={"type": "boolean", "description": "After 8pm too"},
+                max_results={"type": "integer", "minimum": 1, "maximum": 20, "description": "How many"})
+TOOLS = [QUOTES, PARKING, FX, LOCKERS]
 
 
 def _fits(call: ToolCall, made: list[ToolCall], said: str) -> bool:
@@ -158,3 +163,83 @@ def test_a_call_asked_for_that_repeats_one_is_dropped_and_the_reply_stands(tiny_
     assert more.calls == plain.parsed.calls and row.finish_reason == "stop"
     assert row.stream.text().rstrip() == plain.raw.rstrip() and row.tokens <= plain.completion_tokens
     assert sum(isinstance(e, CallEvent) for e in events) == 1
+
+
+def test_an_argument_is_asked_for_and_kept_only_where_the_request_grounds_it():
+    schema = LOCKERS["parameters"]
+
+    def ask(said: str, **arguments) -> bool:
+        return wanted(schema, arguments, [], Stated([{"role": "user", "content": said}]))
+
+    def keep(said: str, name: str, made: list | None = None, **arguments) -> bool:
+        return kept(name, schema, arguments, made or [], Stated([{"role": "user", "content": said}]))
+
+    # a number no argument holds: asked for, and kept where the model writes that number
+    assert ask("find 3 lockers in Leeds", city="Leeds")
+    assert keep("find 3 lockers in Leeds", "max_results", city="Leeds", max_results=3)
+    assert not keep("find 3 lockers in Leeds", "max_results", city="Leeds", max_results=5)
+    assert not ask("lockers in Leeds", city="Leeds")  # no number at all
+    assert not ask("lockers at 9 Park Lane", city="9 Park Lane")  # the one number is held
+    assert not keep("find 50 lockers in Leeds", "max_results", city="Leeds", max_results=50)  # out of its range
+    # held by an earlier call of the reply, as a number or as digits inside a value
+    assert not keep("park 3 hours in Leeds and find lockers there", "max_results",
+                    [ToolCall("book_parking", {"city": "Leeds", "hours": 3})], city="Leeds", max_results=3)
+    assert not keep("lockers near 3 Elm Road", "max_results", [ToolCall("find_lockers", {"city": "3 Elm Road"})],
+                    city="Leeds", max_results=3)
+    # a number said in another parameter's own terms is that one's ("10km": radius_km)
+    assert not keep("lockers in Leeds within 10km", "max_results", city="Leeds", max_results=10)
+    # only parameters after the last one written can be asked for (the grammar keeps the schema's order)
+    assert not ask("lockers in Leeds, 3 of them", city="Leeds", max_results=3)
+    assert ask("lockers in Leeds open late, 3 of them", city="Leeds", open_late=True)
+    # a yes/no whose name's word is said ("open" says nothing: any locker is open)
+    assert ask("lockers in Leeds open late", city="Leeds")
+    assert keep("lockers in Leeds open late", "open_late", city="Leeds", open_late=True)
+    assert not ask("lockers in Leeds that are open", city="Leeds")
+    assert not keep("lockers in Leeds that are open", "open_late", city="Leeds", open_late=True)
+    assert not keep("lockers in Leeds", "city", city="Leeds")  # free words are never asked-for keeps
+
+
+def test_the_stream_keeps_an_argument_asked_for_only_where_it_is_grounded(smol_tokenizer):
+    fmt = ChatFormat(smol_tokenizer, "hermes")
+    asked = [{"role": "user", "content": "find 3 lockers in Leeds"}]
+    head = '<tool_call>{"name": "find_lockers", "arguments": {"city": " Leeds"'
+    for value, calls in (("3", {"city": "Leeds", "max_results": 3}), ("5", {"city": "Leeds"})):
+        parser = fmt.stream_parser(TOOLS, asked)
+        parser.feed(head)
+        assert parser.open_call() == ToolCall("find_lockers", {"city": "Leeds"}) and parser.wants_arg()
+        parser.ask_arg()
+        assert not parser.wants_arg()  # once per call
+        events = parser.feed(', "max_results": ' + value + "}}</tool_call>")
+        assert [e.call.arguments for e in events if isinstance(e, CallEvent)] == [calls]
+        assert parser.filled == (value == "3")
+    # the model's own arguments are the model's: an unsaid optional number it wrote itself
+    # stands while a number of the request is free (chat/ground.py `_made_up`)
+    own = fmt.stream_parser(TOOLS, asked)
+    own.feed(head + ', "max_results": 5}}</tool_call>')
+    assert own.result().calls[0].arguments == {"city": "Leeds", "max_results": 5} and own.filled == 0
+    inside = fmt.stream_parser(TOOLS, asked)
+    inside.feed('<tool_call>{"name": "find_lockers", "arguments": {"city": " Lee')
+    assert inside.open_call() is None and not inside.wants_arg()  # inside a value
+
+
+def test_a_model_that_stops_one_argument_short_is_asked_for_it(tiny_llama):
+    from conftest import taught
+    from transformers import AutoTokenizer
+
+    from llm_mcp.serve.generate import generate_reply
+
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
+    messages = [{"role": "user", "content": "find 3 lockers in Leeds"}]
+    tools = [QUOTES, LOCKERS]
+    short = {"name": "find_lockers", "arguments": {"city": "Leeds"}}
+    whole = {"name": "find_lockers", "arguments": {"city": "Leeds", "max_results": 3}}
+    # two answers in three close after the city: greedy does, but it knows what the count holds
+    model = taught(tiny_llama, fmt, messages, tools, [[short], [whole], [short]], steps=300)
+    plain = generate_reply(model, fmt, messages, tools, max_new_tokens=100, grounded=False)
+    assert [c.arguments for c in plain.parsed.calls] == [{"city": "Leeds"}] and plain.filled == 0  # learnt
+
+    events: list = []
+    more = generate_reply(model, fmt, messages, tools, max_new_tokens=100, on_event=events.append)
+    assert [c.arguments for c in more.parsed.calls] == [{"city": "Leeds", "max_results": 3}]
+    assert more.filled == 1 and more.raw.count('"max_results"') == 1
+    assert [e.call.arguments for e in events if isinstance(e, CallEvent)] == [{"city": "Leeds", "max_results": 3}]

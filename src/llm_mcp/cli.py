@@ -68,6 +68,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
             "taken": [c.to_dict() for c in reply.parsed.taken],
             "redone": reply.redone,
             "added": reply.added,
+            "filled": reply.filled,
             "usage": {"prompt_tokens": reply.prompt_tokens,
                       "completion_tokens": reply.completion_tokens},
             "chat_format": fmt.kind,

@@ -83,7 +83,7 @@ from typing import Any, Callable
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.more import Dropped, fits, untaken
+from llm_mcp.chat.more import Dropped, fits, kept, untaken, wanted
 from llm_mcp.chat.route import Redo, id_shapes, misrouted
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
@@ -212,7 +212,8 @@ def grounder(tools: list[dict], messages: list | None,
              redo: bool = False) -> Callable[..., ToolCall | str | Redo | Dropped] | None:
     """For the calls of a reply to `messages` with `tools` (normalised): the call, with the values
     the model miscopied taken from the conversation (`taken_from`), or the question that replaces
-    a call with an ungrounded value; with `redo` (a decoder that can go back), a `Redo` for a call
+    a call with an ungrounded value (an argument `arg` the decoder asked for, chat/more.py, left
+    out unless the conversation grounds it); with `redo` (a decoder that can go back), a `Redo` for a call
     that carries another tool's identifier (chat/route.py). A call the decoder `asked` for beyond
     the model's own (chat/more.py) is kept only if it stands all that and asks for something new;
     else it is `Dropped`. None when there is nothing to check, or nothing to check against (no
@@ -226,9 +227,11 @@ def grounder(tools: list[dict], messages: list | None,
     foreign = {shape for params in shapes.values() for shape in params.values()}  # identifiers' shapes
     made: list[ToolCall] = []  # the reply's calls so far
 
-    def check(call: ToolCall, asked: bool = False) -> ToolCall | str | Redo | Dropped:
+    def check(call: ToolCall, asked: bool = False, arg: str | None = None) -> ToolCall | str | Redo | Dropped:
         if call.name not in schemas:
             return Dropped(call) if asked else call
+        if arg in call.arguments and not kept(arg, schemas[call.name], call.arguments, made, stated):
+            call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
         call = taken_from(call, schemas[call.name], stated, made)
         if (redo or asked) and misrouted(call, shapes, stated):
             return Dropped(call) if asked else Redo(call)
@@ -243,6 +246,9 @@ def grounder(tools: list[dict], messages: list | None,
 
     # is there a stated value no call holds yet, that one more call could take? (chat/more.py)
     check.untaken = lambda: untaken(tools, made, stated)  # type: ignore[attr-defined]
+    # does a call closing with these arguments leave out one the conversation may fill? (chat/more.py)
+    check.wanted = lambda call: call.name in schemas and wanted(  # type: ignore[attr-defined]
+        schemas[call.name], call.arguments, made, stated)
     return check
 
 
@@ -373,9 +379,6 @@ def _own_numbers(name: str, spec: dict, stated: Stated) -> list:
     """The numbers the conversation says in the parameter's own terms: lengths of time in its unit
     ("1 hour 15 min" → 75 for `duration_minutes`), else numbers said with a word of its name, what
     they count or measure ("5 results" for `max_results`, "10km" for `radius_km`)."""
-    def stem(word: str) -> str:
-        return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
-
     if unit := _time_unit(name, spec):
         found = [m.readings[0] / unit for m in stated("duration")]
     else:
@@ -383,6 +386,11 @@ def _own_numbers(name: str, spec: dict, stated: Stated) -> list:
         found = [m.readings[0] for m in stated("quantity") if stem(m.noun) in words]
     return [int(n) if float(n).is_integer() else n for n in found
             if spec.get("type") == "number" or float(n).is_integer()]
+
+
+def stem(word: str) -> str:
+    """A word without its plural's ending ("parcels" → "parcel", "boxes" → "box")."""
+    return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
 
 
 def _key(name: str, arguments: dict) -> tuple:

@@ -1,4 +1,4 @@
-"""One more call, asked for where a reply of calls ends, kept only if it carries something new.
+"""One more call where a reply of calls ends, one more argument where a call closes: kept only if new.
 
 Asked for two or three things in one message, a small model often makes the first calls and
 stops: "stock prices for NVDA, TSLA and AMZN" answered with NVDA and TSLA only, "email Priya …
@@ -29,6 +29,24 @@ asked for only where the conversation states such a value that no call holds yet
 else nothing could be kept, and the decoding would be spent for nothing). A kept call is
 followed by the model's own choice to stop or go on; a reply asks for at most `MAX_MORE`.
 
+The same goes for an argument. Where the model closes a call's arguments leaving out an optional
+parameter the conversation may fill (`wanted`: a number it states that no argument of the reply
+holds, within the parameter's range; a yes/no whose name has a word it says, "history" for
+`include_history`), the decoder writes `, "` in place of the closing brace and the model names
+one more argument (the guide holds it to the parameters still open) and writes its value. The
+argument is kept only if the conversation grounds it (`kept`): a number it states that no other
+argument holds, a yes/no whose name's word it says, an option it names; else the call is made
+without it (the raw text keeps what the model wrote):
+
+    find 3 drop-off points in Leeds
+        find_drop_off_points(city="Leeds")             + max_results=3                 kept
+    track PX-319055 with the full history
+        track_parcel(tracking_number="PX-319055")      + include_history=true          kept
+    book a pickup at 9 Castle Street for tomorrow
+        schedule_pickup(address="9 Castle Street", …)  (9 is held by the address: not asked)
+
+Once per call block, at most `MAX_ARGS` per reply.
+
 Only a decoder that can write into the reply does this (the local engine, `llm-mcp chat`,
 `llm-mcp eval`, with the guide and the grounding on); vLLM's replies are taken as vLLM ends them.
 """
@@ -45,6 +63,8 @@ from llm_mcp.chat.types import Resolver, ToolCall, normalize
 MAX_MORE = 2  # calls asked for per reply beyond the model's own
 ROOM = 32  # reply tokens left, at least, to ask for one (one that runs out is dropped)
 OPENING = '\n<tool_call>{"name": "'  # the built-in format's call block, up to the tool's name
+MAX_ARGS = 2  # arguments asked for per reply beyond the model's own
+ARG_OPENING = ', "'  # one more argument of an open call, up to its name
 
 
 @dataclass(frozen=True)
@@ -166,3 +186,77 @@ def _same(a: dict, b: dict) -> bool:
 
 def _norm(value: Any) -> Any:
     return normalize(value) if isinstance(value, str) else value
+
+
+# words of a yes/no parameter's name that say nothing of what it is about
+_FLAG_WORDS = {"include", "includes", "is", "has", "have", "with", "without", "enable", "enabled", "disable",
+               "required", "require", "only", "allow", "allowed", "show", "use", "open", "send", "all", "full"}
+
+
+def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> bool:
+    """Where a call to a tool of `schema` closes with `arguments`: is there an optional parameter
+    it leaves out, one the grammar still allows (after the last argument written, in the schema's
+    order), that the conversation may fill (see the module doc)?"""
+    resolve = Resolver(schema)
+    top = resolve(schema)
+    names = list(top.get("properties") or {})
+    last = max((names.index(k) for k in arguments if k in names), default=-1)
+    required = set(top.get("required") or [])
+    for name in names[last + 1:]:
+        spec = resolve(top["properties"][name])
+        if name in required or "enum" in spec or "const" in spec:
+            continue
+        if spec.get("type") in ("integer", "number") and _free_numbers(name, schema, arguments, made, stated):
+            return True
+        if spec.get("type") == "boolean" and _flag_said(name, stated):
+            return True
+    return False
+
+
+def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> bool:
+    """Is the argument `name` that a call was asked for (and wrote into `arguments`) one the
+    conversation grounds: a number it states that no other argument holds (or says in the
+    parameter's own terms), a yes/no whose name's word it says, an option it names?"""
+    from llm_mcp.chat.ground import _own_numbers
+
+    resolve = Resolver(schema)
+    spec = resolve((resolve(schema).get("properties") or {}).get(name))
+    value = arguments.get(name)
+    others = {k: v for k, v in arguments.items() if k != name}
+    if isinstance(value, bool):
+        return spec.get("type") == "boolean" and _flag_said(name, stated)
+    if isinstance(value, (int, float)):
+        return value in _free_numbers(name, schema, others, made, stated) or value in _own_numbers(name, spec, stated)
+    if isinstance(value, str) and "enum" in spec:
+        return stated.names(value.strip())
+    return False
+
+
+def _free_numbers(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> list:
+    """The numbers the conversation states that parameter `name` could take: within its range,
+    held by no argument of the call or of the reply's calls (as a number, or as digits inside a
+    value: "9 Castle Street"), and not said in another parameter's own terms ("10km" is
+    `radius_km`'s, not `max_results`')."""
+    from llm_mcp.chat.ground import _own_numbers, leaves
+
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    spec = resolve(props.get(name))
+    held = {n for other, s in props.items() if other != name for n in _own_numbers(other, resolve(s), stated)}
+    for value in [*leaves(arguments), *(v for m in made for v in leaves(m.arguments))]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            held.add(value)
+        elif isinstance(value, str):
+            held.update(float(d) for d in re.findall(r"\d+(?:\.\d+)?", value))
+    low, high = spec.get("minimum", float("-inf")), spec.get("maximum", float("inf"))
+    return [n for n in (m.readings[0] for m in stated("number"))
+            if n not in held and low <= n <= high and (spec.get("type") == "number" or float(n).is_integer())]
+
+
+def _flag_said(name: str, stated: Any) -> bool:
+    """Does the conversation say a word of a yes/no parameter's name, one about what it is
+    ("history" of `include_history`, "signature" of `signature_required`)?"""
+    from llm_mcp.chat.ground import _name_words, stem
+
+    said = {stem(w) for w in re.findall(r"[a-z]+", stated.text.lower())}
+    return any(len(w) >= 4 and w not in _FLAG_WORDS and stem(w) in said for w in _name_words(name))

@@ -240,6 +240,9 @@ class StreamParser:
         self.asked_from: int | None = None
         self.dropped: int | None = None
         self.added = 0  # calls asked for and kept
+        # one more argument asked for (chat/more.py): (where its block began, the keys before it)
+        self.arg_asked: tuple[int, tuple[str, ...]] | None = None
+        self.filled = 0  # arguments asked for and kept
         self._fed = 0  # characters fed so far
         self._block_at: int | None = None  # where the open call block began, in the text fed
         self.withheld: list[ToolCall] = []
@@ -284,6 +287,27 @@ class StreamParser:
         untaken = getattr(self.ground, "untaken", None)
         return self.only_calls and untaken is not None and untaken()
 
+    def open_call(self) -> ToolCall | None:
+        """The call of the open block if its arguments closed here, or None (not in a block, or
+        inside a value)."""
+        if not self._in_call or self._bare:
+            return None
+        calls, error = decode_block(self._buf + "}}", self.unspace)
+        return calls[0] if len(calls) == 1 and error is None else None
+
+    def wants_arg(self) -> bool:
+        """Where the open block's arguments would close: could one more argument be kept (chat/more.py)?"""
+        wanted = getattr(self.ground, "wanted", None)
+        if wanted is None or (self.arg_asked and self.arg_asked[0] == self._block_at):
+            return False
+        call = self.open_call()
+        return call is not None and wanted(call)
+
+    def ask_arg(self) -> None:
+        """One more argument is written into the open block (chat/more.py)."""
+        call = self.open_call()
+        self.arg_asked = (self._block_at, tuple(call.arguments) if call else ())
+
     def result(self) -> ParsedReply:
         text = "".join(self.text).strip()
         return ParsedReply(text, list(self.calls), list(self.errors), list(self.withheld), list(self.taken))
@@ -301,7 +325,10 @@ class StreamParser:
         at = self._block_at  # None: bare JSON, or a block never closed
         asked = at is not None and self.asked_from is not None and at >= self.asked_from
         for call in self.fix(calls) if self.fix else calls:
-            checked = (self.ground(call, asked) if asked else self.ground(call)) if self.ground else call
+            arg = None  # the argument asked for in this block, if any (chat/more.py)
+            if self.arg_asked and at is not None and self.arg_asked[0] == at:
+                arg = next((k for k in call.arguments if k not in self.arg_asked[1]), None)
+            checked = (self.ground(call, asked, arg) if asked or arg else self.ground(call)) if self.ground else call
             if isinstance(checked, Dropped):
                 self.dropped, self._buf = at, ""
                 return
@@ -319,6 +346,7 @@ class StreamParser:
                 call = checked
             self.calls.append(call)
             self.added += asked
+            self.filled += arg is not None and arg in call.arguments
             events.append(CallEvent(call))
         for error in errors:
             self.errors.append(error)

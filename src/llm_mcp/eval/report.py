@@ -23,6 +23,7 @@ ROWS = [
     ("taken_calls", "calls with values taken from the request", "n"),
     ("redone_calls", "calls decoded again (another tool's id)", "n"),
     ("added_calls", "calls asked for and kept (one more)", "n"),
+    ("filled_arguments", "arguments asked for and kept (one more)", "n"),
     ("mean_latency_s", "mean latency s", "n"),
     ("mean_new_tokens", "mean new tokens", "n"),
 ]
@@ -114,7 +115,7 @@ def write(out: Path, scores: dict[str, Score], meta: dict, per_kind: int = 3) ->
                                     "calls": [c.to_dict() for c in p.calls],
                                     "withheld": [c.to_dict() for c in p.withheld],
                                     "taken": [c.to_dict() for c in p.taken], "redone": p.redone,
-                                    "added": p.added,
+                                    "added": p.added, "filled": p.filled,
                                     "tokens": p.tokens, "seconds": round(p.seconds, 3)},
                                    ensure_ascii=False) + "\n")
     return out

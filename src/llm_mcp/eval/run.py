@@ -13,6 +13,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llm_mcp.chat.toolcalls import ParsedReply
 from llm_mcp.chat.types import ToolCall
 from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.eval.cases import Case, from_example
@@ -36,6 +37,7 @@ class Prediction:
     taken: list[ToolCall] = field(default_factory=list)  # calls as written, before values were taken from the request
     redone: int = 0  # calls sent back and decoded again, their tool excluded (chat/route.py)
     added: int = 0  # calls asked for beyond the model's own, and kept (chat/more.py)
+    filled: int = 0  # arguments asked for beyond the model's own, and kept (chat/more.py)
 
     @property
     def well_formed(self) -> bool:
@@ -101,6 +103,7 @@ class Score:
             "taken_calls": sum(len(p.taken) for p in self.predictions),
             "redone_calls": sum(p.redone for p in self.predictions),
             "added_calls": sum(p.added for p in self.predictions),
+            "filled_arguments": sum(p.filled for p in self.predictions),
             "mean_latency_s": round(sum(p.seconds for p in self.predictions) / n, 3),
             "mean_new_tokens": round(sum(p.tokens for p in self.predictions) / n, 1),
             "seconds": round(self.seconds, 1),
@@ -154,28 +157,34 @@ def predict(model, fmt, cases, max_new_tokens: int = REPLY_TOKENS, batch_size: i
     for i, row in zip(order, rows):
         if row.error is not None:
             raise row.error
-        # the reply: the text kept before any call sent back (chat/route.py), then the rest
+        # the reply: the text kept before any call sent back (chat/route.py), then the rest; its
+        # calls as the decoder parsed them, knowing what it asked for (chat/more.py)
+        parser = row.stream.parser
         score.predictions.append(judge(fmt, cases[i], i, row.stream.text(), row.tokens, row.seconds,
-                                       grounded, row.redos, row.stream.parser.added))
+                                       grounded, row.redos, parser.added, parser.filled, row.stream.finish()))
     score.seconds = time.perf_counter() - started
     score.predictions.sort(key=lambda p: p.index)
     return score
 
 
 def judge(fmt, case: Case, index: int, raw: str, tokens: int, seconds: float,
-          grounded: bool = True, redone: int = 0, added: int = 0) -> Prediction:
+          grounded: bool = True, redone: int = 0, added: int = 0, filled: int = 0,
+          parsed: ParsedReply | None = None) -> Prediction:
     """One reply (`raw`: its text, cut at the end of turn) judged against the case: BFCL's AST
     rules and exact match. `grounded`: the calls are checked against the case's conversation
     first, as the server checks them (a withheld call is no call; a value taken from the
-    conversation is judged as taken)."""
-    parsed = fmt.parse(raw, case.tools, case.prompt if grounded else None)
+    conversation is judged as taken). `parsed`: the reply as its decoder parsed it (an argument
+    it asked for and the conversation does not ground is left out, chat/more.py); default: `raw`
+    parsed afresh."""
+    if parsed is None:
+        parsed = fmt.parse(raw, case.tools, case.prompt if grounded else None)
     ast = match_calls(parsed.calls, case.expected, case.tools)
     exact = match_calls(parsed.calls, case.expected, case.tools, strict=True).ok
     if parsed.errors:  # an unreadable call block: no match, and no "no call" either
         kind = "malformed" if case.expected else "false-call"
         ast, exact = Verdict(False, kind, f"unreadable call: {parsed.errors[0].reason}"), False
     return Prediction(case, index, raw, parsed.calls, parsed.errors, ast, exact, tokens, seconds,
-                      parsed.withheld, parsed.taken, redone, added)
+                      parsed.withheld, parsed.taken, redone, added, filled)
 
 
 def columns(specs: list[str], with_base: bool) -> list[tuple[str, Path | None]]:

@@ -68,6 +68,7 @@ class Row:
     without: tuple = field(default=(), init=False)  # the tools sent back from the call at `redo_at`
     redo_at: int = field(default=-1, init=False)
     asked: int = field(default=0, init=False)  # call blocks opened beyond the model's own (chat/more.py)
+    args_asked: int = field(default=0, init=False)  # arguments asked for beyond the model's own (chat/more.py)
     forced: list = field(default_factory=list, init=False)  # the next tokens, whatever the logits say
     finish_reason: str | None = None  # stop, length, cancelled, error
     error: BaseException | None = None
@@ -94,6 +95,23 @@ class Row:
         return (self.guide is not None and self.messages is not None and self.fmt.kind == "hermes"
                 and self.asked < MAX_MORE and self.tokens + ROOM <= self.max_new_tokens
                 and self.stream.parser.wants_more())
+
+    def wants_arg(self, token: int) -> bool:
+        """Where `token` would close an open call's arguments: may the call be asked for one more
+        (chat/more.py)? With the guide and the grounding on, the built-in format, room left."""
+        from llm_mcp.chat.more import MAX_ARGS, ROOM
+
+        return (self.guide is not None and self.messages is not None and self.fmt.kind == "hermes"
+                and self.args_asked < MAX_ARGS and self.tokens + ROOM <= self.max_new_tokens
+                and self.fmt.tokenizer.decode([token]).startswith("}") and self.stream.parser.wants_arg())
+
+    def more_arg(self) -> None:
+        """Write the opening of one more argument in place of the call's closing brace (chat/more.py)."""
+        from llm_mcp.chat.more import ARG_OPENING
+
+        self.stream.parser.ask_arg()
+        self.forced = self.fmt.tokenizer(ARG_OPENING, add_special_tokens=False)["input_ids"]
+        self.args_asked += 1
 
     def more(self) -> None:
         """Write the opening of one more call block in place of the end of turn (chat/more.py)."""
@@ -381,6 +399,8 @@ class Decoder:
         for i, row in enumerate(rows):
             if not row.forced and picked[i] in row.stops and row.wants_more():
                 row.more()  # one more call asked for in place of the end of turn (chat/more.py)
+            elif not row.forced and row.wants_arg(picked[i]):
+                row.more_arg()  # one more argument asked for in place of the closing brace
             if row.forced:
                 picked[i] = row.forced.pop(0)
                 token[i] = picked[i]

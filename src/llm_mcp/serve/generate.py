@@ -25,6 +25,7 @@ class Reply:
     events: list = field(default_factory=list)
     redone: int = 0  # calls sent back and decoded again (chat/route.py)
     added: int = 0  # calls asked for beyond the model's own, and kept (chat/more.py)
+    filled: int = 0  # arguments asked for beyond the model's own, and kept (chat/more.py)
 
 
 class ReplyStream:
@@ -130,4 +131,4 @@ def generate_reply(model: Any, fmt: ChatFormat, messages: list, tools: Any = Non
         raise row.error
     parsed = row.stream.finish()
     return Reply(parsed, row.stream.text(), len(prompt), row.tokens, row.seconds, redone=row.redos,
-                 added=row.stream.parser.added)
+                 added=row.stream.parser.added, filled=row.stream.parser.filled)

@@ -341,7 +341,8 @@ const METRICS = [["examples", "examples", false], ["well_formed", "well-formed c
   ["withheld_calls", "calls withheld (values said nowhere)", false],
   ["taken_calls", "calls with values taken from the request", false],
   ["redone_calls", "calls decoded again (another tool's id)", false],
-  ["added_calls", "calls asked for and kept (one more)", false]];
+  ["added_calls", "calls asked for and kept (one more)", false],
+  ["filled_arguments", "arguments asked for and kept (one more)", false]];
 
 function showReport(id, report) {
   if (!report.models) { $("#report-title").textContent = `${id}: ${report.status}`; return; }
