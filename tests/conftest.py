@@ -3,6 +3,7 @@ its tokenizer with several chat templates, and tiny random models built from a c
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
@@ -164,6 +165,20 @@ class Server:
             self.proc.send_signal(sig)
             self.proc.wait(30)
         self.log.close()
+
+
+@contextlib.contextmanager
+def served(model, fmt, folder):
+    """The server's engine on `model` (saved with its tokenizer under `folder`), closed after."""
+    from llm_mcp.serve.engine import Engine
+
+    model.save_pretrained(folder)
+    fmt.tokenizer.save_pretrained(folder)
+    engine = Engine(str(folder), dtype="float32", chat_format="hermes")
+    try:
+        yield engine
+    finally:
+        engine.close()
 
 
 def taught(folder, fmt, messages: list, tools: list, replies: list[list[dict]], steps: int):

@@ -103,10 +103,10 @@ def test_the_stream_drops_a_call_asked_for_that_asks_for_nothing_new(smol_tokeni
 
 
 def test_a_model_that_stops_one_call_short_is_asked_for_one_more(tiny_llama, tmp_path):
-    from conftest import taught
+    from conftest import served, taught
     from transformers import AutoTokenizer
 
-    from llm_mcp.serve.engine import Engine, Request
+    from llm_mcp.serve.engine import Request
     from llm_mcp.serve.generate import generate_reply
 
     fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
@@ -128,16 +128,11 @@ def test_a_model_that_stops_one_call_short_is_asked_for_one_more(tiny_llama, tmp
     assert fmt.parse(more.raw, tools, messages).calls == more.parsed.calls
 
     # the server's engine makes the same reply
-    model.save_pretrained(tmp_path / "taught")
-    fmt.tokenizer.save_pretrained(tmp_path / "taught")
-    engine = Engine(str(tmp_path / "taught"), dtype="float32", chat_format="hermes")
-    try:
+    with served(model, fmt, tmp_path / "taught") as engine:
         streamed: list = []
         result = engine.generate(Request(messages, tools, max_new_tokens=100, on_event=streamed.append))
         assert result.raw == more.raw and result.completion_tokens == more.completion_tokens
         assert [e.call.arguments["symbol"] for e in streamed if isinstance(e, CallEvent)] == ["ORCL", "IBM"]
-    finally:
-        engine.close()
 
 
 def test_a_call_asked_for_that_repeats_one_is_dropped_and_the_reply_stands(tiny_llama):

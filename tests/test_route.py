@@ -57,10 +57,10 @@ def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_to
 
 
 def test_a_reply_goes_back_and_its_next_choice_of_tool_takes_the_place(tiny_llama, tmp_path):
-    from conftest import taught
+    from conftest import served, taught
     from transformers import AutoTokenizer
 
-    from llm_mcp.serve.engine import Engine, Request
+    from llm_mcp.serve.engine import Request
     from llm_mcp.serve.generate import generate_reply
 
     fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
@@ -79,13 +79,8 @@ def test_a_reply_goes_back_and_its_next_choice_of_tool_takes_the_place(tiny_llam
     assert again.completion_tokens <= 40
 
     # the server's engine: the row goes back, joins its batch again, and streams no call it took back
-    model.save_pretrained(tmp_path / "taught")
-    fmt.tokenizer.save_pretrained(tmp_path / "taught")
-    engine = Engine(str(tmp_path / "taught"), dtype="float32", chat_format="hermes")
-    try:
+    with served(model, fmt, tmp_path / "taught") as engine:
         streamed: list = []
         result = engine.generate(Request(messages, tools, max_new_tokens=40, on_event=streamed.append))
         assert result.raw == again.raw and result.completion_tokens == again.completion_tokens
         assert not any(isinstance(e, CallEvent) and e.call.name == "find_store" for e in streamed)
-    finally:
-        engine.close()

@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable
+from typing import Any
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
@@ -208,48 +208,54 @@ def question(call: ToolCall, missing: dict[str, str]) -> str:
     return f"To call {call.name} I need the {said}: what {'is it' if len(words) == 1 else 'are they'}?"
 
 
-def grounder(tools: list[dict], messages: list | None,
-             redo: bool = False) -> Callable[..., ToolCall | str | Redo | Dropped] | None:
-    """For the calls of a reply to `messages` with `tools` (normalised): the call, with the values
-    the model miscopied taken from the conversation (`taken_from`), or the question that replaces
-    a call with an ungrounded value (an argument `arg` the decoder asked for, chat/more.py, left
-    out unless the conversation grounds it); with `redo` (a decoder that can go back), a `Redo` for a call
-    that carries another tool's identifier (chat/route.py). A call the decoder `asked` for beyond
-    the model's own (chat/more.py) is kept only if it stands all that and asks for something new;
-    else it is `Dropped`. None when there is nothing to check, or nothing to check against (no
-    tools, no conversation)."""
-    if not messages or not tools:
-        return None
-    schemas = {t["name"]: t.get("parameters") or {} for t in tools}
-    said = conversation_text(messages)
-    stated = Stated(messages)
-    shapes = id_shapes(tools)
-    foreign = {shape for params in shapes.values() for shape in params.values()}  # identifiers' shapes
-    made: list[ToolCall] = []  # the reply's calls so far
+def grounder(tools: list[dict], messages: list | None, redo: bool = False) -> Grounder | None:
+    """A `Grounder` for the calls of a reply to `messages` with `tools` (normalised); None when
+    there is nothing to check, or nothing to check against (no tools, no conversation)."""
+    return Grounder(tools, messages, redo) if messages and tools else None
 
-    def check(call: ToolCall, asked: bool = False, arg: str | None = None) -> ToolCall | str | Redo | Dropped:
-        if call.name not in schemas:
+
+class Grounder:
+    """The checks of one reply's calls, in the order the reply makes them. Called with a call:
+    the call, with the values the model miscopied taken from the conversation (`taken_from`), or
+    the question that replaces a call with an ungrounded value; with `redo` (a decoder that can
+    go back), a `Redo` for a call that carries another tool's identifier (chat/route.py). A call
+    the decoder `asked` for beyond the model's own (chat/more.py) is kept only if it stands all
+    that and asks for something new, else it is `Dropped`; an argument `arg` the decoder asked
+    for is left out unless the conversation grounds it."""
+
+    def __init__(self, tools: list[dict], messages: list, redo: bool = False) -> None:
+        self.tools, self.redo = tools, redo
+        self.schemas = {t["name"]: t.get("parameters") or {} for t in tools}
+        self.said = conversation_text(messages)
+        self.stated = Stated(messages)
+        self.shapes = id_shapes(tools)
+        self.foreign = {shape for params in self.shapes.values() for shape in params.values()}  # ids' shapes
+        self.made: list[ToolCall] = []  # the reply's calls so far
+
+    def __call__(self, call: ToolCall, asked: bool = False, arg: str | None = None) -> ToolCall | str | Redo | Dropped:
+        if call.name not in self.schemas:
             return Dropped(call) if asked else call
-        if arg in call.arguments and not kept(arg, schemas[call.name], call.arguments, made, stated):
+        schema, stated, made = self.schemas[call.name], self.stated, self.made
+        if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
-        call = taken_from(call, schemas[call.name], stated, made)
-        if (redo or asked) and misrouted(call, shapes, stated):
+        call = taken_from(call, schema, stated, made)
+        if (self.redo or asked) and misrouted(call, self.shapes, stated):
             return Dropped(call) if asked else Redo(call)
-        missing = {**ungrounded(call, schemas[call.name], said),
-                   **unstated(call, schemas[call.name], said, stated, foreign)}
-        if asked and (missing or not fits(call, schemas[call.name], made, stated)):
+        missing = {**ungrounded(call, schema, self.said), **unstated(call, schema, self.said, stated, self.foreign)}
+        if asked and (missing or not fits(call, schema, made, stated)):
             return Dropped(call)
         if missing:
             return question(call, missing)
         made.append(call)
         return call
 
-    # is there a stated value no call holds yet, that one more call could take? (chat/more.py)
-    check.untaken = lambda: untaken(tools, made, stated)  # type: ignore[attr-defined]
-    # does a call closing with these arguments leave out one the conversation may fill? (chat/more.py)
-    check.wanted = lambda call: call.name in schemas and wanted(  # type: ignore[attr-defined]
-        schemas[call.name], call.arguments, made, stated)
-    return check
+    def untaken(self) -> bool:
+        """Is a value stated that no call holds yet, that one more call could take? (chat/more.py)"""
+        return untaken(self.tools, self.made, self.stated)
+
+    def wanted(self, call: ToolCall) -> bool:
+        """Does `call`, closing with its arguments, leave out one the conversation may fill? (chat/more.py)"""
+        return call.name in self.schemas and wanted(self.schemas[call.name], call.arguments, self.made, self.stated)
 
 
 class Stated:
@@ -286,9 +292,9 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     arguments = dict(call.arguments)
-    before = {_key(c.name, c.arguments) for c in made or []}
+    before = {call_key(c.name, c.arguments) for c in made or []}
     source = _sum_currency(arguments, props, resolve, stated)
-    if source and _key(call.name, {**arguments, source[0]: source[1]}) not in before:
+    if source and call_key(call.name, {**arguments, source[0]: source[1]}) not in before:
         arguments[source[0]] = source[1]
     else:
         source = None
@@ -303,13 +309,13 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
             if k != name and kind_of(k, resolve(props.get(k))) == "currency")
         fits = [r for r in ([m.readings for m in stated("currency")] if same else _fitting(name, spec, value, stated))
                 if not any(normalize(str(x)) in others for x in r)
-                and _key(call.name, {**arguments, name: _nearest(r, value)}) not in before]
+                and call_key(call.name, {**arguments, name: _nearest(r, value)}) not in before]
         if len(fits) == 1:
             arguments[name] = _nearest(fits[0], value)
     for name, spec in props.items():  # left out, though the conversation gives it in its own terms
         held = " ".join(normalize(str(v)) for v in arguments.values())
         fits = [r for r in _left_out(name, resolve(spec), stated) if name not in arguments
-                and normalize(str(r[0])) not in held and _key(call.name, {**arguments, name: r[0]}) not in before]
+                and normalize(str(r[0])) not in held and call_key(call.name, {**arguments, name: r[0]}) not in before]
         if len(fits) == 1:
             arguments[name] = fits[0][0]
     required = set(resolve(schema).get("required") or [])
@@ -393,8 +399,13 @@ def stem(word: str) -> str:
     return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
 
 
-def _key(name: str, arguments: dict) -> tuple:
-    return name, tuple(sorted((k, normalize(json.dumps(v, sort_keys=True))) for k, v in arguments.items()))
+def call_key(name: str, arguments: dict) -> tuple:
+    """What two calls that do the same share: the tool, and each value as `llm-mcp eval` compares
+    strings (lower case, no spaces or punctuation), a whole number written 40 or 40.0 alike."""
+    def plain(value: Any) -> Any:
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+    return name, tuple(sorted((k, normalize(json.dumps(plain(v), sort_keys=True))) for k, v in arguments.items()))
 
 
 def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_mcp.chat.kinds import kind_of
-from llm_mcp.chat.types import Resolver, ToolCall, normalize
+from llm_mcp.chat.types import Resolver, ToolCall
 
 MAX_MORE = 2  # calls asked for per reply beyond the model's own
 ROOM = 32  # reply tokens left, at least, to ask for one (one that runs out is dropped)
@@ -76,14 +76,14 @@ class Dropped:
 def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> bool:
     """Is `call`, asked for after the reply's calls `made`, one to keep (see the module doc)?
     `stated`: chat.ground.Stated, the conversation's values."""
-    from llm_mcp.chat.ground import leaves
+    from llm_mcp.chat.ground import call_key
 
     resolve = Resolver(schema)
     top = resolve(schema)
     props = top.get("properties") or {}
-    if any(call.name == m.name and _same(call.arguments, m.arguments) for m in made):
+    if call_key(call.name, call.arguments) in {call_key(m.name, m.arguments) for m in made}:
         return False
-    held = [v for m in made for v in leaves(m.arguments) if not isinstance(v, bool)]
+    held = _held(made)
     new = False
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
@@ -100,10 +100,9 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
     """Does the conversation state a value no call of the reply holds, of a kind with a form of
     its own, that some tool's required parameter takes? Where it does not, no call asked for
     could be kept (`fits`), and none is asked for."""
-    from llm_mcp.chat.ground import leaves
     from llm_mcp.chat.kinds import example_of
 
-    held = [v for m in made for v in leaves(m.arguments) if not isinstance(v, bool)]
+    held = _held(made)
     for tool in tools:
         schema = tool.get("parameters") or {}
         resolve = Resolver(schema)
@@ -121,6 +120,13 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
             if any(not any(_holds(h, r) for h in held for r in readings) for readings in found):
                 return True
     return False
+
+
+def _held(made: list[ToolCall]) -> list:
+    """The values the reply's calls hold (yes/no aside)."""
+    from llm_mcp.chat.ground import leaves
+
+    return [v for m in made for v in leaves(m.arguments) if not isinstance(v, bool)]
 
 
 # kinds whose values the conversation states in a form of their own (chat/kinds.py)
@@ -178,14 +184,6 @@ def _holds(held: Any, value: Any) -> bool:
 
 def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"[^\W_]+", text.lower())) + " "
-
-
-def _same(a: dict, b: dict) -> bool:
-    return {k: _norm(v) for k, v in a.items()} == {k: _norm(v) for k, v in b.items()}
-
-
-def _norm(value: Any) -> Any:
-    return normalize(value) if isinstance(value, str) else value
 
 
 # words of a yes/no parameter's name that say nothing of what it is about
