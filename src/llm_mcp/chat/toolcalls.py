@@ -287,10 +287,15 @@ class StreamParser:
         untaken = getattr(self.ground, "untaken", None)
         return self.only_calls and untaken is not None and untaken()
 
+    @property
+    def in_call(self) -> bool:
+        """Is a call block open (begun, not closed)?"""
+        return self._in_call and not self._bare
+
     def open_call(self) -> ToolCall | None:
         """The call of the open block if its arguments closed here, or None (not in a block, or
         inside a value)."""
-        if not self._in_call or self._bare:
+        if not self.in_call:
             return None
         calls, error = decode_block(self._buf + "}}", self.unspace)
         return calls[0] if len(calls) == 1 and error is None else None

@@ -103,7 +103,8 @@ class Row:
 
         return (self.guide is not None and self.messages is not None and self.fmt.kind == "hermes"
                 and self.args_asked < MAX_ARGS and self.tokens + ROOM <= self.max_new_tokens
-                and self.fmt.tokenizer.decode([token]).startswith("}") and self.stream.parser.wants_arg())
+                and self.stream.parser.in_call and self.fmt.tokenizer.decode([token]).startswith("}")
+                and self.stream.parser.wants_arg())
 
     def more_arg(self) -> None:
         """Write the opening of one more argument in place of the call's closing brace (chat/more.py)."""
