@@ -201,9 +201,10 @@ def test_the_stream_keeps_an_argument_asked_for_only_where_it_is_grounded(smol_t
     for value, calls in (("3", {"city": "Leeds", "max_results": 3}), ("5", {"city": "Leeds"})):
         parser = fmt.stream_parser(TOOLS, asked)
         parser.feed(head)
-        assert parser.open_call() == ToolCall("find_lockers", {"city": "Leeds"}) and parser.wants_arg()
-        parser.ask_arg()
-        assert not parser.wants_arg()  # once per call
+        call = parser.wants_arg()
+        assert call == parser.open_call() == ToolCall("find_lockers", {"city": "Leeds"})
+        parser.ask_arg(call)
+        assert parser.wants_arg() is None  # once per call
         events = parser.feed(', "max_results": ' + value + "}}</tool_call>")
         assert [e.call.arguments for e in events if isinstance(e, CallEvent)] == [calls]
         assert parser.filled == (value == "3")
@@ -214,7 +215,7 @@ def test_the_stream_keeps_an_argument_asked_for_only_where_it_is_grounded(smol_t
     assert own.result().calls[0].arguments == {"city": "Leeds", "max_results": 5} and own.filled == 0
     inside = fmt.stream_parser(TOOLS, asked)
     inside.feed('<tool_call>{"name": "find_lockers", "arguments": {"city": " Lee')
-    assert inside.open_call() is None and not inside.wants_arg()  # inside a value
+    assert inside.open_call() is None and inside.wants_arg() is None  # inside a value
 
 
 def test_a_model_that_stops_one_argument_short_is_asked_for_it(tiny_llama):

@@ -91,6 +91,8 @@ class ChatFormat:
         self.tool_role = "tool"  # hermes: the role tool results go in
         self.system_ok = True  # hermes: whether the template accepts a system turn
         self._grammars: Grammars | None = None  # the vocabulary for xgrammar, for guide()
+        self._ids: dict[str, list[int]] = {}  # fixed texts the decoder writes, tokenized (fixed_ids)
+        self._texts: dict[int, str] = {}  # token id → its text (token_text)
         self.end_of_turn = self._find_end_of_turn()
         # special tokens (role markers, end of turn) → a placeholder of the same length, one
         # private-use character repeated, while a conversation renders (see render)
@@ -113,6 +115,18 @@ class ChatFormat:
                                                   tokenizer.eos_token_id) if i is not None})
 
     # ---- public API -------------------------------------------------------------------------
+
+    def fixed_ids(self, text: str) -> list[int]:
+        """The token ids of a fixed text the decoder writes (an opening), tokenized once; a new list."""
+        if text not in self._ids:
+            self._ids[text] = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return list(self._ids[text])
+
+    def token_text(self, token: int) -> str:
+        """One token's text, decoded once."""
+        if token not in self._texts:
+            self._texts[token] = self.tokenizer.decode([token])
+        return self._texts[token]
 
     def render(self, messages: Iterable[Any], tools: Any = None,
                add_generation_prompt: bool = False, mask: bool = True) -> Rendered:

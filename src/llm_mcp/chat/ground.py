@@ -77,6 +77,7 @@ are not read: those stay the model's. Enums and consts are left to the grammar.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -265,6 +266,11 @@ class Stated:
         self.text = "\n".join(Message.from_any(m).content for m in messages)
         self._read: dict = {}
         self._words = " " + " ".join(re.findall(r"[a-z0-9]+", self.text.lower())) + " "
+
+    @functools.cached_property
+    def stems(self) -> set[str]:
+        """The conversation's words, each by its stem (`stem`)."""
+        return {stem(w) for w in re.findall(r"[a-z]+", self.text.lower())}
 
     def names(self, option: str) -> bool:
         """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at door")?"""

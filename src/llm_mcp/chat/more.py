@@ -256,5 +256,4 @@ def _flag_said(name: str, stated: Any) -> bool:
     ("history" of `include_history`, "signature" of `signature_required`)?"""
     from llm_mcp.chat.ground import _name_words, stem
 
-    said = {stem(w) for w in re.findall(r"[a-z]+", stated.text.lower())}
-    return any(len(w) >= 4 and w not in _FLAG_WORDS and stem(w) in said for w in _name_words(name))
+    return any(len(w) >= 4 and w not in _FLAG_WORDS and stem(w) in stated.stems for w in _name_words(name))

@@ -300,18 +300,18 @@ class StreamParser:
         calls, error = decode_block(self._buf + "}}", self.unspace)
         return calls[0] if len(calls) == 1 and error is None else None
 
-    def wants_arg(self) -> bool:
-        """Where the open block's arguments would close: could one more argument be kept (chat/more.py)?"""
+    def wants_arg(self) -> ToolCall | None:
+        """Where the open block's arguments would close: its call, if one more argument could be
+        kept (chat/more.py); else None."""
         wanted = getattr(self.ground, "wanted", None)
         if wanted is None or (self.arg_asked and self.arg_asked[0] == self._block_at):
-            return False
+            return None
         call = self.open_call()
-        return call is not None and wanted(call)
+        return call if call is not None and wanted(call) else None
 
-    def ask_arg(self) -> None:
-        """One more argument is written into the open block (chat/more.py)."""
-        call = self.open_call()
-        self.arg_asked = (self._block_at, tuple(call.arguments) if call else ())
+    def ask_arg(self, call: ToolCall) -> None:
+        """One more argument is written into the open block, whose call so far is `call` (chat/more.py)."""
+        self.arg_asked = (self._block_at, tuple(call.arguments))
 
     def result(self) -> ParsedReply:
         text = "".join(self.text).strip()

@@ -35,6 +35,7 @@ from typing import Any, Callable
 
 from llm_mcp.chat import ChatFormat
 from llm_mcp.chat.guide import apply_guide
+from llm_mcp.chat.toolcalls import ToolCall
 from llm_mcp.config import REPLY_TOKENS
 from llm_mcp.data.packing import common_prefix
 
@@ -87,39 +88,45 @@ class Row:
 
         return self.guide is not None and self.messages is not None and self.redos < MAX_REDOS
 
+    def _may_ask(self) -> bool:
+        """May the decoder ask for more than the model wrote (chat/more.py)? With the guide and the
+        grounding on, the built-in format (whose openings it writes), and room left."""
+        from llm_mcp.chat.more import ROOM
+
+        return (self.guide is not None and self.messages is not None and self.fmt.kind == "hermes"
+                and self.tokens + ROOM <= self.max_new_tokens)
+
     def wants_more(self) -> bool:
-        """At the end of its turn: is this a reply of calls alone that may be asked for one more
-        (chat/more.py)? With the guide and the grounding on, the built-in format, room left."""
-        from llm_mcp.chat.more import MAX_MORE, ROOM
+        """At the end of its turn: is this a reply of calls alone that may be asked for one more?"""
+        from llm_mcp.chat.more import MAX_MORE
 
-        return (self.guide is not None and self.messages is not None and self.fmt.kind == "hermes"
-                and self.asked < MAX_MORE and self.tokens + ROOM <= self.max_new_tokens
-                and self.stream.parser.wants_more())
+        return self.asked < MAX_MORE and self._may_ask() and self.stream.parser.wants_more()
 
-    def wants_arg(self, token: int) -> bool:
-        """Where `token` would close an open call's arguments: may the call be asked for one more
-        (chat/more.py)? With the guide and the grounding on, the built-in format, room left."""
-        from llm_mcp.chat.more import MAX_ARGS, ROOM
+    def wants_arg(self, token: int) -> ToolCall | None:
+        """Where `token` would close an open call's arguments: that call, if it may be asked for
+        one more argument; else None."""
+        from llm_mcp.chat.more import MAX_ARGS
 
-        return (self.guide is not None and self.messages is not None and self.fmt.kind == "hermes"
-                and self.args_asked < MAX_ARGS and self.tokens + ROOM <= self.max_new_tokens
-                and self.stream.parser.in_call and self.fmt.tokenizer.decode([token]).startswith("}")
-                and self.stream.parser.wants_arg())
+        parser = self.stream.parser
+        if self.args_asked < MAX_ARGS and parser.in_call and self._may_ask() \
+                and self.fmt.token_text(token).startswith("}"):
+            return parser.wants_arg()
+        return None
 
-    def more_arg(self) -> None:
-        """Write the opening of one more argument in place of the call's closing brace (chat/more.py)."""
+    def more_arg(self, call: ToolCall) -> None:
+        """Write the opening of one more argument of `call` in place of its closing brace."""
         from llm_mcp.chat.more import ARG_OPENING
 
-        self.stream.parser.ask_arg()
-        self.forced = self.fmt.tokenizer(ARG_OPENING, add_special_tokens=False)["input_ids"]
+        self.stream.parser.ask_arg(call)
+        self.forced = self.fmt.fixed_ids(ARG_OPENING)
         self.args_asked += 1
 
     def more(self) -> None:
-        """Write the opening of one more call block in place of the end of turn (chat/more.py)."""
+        """Write the opening of one more call block in place of the end of turn."""
         from llm_mcp.chat.more import OPENING
 
         self.stream.ask()
-        self.forced = self.fmt.tokenizer(OPENING, add_special_tokens=False)["input_ids"]
+        self.forced = self.fmt.fixed_ids(OPENING)
         self.asked += 1
 
     def redo(self) -> None:
@@ -400,8 +407,8 @@ class Decoder:
         for i, row in enumerate(rows):
             if not row.forced and picked[i] in row.stops and row.wants_more():
                 row.more()  # one more call asked for in place of the end of turn (chat/more.py)
-            elif not row.forced and row.wants_arg(picked[i]):
-                row.more_arg()  # one more argument asked for in place of the closing brace
+            elif not row.forced and (call := row.wants_arg(picked[i])):
+                row.more_arg(call)  # one more argument asked for in place of the closing brace
             if row.forced:
                 picked[i] = row.forced.pop(0)
                 token[i] = picked[i]
