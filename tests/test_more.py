@@ -192,6 +192,17 @@ def test_an_argument_is_asked_for_and_kept_only_where_the_request_grounds_it():
     assert not ask("lockers in Leeds that are open", city="Leeds")
     assert not keep("lockers in Leeds that are open", "open_late", city="Leeds", open_late=True)
     assert not keep("lockers in Leeds", "city", city="Leeds")  # free words are never asked-for keeps
+    # a person's name no string of the reply holds, word for word ("Elm Row" is the address's)
+    send = _tool("redirect", ["address"], address={"type": "string", "description": "Street address"},
+                 recipient_name={"type": "string", "description": "Who receives it"})["parameters"]
+    said = [{"role": "user", "content": "send it to 7 Elm Row, Bath, it is for Amira Haddad"}]
+    at = {"address": "7 Elm Row, Bath"}
+    assert wanted(send, at, [], Stated(said))
+    assert kept("recipient_name", send, {**at, "recipient_name": "Amira Haddad"}, [], Stated(said))
+    assert not kept("recipient_name", send, {**at, "recipient_name": "Elm Row"}, [], Stated(said))
+    assert not kept("recipient_name", send, {**at, "recipient_name": "Amira"}, [], Stated(said))  # part of a name
+    assert not wanted(send, {"address": "7 Elm Row, Bath, for Amira Haddad"}, [], Stated(said))
+    assert not wanted(send, at, [], Stated([{"role": "user", "content": "send it to 7 Elm Row, Bath on Monday May 3"}]))
 
 
 def test_the_stream_keeps_an_argument_asked_for_only_where_it_is_grounded(smol_tokenizer):

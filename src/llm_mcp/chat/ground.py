@@ -284,7 +284,7 @@ class Stated:
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,
-                       "quantity": mentions.quantities,
+                       "quantity": mentions.quantities, "person": mentions.people,
                        "language-code": lambda text: mentions.languages(text, codes=True)}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)

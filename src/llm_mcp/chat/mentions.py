@@ -1,6 +1,6 @@
 """The values a conversation states, read by rule: email addresses, phone numbers, URLs, UUIDs,
-identifiers, dates, clock times, durations, currencies, languages and numbers, each as a call
-would hold it.
+identifiers, dates, clock times, durations, currencies, languages, numbers and people's names,
+each as a call would hold it.
 
 A 135M model picks the right parameter more often than it copies the right value: it writes
 `dubois@gmail.com` for "mark.dubois@gmail.com", `3` for "3,000", `15` for "fifteen thousand",
@@ -233,6 +233,20 @@ def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
                     by_phrase.setdefault(phrase, set()).add(code)
     bare = set(symbols.values())
     return ({p: tuple(sorted(cs, key=lambda c: (c not in bare, c))) for p, cs in by_phrase.items()}, symbols)
+
+
+# a person's name: two or three capitalised words ("Hannah Okoye", "Jean-Luc Picard", "Siobhan O'Neill")
+_CAPITAL = r"[A-Z][a-z]*(?:['’-][A-Z]?[a-z]+)?[a-z]"
+_PERSON = re.compile(rf"(?<![\w'’-]){_CAPITAL}(?: {_CAPITAL}){{1,2}}(?![\w'’-])")
+_CALENDAR = re.compile(rf"{MONTH}|(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.I)
+
+
+def people(text: str) -> list[Mention]:
+    """Runs of two or three capitalised words, no month or weekday among them: a person's name
+    ("for Jonas Richter"), or a place's ("3 Birch Lane"). Which, the caller tells from what the
+    calls hold: a run inside an address it holds is the address's."""
+    return _unique(m.group(0) for m in _PERSON.finditer(text)
+                   if not any(_CALENDAR.fullmatch(w.rstrip(".")) for w in m.group(0).split()))
 
 
 def durations(text: str) -> list[Mention]:

@@ -32,16 +32,20 @@ followed by the model's own choice to stop or go on; a reply asks for at most `M
 The same goes for an argument. Where the model closes a call's arguments leaving out an optional
 parameter the conversation may fill (`wanted`: a number it states that no argument of the reply
 holds, within the parameter's range; a yes/no whose name has a word it says, "history" for
-`include_history`), the decoder writes `, "` in place of the closing brace and the model names
+`include_history`; a person's name it states that no string of the reply holds, for a parameter
+of people's names), the decoder writes `, "` in place of the closing brace and the model names
 one more argument (the guide holds it to the parameters still open) and writes its value. The
 argument is kept only if the conversation grounds it (`kept`): a number it states that no other
-argument holds, a yes/no whose name's word it says, an option it names; else the call is made
-without it (the raw text keeps what the model wrote):
+argument holds, a yes/no whose name's word it says, an option it names, such a name (two words
+or more, word for word); else the call is made without it (the raw text keeps what the model
+wrote):
 
     find 3 drop-off points in Leeds
         find_drop_off_points(city="Leeds")             + max_results=3                 kept
     track PX-319055 with the full history
         track_parcel(tracking_number="PX-319055")      + include_history=true          kept
+    send PX-401187 to 7 Elm Row, Bath instead, it's for Amira Haddad
+        redirect_parcel(…, new_address="7 Elm Row, Bath")  + recipient_name="Amira Haddad"   kept
     book a pickup at 9 Castle Street for tomorrow
         schedule_pickup(address="9 Castle Street", …)  (9 is held by the address: not asked)
 
@@ -208,6 +212,8 @@ def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> 
             return True
         if spec.get("type") == "boolean" and _flag_said(name, stated):
             return True
+        if spec.get("type") == "string" and kind_of(name, spec) == "person" and _free_names(arguments, made, stated):
+            return True
     return False
 
 
@@ -227,6 +233,8 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
         return value in _free_numbers(name, schema, others, made, stated) or value in _own_numbers(name, spec, stated)
     if isinstance(value, str) and "enum" in spec:
         return stated.names(value.strip())
+    if isinstance(value, str) and kind_of(name, spec) == "person":
+        return len(value.split()) >= 2 and any(_words(value) in _words(n) for n in _free_names(others, made, stated))
     return False
 
 
@@ -249,6 +257,16 @@ def _free_numbers(name: str, schema: dict, arguments: dict, made: list[ToolCall]
     low, high = spec.get("minimum", float("-inf")), spec.get("maximum", float("inf"))
     return [n for n in (m.readings[0] for m in stated("number"))
             if n not in held and low <= n <= high and (spec.get("type") == "number" or float(n).is_integer())]
+
+
+def _free_names(arguments: dict, made: list[ToolCall], stated: Any) -> list[str]:
+    """The people's names the conversation states (chat/mentions.py `people`) that no string of
+    the call or of the reply's calls holds: "Birch Lane" is the address's in "3 Birch Lane, York"."""
+    from llm_mcp.chat.ground import leaves
+
+    held = [_words(v) for v in [*leaves(arguments), *(v for m in made for v in leaves(m.arguments))]
+            if isinstance(v, str)]
+    return [m.readings[0] for m in stated("person") if not any(_words(m.readings[0]) in h for h in held)]
 
 
 def _flag_said(name: str, stated: Any) -> bool:
