@@ -126,11 +126,12 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
     return False
 
 
-def _held(made: list[ToolCall]) -> list:
-    """The values the reply's calls hold (yes/no aside)."""
+def _held(made: list[ToolCall], arguments: dict | None = None) -> list:
+    """The values the reply's calls hold, and the `arguments` of the call being written (yes/no aside)."""
     from llm_mcp.chat.ground import leaves
 
-    return [v for m in made for v in leaves(m.arguments) if not isinstance(v, bool)]
+    return [v for held in [*(m.arguments for m in made), arguments or {}] for v in leaves(held)
+            if not isinstance(v, bool)]
 
 
 # kinds whose values the conversation states in a form of their own (chat/kinds.py)
@@ -243,14 +244,14 @@ def _free_numbers(name: str, schema: dict, arguments: dict, made: list[ToolCall]
     held by no argument of the call or of the reply's calls (as a number, or as digits inside a
     value: "9 Castle Street"), and not said in another parameter's own terms ("10km" is
     `radius_km`'s, not `max_results`')."""
-    from llm_mcp.chat.ground import _own_numbers, leaves
+    from llm_mcp.chat.ground import _own_numbers
 
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     spec = resolve(props.get(name))
     held = {n for other, s in props.items() if other != name for n in _own_numbers(other, resolve(s), stated)}
-    for value in [*leaves(arguments), *(v for m in made for v in leaves(m.arguments))]:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    for value in _held(made, arguments):
+        if isinstance(value, (int, float)):
             held.add(value)
         elif isinstance(value, str):
             held.update(float(d) for d in re.findall(r"\d+(?:\.\d+)?", value))
@@ -262,10 +263,7 @@ def _free_numbers(name: str, schema: dict, arguments: dict, made: list[ToolCall]
 def _free_names(arguments: dict, made: list[ToolCall], stated: Any) -> list[str]:
     """The people's names the conversation states (chat/mentions.py `people`) that no string of
     the call or of the reply's calls holds: "Birch Lane" is the address's in "3 Birch Lane, York"."""
-    from llm_mcp.chat.ground import leaves
-
-    held = [_words(v) for v in [*leaves(arguments), *(v for m in made for v in leaves(m.arguments))]
-            if isinstance(v, str)]
+    held = [_words(v) for v in _held(made, arguments) if isinstance(v, str)]
     return [m.readings[0] for m in stated("person") if not any(_words(m.readings[0]) in h for h in held)]
 
 
