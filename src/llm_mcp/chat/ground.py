@@ -129,7 +129,7 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
 # words that name a day without a date ("tomorrow", "on sundays", "next week"), and digits: where
 # the conversation has none of them, a call's date comes from nowhere
 _SOME_DAY = re.compile(r"\b(?:today|tonight|tomorrow|yesterday|weekends?|weeks?|months?|years?|days?|daily|"
-                       r"(?:mon|tues|wednes|thurs|fri|satur|sun)days?|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|"
+                       + mentions.WEEKDAY + r"s?|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|"
                        + mentions.MONTH + r")\b|\d", re.I)
 
 

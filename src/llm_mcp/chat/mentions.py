@@ -47,6 +47,7 @@ _NUMBER = re.compile(r"(?<![\w.,:/-])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?(
                      r"(?![\d:/-]|[.,]\d)", re.I)
 MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
           r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?")
+WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
 _ORD = r"(?:st|nd|rd|th)?"
 # dates: "3 May 2027", "the 3rd of May", "May 3, 2027", "2027-05-03"
 _DATES = [
@@ -238,7 +239,7 @@ def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
 # a person's name: two or three capitalised words ("Hannah Okoye", "Jean-Luc Picard", "Siobhan O'Neill")
 _CAPITAL = r"[A-Z][a-z]*(?:['’-][A-Z]?[a-z]+)?[a-z]"
 _PERSON = re.compile(rf"(?<![\w'’-]){_CAPITAL}(?: {_CAPITAL}){{1,2}}(?![\w'’-])")
-_CALENDAR = re.compile(rf"{MONTH}|(?:mon|tues|wednes|thurs|fri|satur|sun)day\b", re.I)
+_CALENDAR = re.compile(rf"{MONTH}|{WEEKDAY}\b", re.I)
 
 
 def people(text: str) -> list[Mention]:
