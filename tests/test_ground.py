@@ -281,6 +281,29 @@ def test_an_optional_number_or_time_the_conversation_never_says_is_left_to_its_d
         {"guests": 2, "length_minutes": 120, "time": "19:30"}
     assert checked("a table for a dozen of us", guests=12) == {"guests": 12}
 
+def test_an_optional_yes_no_the_conversation_says_nothing_about_is_left_to_its_default():
+    hotels = {"name": "find_hotels", "description": "Find hotel rooms in a city", "parameters": {
+        "type": "object", "required": ["city", "breakfast"], "properties": {
+            "city": {"type": "string", "description": "City to stay in"},
+            "breakfast": {"type": "boolean", "description": "Whether breakfast is wanted"},
+            "pets_allowed": {"type": "boolean", "description": "Only rooms where dogs or cats may stay"},
+            "include_reviews": {"type": "boolean", "description": "Add what guests wrote. Default false."},
+            "weekend_rate": {"type": "boolean", "description": "Price a Saturday or Sunday night"}}}}
+
+    def checked(text: str, **arguments):
+        return grounder([hotels], [{"role": "user", "content": text}])(ToolCall("find_hotels", arguments)).arguments
+
+    made_up = {"pets_allowed": True, "include_reviews": True, "weekend_rate": False}
+    # said nowhere: each optional yes/no goes; a required one is the model's to choose
+    assert checked("hotels in Porto", city="Porto", breakfast=True, **made_up) == {"city": "Porto", "breakfast": True}
+    # a word of its name ("reviews"), of its own description ("dog", "sat": Saturday): stands.
+    # "Whether", "Default", the tool's own words ("rooms" in another's, "hotel") ground nothing
+    assert checked("porto hotels with reviews, I'm bringing my dog, arriving sat", city="Porto", breakfast=False,
+                   **made_up) == {"city": "Porto", "breakfast": False, **made_up}
+    assert checked("a hotel room in Porto by default", city="Porto", breakfast=True, include_reviews=True,
+                   pets_allowed=True) == {"city": "Porto", "breakfast": True}
+
+
 def test_a_sum_is_converted_from_its_own_currency():
     exchange = {"name": "exchange", "description": "Exchange money", "parameters": {"type": "object", "properties": {
         "sum": {"type": "number"}, "source_currency": {"type": "string", "description": "code"},

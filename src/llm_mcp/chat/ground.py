@@ -84,7 +84,7 @@ from typing import Any
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.more import Dropped, fits, kept, untaken, wanted
+from llm_mcp.chat.more import Dropped, fits, flag_said, flag_words, kept, untaken, wanted
 from llm_mcp.chat.route import Redo, id_shapes, misrouted
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
@@ -129,7 +129,7 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
 # words that name a day without a date ("tomorrow", "on sundays", "next week"), and digits: where
 # the conversation has none of them, a call's date comes from nowhere
 _SOME_DAY = re.compile(r"\b(?:today|tonight|tomorrow|yesterday|weekends?|weeks?|months?|years?|days?|daily|"
-                       + mentions.WEEKDAY + r"s?|mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun|"
+                       + mentions.WEEKDAY + r"s?|" + "|".join(mentions.SHORT_DAYS) + "|"
                        + mentions.MONTH + r")\b|\d", re.I)
 
 
@@ -227,6 +227,7 @@ class Grounder:
     def __init__(self, tools: list[dict], messages: list, redo: bool = False) -> None:
         self.tools, self.redo = tools, redo
         self.schemas = {t["name"]: t.get("parameters") or {} for t in tools}
+        self.flags = {t["name"]: flag_words(t) for t in tools}  # the words each yes/no is about
         self.said = conversation_text(messages)
         self.stated = Stated(messages)
         self.shapes = id_shapes(tools)
@@ -236,10 +237,10 @@ class Grounder:
     def __call__(self, call: ToolCall, asked: bool = False, arg: str | None = None) -> ToolCall | str | Redo | Dropped:
         if call.name not in self.schemas:
             return Dropped(call) if asked else call
-        schema, stated, made = self.schemas[call.name], self.stated, self.made
-        if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated):
+        schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
+        if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
-        call = taken_from(call, schema, stated, made)
+        call = taken_from(call, schema, stated, made, flags)
         if (self.redo or asked) and misrouted(call, self.shapes, stated):
             return Dropped(call) if asked else Redo(call)
         missing = {**ungrounded(call, schema, self.said), **unstated(call, schema, self.said, stated, self.foreign)}
@@ -256,7 +257,8 @@ class Grounder:
 
     def wanted(self, call: ToolCall) -> bool:
         """Does `call`, closing with its arguments, leave out one the conversation may fill? (chat/more.py)"""
-        return call.name in self.schemas and wanted(self.schemas[call.name], call.arguments, self.made, self.stated)
+        return call.name in self.schemas and wanted(self.schemas[call.name], call.arguments, self.made, self.stated,
+                                                      self.flags[call.name])
 
 
 class Stated:
@@ -269,8 +271,9 @@ class Stated:
 
     @functools.cached_property
     def stems(self) -> set[str]:
-        """The conversation's words, each by its stem (`stem`)."""
-        return {stem(w) for w in re.findall(r"[a-z]+", self.text.lower())}
+        """The conversation's words, each by its stem (`stem`); a weekday's short form ("sat") in full too."""
+        words = re.findall(r"[a-z]+", self.text.lower())
+        return {stem(w) for w in words} | {mentions.SHORT_DAYS[w] for w in words if w in mentions.SHORT_DAYS}
 
     def names(self, option: str) -> bool:
         """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at door")?"""
@@ -291,10 +294,13 @@ class Stated:
         return self._read[kind, example]
 
 
-def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall] | None = None) -> ToolCall:
+def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall] | None = None,
+               flags: dict | None = None) -> ToolCall:
     """`call` with each top-level value the conversation does not state, and that it states in
     exactly one fitting way, replaced by that (see the module doc). A value held by another
-    argument does not fit, nor one that would repeat a call of `made` (the reply's earlier calls)."""
+    argument does not fit, nor one that would repeat a call of `made` (the reply's earlier calls).
+    `flags`: the tool's `flag_words` (chat/more.py), read from `schema` where not given."""
+    flags = flag_words({"parameters": schema}) if flags is None else flags
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     arguments = dict(call.arguments)
@@ -326,7 +332,7 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
             arguments[name] = fits[0][0]
     required = set(resolve(schema).get("required") or [])
     for name in [n for n in call.arguments if n in arguments and n not in required]:
-        if _made_up(name, resolve(props.get(name)), arguments[name], stated, arguments):
+        if _made_up(name, resolve(props.get(name)), arguments[name], stated, arguments, flags):
             del arguments[name]  # an optional value the conversation gives no ground for: its default
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
@@ -337,14 +343,17 @@ _DAYTIME = re.compile(r"\b(?:morning|afternoon|evening|night|tonight|noon|midday
                       r"breakfast|brunch|o'?clock|past|am|pm)\b", re.I)
 
 
-def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict) -> bool:
-    """Is `value` an optional number or HH:MM time the conversation gives no ground for? A number
-    none of its numbers is (number words, lengths of time in the parameter's unit), where every
-    number it says is held by another argument and no word says how many some other way ("a
-    couple"): else the model may have worked it out ("table for 12" → `guests: 1`); a time where
-    it says no time and no part of the day ("Add 'Lunch with Priya' on 2027-05-04" →
-    `duration_minutes: 120`; a birthday on 22 August → `time: "08:00"`)."""
-    if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)) and not isinstance(value, bool):
+def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict, flags: dict) -> bool:
+    """Is `value` an optional yes/no, number or HH:MM time the conversation gives no ground for? A
+    yes/no it says no word about (`flags`: chat/more.py `flag_words`; "track PX-305127" →
+    `include_history: true`); a number none of its numbers is (number words, lengths of time in
+    the parameter's unit), where every number it says is held by another argument and no word
+    says how many some other way ("a couple"): else the model may have worked it out ("table for
+    12" → `guests: 1`); a time where it says no time and no part of the day ("Add 'Lunch with
+    Priya' on 2027-05-04" → `duration_minutes: 120`; a birthday on 22 August → `time: "08:00"`)."""
+    if isinstance(value, bool):
+        return spec.get("type") == "boolean" and not flag_said(name, flags, stated)
+    if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
         numbers = {m.readings[0] for m in stated("number")}
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
         return value not in numbers | set(_own_numbers(name, spec, stated)) and numbers <= held \

@@ -48,6 +48,8 @@ _NUMBER = re.compile(r"(?<![\w.,:/-])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?:\s?(
 MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
           r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?")
 WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day"
+SHORT_DAYS = {"mon": "monday", "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
+              "thur": "thursday", "thurs": "thursday", "fri": "friday", "sat": "saturday", "sun": "sunday"}
 _ORD = r"(?:st|nd|rd|th)?"
 # dates: "3 May 2027", "the 3rd of May", "May 3, 2027", "2027-05-03"
 _DATES = [

@@ -191,15 +191,47 @@ def _words(text: str) -> str:
     return " " + " ".join(re.findall(r"[^\W_]+", text.lower())) + " "
 
 
-# words of a yes/no parameter's name that say nothing of what it is about
+# words of a yes/no parameter's name or description that say nothing of what it is about
 _FLAG_WORDS = {"include", "includes", "is", "has", "have", "with", "without", "enable", "enabled", "disable",
-               "required", "require", "only", "allow", "allowed", "show", "use", "open", "send", "all", "full"}
+               "required", "require", "only", "allow", "allowed", "show", "use", "open", "send", "all", "full",
+               "default", "true", "false", "whether", "return", "returns",
+               # and words of any sentence
+               "just", "must", "since", "every", "also", "when", "that", "this", "than", "from", "into", "some",
+               "they", "them", "their", "there", "where", "here", "were", "been", "does", "each", "more", "like",
+               "will", "would", "should", "could", "what", "which", "your"}
 
 
-def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> bool:
+def flag_words(tool: dict) -> dict[str, set[str]]:
+    """For each yes/no parameter of `tool` (name, description, parameters), the words (stems)
+    that say what it is about: those of its name ("history" of `include_history`), and those of
+    its description that neither the tool's name and description nor another parameter's use
+    ("saturday", "sunday" of `open_weekends`: "Only show points open on Saturday or Sunday")."""
+    from llm_mcp.chat.ground import _name_words, stem
+
+    def words(text: str) -> set[str]:
+        return {stem(w) for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4 and w not in _FLAG_WORDS}
+
+    schema = tool.get("parameters") or {}
+    resolve = Resolver(schema)
+    specs = {name: resolve(spec) for name, spec in (resolve(schema).get("properties") or {}).items()}
+    about = {name: words(" ".join(_name_words(name)) + " " + str(spec.get("description") or ""))
+             for name, spec in specs.items()}
+    tool_words = words(" ".join(_name_words(str(tool.get("name") or ""))) + " " + str(tool.get("description") or ""))
+    return {name: words(" ".join(_name_words(name)))
+            | (about[name] - tool_words).difference(*(w for other, w in about.items() if other != name))
+            for name, spec in specs.items() if spec.get("type") == "boolean"}
+
+
+def flag_said(name: str, flags: dict[str, set[str]], stated: Any) -> bool:
+    """Does the conversation say a word about what the yes/no parameter `name` is (`flag_words`)?"""
+    return bool(flags.get(name, set()) & stated.stems)
+
+
+def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any, flags: dict | None = None) -> bool:
     """Where a call to a tool of `schema` closes with `arguments`: is there an optional parameter
     it leaves out, one the grammar still allows (after the last argument written, in the schema's
-    order), that the conversation may fill (see the module doc)?"""
+    order), that the conversation may fill (see the module doc)? `flags`: the tool's `flag_words`."""
+    flags = flag_words({"parameters": schema}) if flags is None else flags
     resolve = Resolver(schema)
     top = resolve(schema)
     names = list(top.get("properties") or {})
@@ -211,17 +243,18 @@ def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> 
             continue
         if spec.get("type") in ("integer", "number") and _free_numbers(name, schema, arguments, made, stated):
             return True
-        if spec.get("type") == "boolean" and _flag_said(name, stated):
+        if spec.get("type") == "boolean" and flag_said(name, flags, stated):
             return True
         if spec.get("type") == "string" and kind_of(name, spec) == "person" and _free_names(arguments, made, stated):
             return True
     return False
 
 
-def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> bool:
+def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated: Any,
+         flags: dict | None = None) -> bool:
     """Is the argument `name` that a call was asked for (and wrote into `arguments`) one the
     conversation grounds: a number it states that no other argument holds (or says in the
-    parameter's own terms), a yes/no whose name's word it says, an option it names?"""
+    parameter's own terms), a yes/no it says a word about (`flag_words`), an option it names?"""
     from llm_mcp.chat.ground import _own_numbers
 
     resolve = Resolver(schema)
@@ -229,7 +262,8 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
     value = arguments.get(name)
     others = {k: v for k, v in arguments.items() if k != name}
     if isinstance(value, bool):
-        return spec.get("type") == "boolean" and _flag_said(name, stated)
+        flags = flag_words({"parameters": schema}) if flags is None else flags
+        return spec.get("type") == "boolean" and flag_said(name, flags, stated)
     if isinstance(value, (int, float)):
         return value in _free_numbers(name, schema, others, made, stated) or value in _own_numbers(name, spec, stated)
     if isinstance(value, str) and "enum" in spec:
@@ -265,11 +299,3 @@ def _free_names(arguments: dict, made: list[ToolCall], stated: Any) -> list[str]
     the call or of the reply's calls holds: "Birch Lane" is the address's in "3 Birch Lane, York"."""
     held = [_words(v) for v in _held(made, arguments) if isinstance(v, str)]
     return [m.readings[0] for m in stated("person") if not any(_words(m.readings[0]) in h for h in held)]
-
-
-def _flag_said(name: str, stated: Any) -> bool:
-    """Does the conversation say a word of a yes/no parameter's name, one about what it is
-    ("history" of `include_history`, "signature" of `signature_required`)?"""
-    from llm_mcp.chat.ground import _name_words, stem
-
-    return any(len(w) >= 4 and w not in _FLAG_WORDS and stem(w) in stated.stems for w in _name_words(name))
