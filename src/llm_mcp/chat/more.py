@@ -31,12 +31,14 @@ followed by the model's own choice to stop or go on; a reply asks for at most `M
 
 The same goes for an argument. Where the model closes a call's arguments leaving out an optional
 parameter the conversation may fill (`wanted`: a number it states that no argument of the reply
-holds, within the parameter's range; a yes/no whose name has a word it says, "history" for
-`include_history`; a person's name it states that no string of the reply holds, for a parameter
+holds, within the parameter's range; a yes/no it says a word about, "history" for
+`include_history`, "every scan" for its description "Return every scan event …" (`flag_words`:
+words of the name, and of the description that neither the tool nor another parameter uses);
+a person's name it states that no string of the reply holds, for a parameter
 of people's names), the decoder writes `, "` in place of the closing brace and the model names
 one more argument (the guide holds it to the parameters still open) and writes its value. The
 argument is kept only if the conversation grounds it (`kept`): a number it states that no other
-argument holds, a yes/no whose name's word it says, an option it names, such a name (two words
+argument holds, a yes/no it says a word about, an option it names, such a name (two words
 or more, word for word); else the call is made without it (the raw text keeps what the model
 wrote):
 
