@@ -183,6 +183,7 @@ EVENTS = {
         "length_minutes": {"type": "integer", "description": "How long"},
         "currency": {"type": "string", "description": "ISO 4217 code of the budget"},
         "note": {"type": "string", "description": "A note for the staff"},
+        "guest_name": {"type": "string", "description": "Whose table it is"},
         "language": {"type": "string", "description": "Language the staff should speak"},
         "to": {"type": "string", "format": "email"},
         "ref": {"type": "string", "description": "Booking reference, like BK-2931"}}},
@@ -280,6 +281,10 @@ def test_an_optional_number_or_time_the_conversation_never_says_is_left_to_its_d
     assert checked("a table for two, 2 hours, at 7.30pm", guests=2, length_minutes=120, time="19:30") == \
         {"guests": 2, "length_minutes": 120, "time": "19:30"}
     assert checked("a table for a dozen of us", guests=12) == {"guests": 12}
+    # a person's name with a digit is some other value (an address's words)
+    assert checked("book 2027-05-04 at 12 Elm Row", day="2027-05-04", guest_name="12 Elm Row") == {"day": "2027-05-04"}
+    assert checked("book 2027-05-04 for Ana Lima", day="2027-05-04", guest_name="Ana Lima") == \
+        {"day": "2027-05-04", "guest_name": "Ana Lima"}
 
 def test_an_optional_yes_no_the_conversation_says_nothing_about_is_left_to_its_default():
     hotels = {"name": "find_hotels", "description": "Find hotel rooms in a city", "parameters": {

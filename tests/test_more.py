@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.ground import Stated
-from llm_mcp.chat.more import fits, kept, wanted
+from llm_mcp.chat.more import fits, kept, untaken, wanted
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -64,6 +64,38 @@ def test_a_call_asked_for_is_kept_only_if_it_asks_for_something_new():
     made = [ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "JPY"})]
     assert _fits(ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "EUR"}), made, said)
     assert not _fits(ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "CHF"}), made, said)
+
+
+def test_an_option_the_request_names_that_no_call_holds_is_something_new():
+    quote = _tool("ship_quote", ["origin", "kg"], origin={"type": "string", "description": "From"},
+                  kg={"type": "number", "description": "Weight"},
+                  speed={"type": "string", "enum": ["standard", "express", "overnight"], "description": "Level"})
+    handover = _tool("handover", ["parcel"], parcel={"type": "string", "description": "Parcel id, like PX-482913"},
+                     steps={"type": "array", "items": {"type": "string", "enum": ["ring_bell", "call_on_arrival"]}})
+    tools = [quote, handover]
+
+    def new(call: ToolCall, made: list[ToolCall], said: str) -> bool:
+        schema = next(t["parameters"] for t in tools if t["name"] == call.name)
+        return fits(call, schema, made, Stated([{"role": "user", "content": said}]))
+
+    def asks(made: list[ToolCall], said: str) -> bool:
+        return untaken(tools, made, Stated([{"role": "user", "content": said}]))
+
+    said = "4 kg from Leeds, standard vs express?"
+    made = [ToolCall("ship_quote", {"origin": "Leeds", "kg": 4, "speed": "express"})]
+    assert asks(made, said)  # "standard" is named, no call holds it
+    assert new(ToolCall("ship_quote", {"origin": "Leeds", "kg": 4, "speed": "standard"}), made, said)
+    assert not new(ToolCall("ship_quote", {"origin": "Leeds", "kg": 4, "speed": "overnight"}), made, said)  # unnamed
+    assert not new(ToolCall("ship_quote", {"origin": "standard", "kg": 4, "speed": "standard"}), made, said)  # a place?
+    both = [*made, ToolCall("ship_quote", {"origin": "Leeds", "kg": 4, "speed": "standard"})]
+    assert not asks(both, said)
+    # an array's options, named in their own words; the call's required values must still be said
+    said = "send PX-550913 to my office, and the driver should call on arrival"
+    made = [ToolCall("handover", {"parcel": "PX-550913", "steps": ["ring_bell"]})]
+    assert asks(made, said)
+    assert new(ToolCall("handover", {"parcel": "PX-550913", "steps": ["call_on_arrival"]}), made, said)
+    assert not new(ToolCall("handover", {"parcel": "PX-550914", "steps": ["call_on_arrival"]}), made, said)
+    assert not asks([ToolCall("handover", {"parcel": "PX-550913", "steps": ["call_on_arrival"]})], said)
 
 
 def test_the_stream_drops_a_call_asked_for_that_asks_for_nothing_new(smol_tokenizer):

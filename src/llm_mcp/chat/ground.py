@@ -347,13 +347,15 @@ _DAYTIME = re.compile(r"\b(?:morning|afternoon|evening|night|tonight|noon|midday
 
 
 def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict, flags: dict) -> bool:
-    """Is `value` an optional yes/no, number or HH:MM time the conversation gives no ground for? A
-    yes/no it says no word about (`flags`: chat/more.py `flag_words`; "track PX-305127" →
-    `include_history: true`); a number none of its numbers is (number words, lengths of time in
-    the parameter's unit), where every number it says is held by another argument and no word
-    says how many some other way ("a couple"): else the model may have worked it out ("table for
-    12" → `guests: 1`); a time where it says no time and no part of the day ("Add 'Lunch with
-    Priya' on 2027-05-04" → `duration_minutes: 120`; a birthday on 22 August → `time: "08:00"`)."""
+    """Is `value` an optional yes/no, number, person's name or HH:MM time the conversation gives no
+    ground for? A yes/no it says no word about (`flags`: chat/more.py `flag_words`; "track
+    PX-305127" → `include_history: true`); a number none of its numbers is (number words, lengths
+    of time in the parameter's unit), where every number it says is held by another argument and
+    no word says how many some other way ("a couple"): else the model may have worked it out
+    ("table for 12" → `guests: 1`); a person's name with a digit in it (an address's words,
+    `recipient_name: "5 Rue des Lilas"`); a time where it says no time and no part of the day
+    ("Add 'Lunch with Priya' on 2027-05-04" → `duration_minutes: 120`; a birthday on 22 August →
+    `time: "08:00"`)."""
     if isinstance(value, bool):
         return spec.get("type") == "boolean" and not flag_said(name, flags, stated)
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
@@ -361,6 +363,8 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
         return value not in numbers | set(_own_numbers(name, spec, stated)) and numbers <= held \
             and not _VAGUE.search(stated.text)
+    if isinstance(value, str) and kind_of(name, spec) == "person":
+        return bool(re.search(r"\d", value))  # some other value: `recipient_name: "5 Rue des Lilas"`
     if isinstance(value, str) and _clock(name, spec):
         return not stated("time") and not _DAYTIME.search(stated.text)
     return False

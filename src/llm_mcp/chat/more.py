@@ -90,22 +90,25 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> boo
     if call_key(call.name, call.arguments) in {call_key(m.name, m.arguments) for m in made}:
         return False
     held = _held(made)
-    new = False
+    new = any(stated.names(option) and not any(_holds(h, option) for h in held)
+              for option in _options(call.arguments, props, resolve))
+    options = {_words(option) for option in _options(None, props, resolve)}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
         value = call.arguments.get(name)
         if value is None or isinstance(value, (bool, dict, list)) or "enum" in spec or "const" in spec:
             continue
-        if not said(name, spec, value, stated):
-            return False
+        if not said(name, spec, value, stated) or _words(str(value)) in options:
+            return False  # said nowhere, or another parameter's option ("economy" as an origin)
         new = new or (typed(name, spec, value) and not any(_holds(h, value) for h in held))
     return new
 
 
 def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
     """Does the conversation state a value no call of the reply holds, of a kind with a form of
-    its own, that some tool's required parameter takes? Where it does not, no call asked for
-    could be kept (`fits`), and none is asked for."""
+    its own, that some tool's required parameter takes, or name an option of a tool's enum in its
+    own words ("express", "call on arrival")? Where it does not, no call asked for could be kept
+    (`fits`), and none is asked for."""
     from llm_mcp.chat.kinds import example_of
 
     held = _held(made)
@@ -113,6 +116,9 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
         schema = tool.get("parameters") or {}
         resolve = Resolver(schema)
         top = resolve(schema)
+        if any(stated.names(option) and not any(_holds(h, option) for h in held)
+               for option in _options(None, top.get("properties") or {}, resolve)):
+            return True
         for name in top.get("required") or []:
             spec = resolve((top.get("properties") or {}).get(name))
             if spec.get("type") in ("integer", "number"):
@@ -126,6 +132,20 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
             if any(not any(_holds(h, r) for h in held for r in readings) for readings in found):
                 return True
     return False
+
+
+def _options(arguments: dict | None, props: dict, resolve: Resolver) -> list[str]:
+    """The options of the enums of a tool's parameters `props` (an array's items' too): all of
+    them, or those `arguments` hold."""
+    from llm_mcp.chat.ground import leaves
+
+    found = []
+    for name, spec in props.items():
+        spec = resolve(spec)
+        enum = spec.get("enum") or resolve(spec.get("items")).get("enum") or []
+        held = set(map(str, leaves(arguments.get(name)))) if arguments is not None else None
+        found += [o for o in enum if isinstance(o, str) and (held is None or o in held)]
+    return found
 
 
 def _held(made: list[ToolCall], arguments: dict | None = None) -> list:
