@@ -59,13 +59,14 @@ A number said with a word of the parameter's name ("5 results" for `max_results`
 parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
 with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
 and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
-hold the same code, the other takes the request's other currency. And an optional yes/no, number
-or HH:MM time the conversation gives no ground for is left out, to its default (`_made_up`): a
-yes/no it says no word about, of its name or of the words of its description that only it uses
-("track PX-305127 and PX-609884" → `include_history: true` left out; "every scan" or "the full
-history" keeps it; chat/more.py `flag_words`); a number none of its numbers is, where every
-number it says is held by another argument and no word says how many another way ("a couple");
-a time where it says no time and no part of the day ("Add 'Lunch with Priya' on 2027-05-04" →
+hold the same code, the other takes the request's other currency. And an optional yes/no, number,
+person's name or HH:MM time the conversation gives no ground for is left out, to its default
+(`_made_up`): a yes/no it says no word about, of its name or of the words of its description that
+only it uses ("track PX-305127 and PX-609884" → `include_history: true` left out; "every scan" or
+"the full history" keeps it; chat/more.py `flag_words`); a number none of its numbers is, where
+every number it says is held by another argument and no word says how many another way ("a
+couple"); a name with a digit in it (an address's words: `recipient_name: "5 Rue des Lilas"`); a
+time where it says no time and no part of the day ("Add 'Lunch with Priya' on 2027-05-04" →
 `duration_minutes: 120` left out). And a parameter
 the call leaves out is added where the conversation gives it in terms that can only be meant for
 it, exactly once: a length of time for a parameter in minutes, seconds or hours ("a 45 min

@@ -19,14 +19,18 @@ ends where the model ended it:
 "Something new": every required argument (but booleans and enums) holds a value the
 conversation states, and at least one of them is a value of a kind with a form of its own
 (`typed`: a number, an address, an identifier or ticker, a day, a time, a currency, a language)
-that no call of the reply holds or contains. A required value that is said nowhere (the model
-making up a city, a ticker, an amount), a call that repeats one already made, one whose
+that no call of the reply holds or contains; or the call holds an option of one of its enums
+that the conversation names in the option's own words and no call holds ("standard vs express"
+answered with express alone; "… and tell the driver to call on arrival", `call_on_arrival`,
+after a redirect). A required value that is said nowhere (the model making up a city, a ticker,
+an amount) or that is another parameter's option ("economy" as an origin), a call that repeats
+one already made, one whose
 required values are all taken ("hour" as a second timer's label, its minutes those of the
 first), one that is new only in free words: dropped. Free words are no sign of another request:
 in a chatty message any phrase can fill a city, a query or a title ("I'm European, so celsius"
 → `get_weather(location="European")`), so a second city or query is left to the model. One is
-asked for only where the conversation states such a value that no call holds yet (`untaken`:
-else nothing could be kept, and the decoding would be spent for nothing). A kept call is
+asked for only where the conversation states such a value or names such an option that no call
+holds yet (`untaken`: else nothing could be kept, and the decoding would be spent for nothing). A kept call is
 followed by the model's own choice to stop or go on; a reply asks for at most `MAX_MORE`.
 
 The same goes for an argument. Where the model closes a call's arguments leaving out an optional
