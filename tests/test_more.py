@@ -70,7 +70,8 @@ def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     quote = _tool("ship_quote", ["origin", "kg"], origin={"type": "string", "description": "From"},
                   kg={"type": "number", "description": "Weight"},
                   speed={"type": "string", "enum": ["standard", "express", "overnight"], "description": "Level"})
-    handover = _tool("handover", ["parcel"], parcel={"type": "string", "description": "Parcel id, like PX-482913"},
+    handover = _tool("handover", ["parcel_id"],
+                     parcel_id={"type": "string", "description": "Parcel id, like PX-482913"},
                      steps={"type": "array", "items": {"type": "string", "enum": ["ring_bell", "call_on_arrival"]}})
     tools = [quote, handover]
 
@@ -91,11 +92,13 @@ def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     assert not asks(both, said)
     # an array's options, named in their own words; the call's required values must still be said
     said = "send PX-550913 to my office, and the driver should call on arrival"
-    made = [ToolCall("handover", {"parcel": "PX-550913", "steps": ["ring_bell"]})]
+    made = [ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["ring_bell"]})]
     assert asks(made, said)
-    assert new(ToolCall("handover", {"parcel": "PX-550913", "steps": ["call_on_arrival"]}), made, said)
-    assert not new(ToolCall("handover", {"parcel": "PX-550914", "steps": ["call_on_arrival"]}), made, said)
-    assert not asks([ToolCall("handover", {"parcel": "PX-550913", "steps": ["call_on_arrival"]})], said)
+    assert new(ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["call_on_arrival"]}), made, said)
+    assert not new(ToolCall("handover", {"parcel_id": "PX-550914", "steps": ["call_on_arrival"]}), made, said)
+    # an identifier not of its example's shape is none, though said ("my office" is no parcel id)
+    assert not new(ToolCall("handover", {"parcel_id": "my office", "steps": ["call_on_arrival"]}), made, said)
+    assert not asks([ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["call_on_arrival"]})], said)
 
 
 def test_the_stream_drops_a_call_asked_for_that_asks_for_nothing_new(smol_tokenizer):

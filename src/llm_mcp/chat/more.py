@@ -102,10 +102,21 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> boo
         value = call.arguments.get(name)
         if value is None or isinstance(value, (bool, dict, list)) or "enum" in spec or "const" in spec:
             continue
-        if not said(name, spec, value, stated) or _words(str(value)) in options:
-            return False  # said nowhere, or another parameter's option ("economy" as an origin)
+        if not said(name, spec, value, stated) or _words(str(value)) in options or _unlike(name, spec, value):
+            return False  # said nowhere, another parameter's option ("economy" as an origin), no id
         new = new or (typed(name, spec, value) and not any(_holds(h, value) for h in held))
     return new
+
+
+def _unlike(name: str, spec: dict, value: Any) -> bool:
+    """Is `value`, for an identifier parameter whose description shows an example, not of that
+    example's shape ("Unit 4, Riverside Trading Estate" where it shows "PX-482913")?"""
+    from llm_mcp.chat import mentions
+    from llm_mcp.chat.ground import copied_kind
+    from llm_mcp.chat.kinds import example_of
+
+    example = example_of(spec) if copied_kind(name, spec) == "identifier" else None
+    return example is not None and mentions.shape(str(value)) != mentions.shape(example)
 
 
 def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
