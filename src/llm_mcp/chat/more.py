@@ -23,23 +23,24 @@ that no call of the reply holds or contains; or the call holds an option of one 
 that the conversation names in the option's own words and no call holds ("standard vs express"
 answered with express alone; "… and tell the driver to call on arrival", `call_on_arrival`,
 after a redirect). A required value that is said nowhere (the model making up a city, a ticker,
-an amount) or that is another parameter's option ("economy" as an origin), a call that repeats
-one already made, one whose
-required values are all taken ("hour" as a second timer's label, its minutes those of the
-first), one that is new only in free words: dropped. Free words are no sign of another request:
-in a chatty message any phrase can fill a city, a query or a title ("I'm European, so celsius"
-→ `get_weather(location="European")`), so a second city or query is left to the model. One is
+an amount), that is another parameter's option ("economy" as an origin) or an identifier not of
+its example's shape, a call that repeats one already made, one whose required values are all
+taken ("hour" as a second timer's label, its minutes those of the first), one that is new only
+in free words: dropped. Free words are no sign of another request: in a chatty message any
+phrase can fill a city, a query or a title ("I'm European, so celsius" →
+`get_weather(location="European")`), so a second city or query is left to the model. One is
 asked for only where the conversation states such a value or names such an option that no call
-holds yet (`untaken`: else nothing could be kept, and the decoding would be spent for nothing). A kept call is
-followed by the model's own choice to stop or go on; a reply asks for at most `MAX_MORE`.
+holds yet (`untaken`: else nothing could be kept, and the decoding would be spent for nothing).
+A kept call is followed by the model's own choice to stop or go on; a reply asks for at most
+`MAX_MORE`.
 
 The same goes for an argument. Where the model closes a call's arguments leaving out an optional
 parameter the conversation may fill (`wanted`: a number it states that no argument of the reply
 holds, within the parameter's range; a yes/no it says a word about, "history" for
 `include_history`, "every scan" for its description "Return every scan event …" (`flag_words`:
 words of the name, and of the description that neither the tool nor another parameter uses);
-a person's name it states that no string of the reply holds, for a parameter
-of people's names), the decoder writes `, "` in place of the closing brace and the model names
+a person's name it states that no string of the reply holds, for a parameter of people's
+names), the decoder writes `, "` in place of the closing brace and the model names
 one more argument (the guide holds it to the parameters still open) and writes its value. The
 argument is kept only if the conversation grounds it (`kept`): a number it states that no other
 argument holds, a yes/no it says a word about, an option it names, such a name (two words
