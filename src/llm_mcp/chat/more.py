@@ -95,8 +95,7 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> boo
     if call_key(call.name, call.arguments) in {call_key(m.name, m.arguments) for m in made}:
         return False
     held = _held(made)
-    new = any(stated.names(option) and not any(_holds(h, option) for h in held)
-              for option in _options(call.arguments, props, resolve))
+    new = _named_free(_options(call.arguments, props, resolve), held, stated)
     options = {_words(option) for option in _options(None, props, resolve)}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
@@ -132,8 +131,7 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
         schema = tool.get("parameters") or {}
         resolve = Resolver(schema)
         top = resolve(schema)
-        if any(stated.names(option) and not any(_holds(h, option) for h in held)
-               for option in _options(None, top.get("properties") or {}, resolve)):
+        if _named_free(_options(None, top.get("properties") or {}, resolve), held, stated):
             return True
         for name in top.get("required") or []:
             spec = resolve((top.get("properties") or {}).get(name))
@@ -162,6 +160,11 @@ def _options(arguments: dict | None, props: dict, resolve: Resolver) -> list[str
         held = set(map(str, leaves(arguments.get(name)))) if arguments is not None else None
         found += [o for o in enum if isinstance(o, str) and (held is None or o in held)]
     return found
+
+
+def _named_free(options: list[str], held: list, stated: Any) -> bool:
+    """Does the conversation name one of `options` in its own words that no value of `held` holds?"""
+    return any(stated.names(option) and not any(_holds(h, option) for h in held) for option in options)
 
 
 def _held(made: list[ToolCall], arguments: dict | None = None) -> list:
