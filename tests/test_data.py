@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import REPO
 from llm_mcp.chat import ChatFormat, Message, ToolCall
-from llm_mcp.data import check_examples, check_parity, read_dataset, read_tools_file, summarize
+from llm_mcp.data import check_examples, check_parity, read_dataset, read_tools_file
 from llm_mcp.data.convert import to_record
 from llm_mcp.data.example import Example
 from llm_mcp.data.synth import synthesize

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import urllib.request
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -48,9 +49,9 @@ def test_deterministic_valid_and_readable_by_the_dataset_reader(tmp_path):
 
 
 def test_groups_share_a_prompt_with_distractors_in_varied_order():
-    records = synthesize(TOOLS, 320, seed=3).records
+    records = synthesize(TOOLS, 640, seed=3).records  # 40 groups: some masked at any seed (0.88^40)
     prompts = [json.dumps(r["tools"]) for r in records]
-    groups = [prompts[k:k + 16] for k in range(0, 320, 16)]
+    groups = [prompts[k:k + 16] for k in range(0, 640, 16)]
     assert all(len(set(g)) == 1 for g in groups)  # 16 examples share each prompt
     assert len(set(prompts)) > 10
     own = {t["name"] for t in TOOLS}
@@ -99,6 +100,39 @@ def test_requests_vary_and_rarely_name_the_parameters():
     for r in refusals:  # the tool asked for is not in the prompt
         listed = {t["name"] for t in r["tools"]}
         assert not any(b["name"] in listed and intent_of(b).do in r["output"] for b in bank_tools())
+
+
+def test_the_same_tool_again_often_keeps_every_value_but_one():
+    """"weather in Lisbon and Porto", "standard vs express", "..., then the same for Sopot": the
+    calls differ in one argument, each of its values is in the request, and the words shared are
+    said once."""
+    options = Options(parallel_share=0.8, same_tool_share=0.8)
+    records = synthesize(TOOLS, 300, seed=4, options=options).records
+    _valid(records)
+    runs = [r for r in records if len(r["tool_calls"]) > 1 and len({c["name"] for c in r["tool_calls"]}) == 1]
+
+    def varied(r):
+        args = [c["arguments"] for c in r["tool_calls"]]
+        keys = set().union(*args)
+        return [k for k in keys if len({json.dumps(a.get(k)) for a in args}) > 1]
+
+    shared = [r for r in runs if len(varied(r)) == 1]
+    assert len(shared) > len(runs) / 3 and any(len(r["tool_calls"]) == 3 for r in shared)
+    said_once, with_kept = 0, 0
+    for r in shared:
+        key, text = varied(r)[0], r["input"].lower()
+        for c in r["tool_calls"]:
+            value = c["arguments"][key]
+            if isinstance(value, str) and key in ("location", "to", "recipient", "target_language"):
+                assert value.lower() in text, (r["input"], key, value)
+        kept = [v for k, v in r["tool_calls"][0]["arguments"].items() if k != key and isinstance(v, str)]
+        with_kept += bool(kept)
+        said_once += bool(kept) and all(text.count(v.lower()) <= 1 for v in kept)
+    assert said_once > with_kept * 0.7 > 10  # the values the calls share are not said again
+    fewer = synthesize(TOOLS, 300, seed=4, options=replace(options, shared_share=0.0)).records
+    alike = [r for r in fewer if len(r["tool_calls"]) > 1 and len({c["name"] for c in r["tool_calls"]}) == 1
+             and len(varied(r)) == 1 and len(r["tool_calls"][0]["arguments"]) > 1]
+    assert len(alike) < with_kept / 4  # without it, only where a value repeats by chance (max_results 5)
 
 
 def test_the_refusal_share_sets_the_refused_asks_among_the_no_call_requests():
@@ -192,7 +226,8 @@ def test_every_call_validates_for_any_schema(params, seed):
                       "required": ["lat", "lon"]}}
     tools = [{"name": f"tool_{k}", "description": f"Do thing {k}.", "parameters": {**p, "$defs": defs}}
              for k, p in enumerate(params)]
-    result = synthesize(tools, 24, seed=seed, options=Options(group=8))
+    # many requests of one tool twice: the calls that keep all values but one validate too
+    result = synthesize(tools, 24, seed=seed, options=Options(group=8, parallel_share=0.5, same_tool_share=0.6))
     _valid(result.records)
     assert result.records and not result.skipped
 

@@ -5,7 +5,8 @@ that share one prompt: the user's tools (or a subset of a large set) with a few 
 from `bank.yaml`, in a varied order, so the model has to pick among tools it was not asked for
 and shared-prefix packing still computes each group's prompt once. In each group:
 
-- requests for one, two or three intents (the same tool twice among them), each a command, a
+- requests for one, two or three intents (the same tool twice among them, often with all values
+  but one kept: "weather in Lisbon and Porto", "..., then the same in Sopot"), each a command, a
   question or a fragment, arguments through phrases that suit them ("in Lisbon", "at 8pm",
   "for 4 people"), optional ones often left out, the case, punctuation, shorthand and a typo
   varied at a rate (`requests.py`);
@@ -57,6 +58,7 @@ class Options:
     refusal_share: float = 0.35      # of those: asks for a bank tool absent from the prompt, refused
     parallel_share: float = 0.25     # requests with two intents (a fifth of them three)
     same_tool_share: float = 0.3     # of multi-intent requests: the same tool again
+    shared_share: float = 0.6        # of those runs of one tool: all values kept but one
     group: int = 16                  # examples that share one prompt (tool list)
     distractors: int = 4             # at most this many bank tools in a prompt
     max_tools: int = 12              # tools in a prompt, distractors included
@@ -110,6 +112,19 @@ class Synthesizer:
 
     # one argument set, valid against the schema, and the phrases that say it
     def arguments(self, tool: dict) -> tuple[dict, list[str], list[str]] | None:
+        drawn = self.draw(tool)
+        if drawn is None:
+            return None
+        said, top, resolve = drawn
+        props = top.get("properties") or {}
+        keys = list(said)
+        if self.rng.random() < 0.5:
+            self.rng.shuffle(keys)
+        phrases = [self.phrase(key, props, resolve, said[key]) for key in keys]
+        return {key: s.value for key, s in said.items()}, phrases, [s.text for s in said.values() if s.copied]
+
+    def draw(self, tool: dict) -> tuple[dict[str, Said], dict, Resolver] | None:
+        """A valid argument set as `Said` values, the schema branch it fills and its resolver."""
         rng, schema = self.rng, tool["parameters"]
         resolve = Resolver(schema)
         validator = _validator(tool, self.validators)
@@ -122,17 +137,62 @@ class Synthesizer:
             for key in sorted(required - set(props)):  # required but not described: any word
                 word = self.fakes.en.word()
                 said[key] = Said(word, word, True)
-            values = {key: s.value for key, s in said.items()}
-            if not validator.is_valid(values):
-                continue
-            keys = list(said)
-            if rng.random() < 0.5:
-                rng.shuffle(keys)
-            phrases = [rq.argument_phrase(rng, key, resolve(props.get(key, {})), said[key],
-                                          self.o.generic_share) for key in keys]
-            return values, phrases, [s.text for s in said.values() if s.copied]
+            if validator.is_valid({key: s.value for key, s in said.items()}):
+                return said, top, resolve
         self.skipped[tool["name"]] = self.skipped.get(tool["name"], 0) + 1
         return None
+
+    def phrase(self, key: str, props: dict, resolve: Resolver, said: Said) -> str:
+        return rq.argument_phrase(self.rng, key, resolve(props.get(key, {})), said, self.o.generic_share)
+
+    def shared(self, tool: dict, n: int) -> tuple[list[dict], list[str], list[str]] | None:
+        """`n` calls of one tool that differ in one value, asked for the way people do: the value
+        said once for each ("weather in Lisbon and Porto", "standard vs express") or the first call
+        said whole and the others by their new value ("..., then the same in Sopot"). Returns the
+        argument sets, the request's parts (one, or `n`: the first and what each other adds) and
+        the copied texts; None where no argument takes `n` different values."""
+        rng = self.rng
+        drawn = self.draw(tool)
+        if drawn is None:
+            return None
+        said, top, resolve = drawn
+        props, required = top.get("properties") or {}, set(top.get("required", []))
+        validator = _validator(tool, self.validators)
+        keys = [k for k, s in said.items() if not isinstance(s.value, (bool, list, dict)) and s.value is not None]
+        rng.shuffle(keys)
+        keys.sort(key=lambda k: k not in required)  # a required value first: the city, the parcel
+        for key in keys:
+            spec = resolve(props.get(key, {}))
+            variants = [said[key]]
+            for _ in range(8 * n):
+                if len(variants) == n:
+                    break
+                other = value_for(rng, self.fakes, key, spec, resolve)
+                if (other.value in [v.value for v in variants] or other.text in [v.text for v in variants]
+                        or not validator.is_valid({**{k: s.value for k, s in said.items()}, key: other.value})):
+                    continue
+                variants.append(other)
+            if len(variants) == n:
+                break
+        else:
+            return None
+        rest = [k for k in said if k != key]
+        if rng.random() < 0.5:
+            rng.shuffle(rest)
+        phrases = [self.phrase(k, props, resolve, said[k]) for k in rest]
+        role = rq.role_of(key, spec, said[key])
+        commas = any("," in v.text for v in variants)  # "Leeds, UK, York, UK" would not split back
+        joins = [j for j in data("phrases")["both"].get(n, []) if not (commas and "," in j)]
+        if joins and role not in ("text", "title", "subject", "query") and rng.random() < 0.5:
+            joined = rng.choice(joins).format(**dict(zip("abc", (v.text for v in variants))))
+            phrases.insert(rng.randint(0, len(phrases)), self.phrase(key, props, resolve, replace(said[key], text=joined)))
+            parts = [rq.join_phrases(rng, phrases)]
+        else:
+            phrases.insert(rng.randint(0, len(phrases)), self.phrase(key, props, resolve, said[key]))
+            parts = [rq.join_phrases(rng, phrases)] + [self.phrase(key, props, resolve, v) for v in variants[1:]]
+        values = [{**{k: s.value for k, s in said.items()}, key: v.value} for v in variants]
+        copied = [s.text for s in said.values() if s.copied] + [v.text for v in variants[1:] if v.copied]
+        return values, parts, copied
 
     def prompt(self, need: list[dict] = ()) -> tuple[list[dict], list[dict]]:
         """A group's prompt tools and the user's tools among them (`need` always among them)."""
@@ -219,14 +279,30 @@ class Synthesizer:
             else:
                 chosen.append(rng.choice(own))
         calls, parts, protected = [], [], []
-        for k, tool in enumerate(chosen):
+        k = 0
+        while k < len(chosen):
+            tool, intent = chosen[k], rq.intent_of(chosen[k], rng)
+            run = 1
+            while k + run < len(chosen) and chosen[k + run] is tool:
+                run += 1
+            starts = k == 0 or chosen[k - 1] is not tool  # a run of one tool is rolled for once
+            made = self.shared(tool, run) if run > 1 and starts and rng.random() < o.shared_share else None
+            if made is not None:  # one value differs: "in Lisbon and Porto", "..., then the same in Sopot"
+                sets, said_parts, said = made
+                calls += [{"name": tool["name"], "arguments": v} for v in sets]
+                protected += said
+                first, *more = said_parts
+                parts.append(rq.one_request(rng, intent, first) if k == 0 else rq.continuation(rng, intent, first))
+                for args in more:
+                    parts[-1] = rq.rstrip_outside(parts[-1], ".!?", protected) + rq.same(rng, args)
+                k += run
+                continue
             made = self.arguments(tool)
             if made is None:
                 return None
             values, phrases, said = made
             calls.append({"name": tool["name"], "arguments": values})
             protected += said
-            intent = rq.intent_of(tool, rng)
             args = rq.join_phrases(rng, phrases)
             if k == 0:
                 parts.append(rq.one_request(rng, intent, args))
@@ -234,6 +310,7 @@ class Synthesizer:
                 parts[-1] = rq.rstrip_outside(parts[-1], ".!?", protected) + rq.again(rng, args)
             else:
                 parts.append(rq.continuation(rng, intent, args))
+            k += 1
         text = rq.join_requests(rng, parts, protected)
         text, lowered = rq.roughen(rng, text, protected, o.rough_rate)
         if lowered:

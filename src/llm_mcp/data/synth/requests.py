@@ -211,6 +211,10 @@ def again(rng: random.Random, args: str) -> str:
     return rng.choice(data("phrases")["again"]).format(args=args)
 
 
+def same(rng: random.Random, args: str) -> str:
+    return rng.choice(data("phrases")["same"]).format(args=args)
+
+
 def join_requests(rng: random.Random, parts: list[str], protected: Sequence[str] = ()) -> str:
     text = parts[0]
     for part in parts[1:]:
