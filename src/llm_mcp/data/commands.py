@@ -116,7 +116,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
         raise LLMMCPError("nothing to do", "give --out FILE to write the examples, or --show N to read a sample")
     tools = read_tools_file(args.tools)
     options = Options(no_tool_share=args.no_tool_share, refusal_share=args.refusal_share,
-                      parallel_share=args.parallel_share, shared_share=args.shared_share,
+                      parallel_share=args.parallel_share, same_tool_share=args.same_tool_share,
+                      shared_share=args.shared_share,
                       distractors=args.distractors, mask_share=args.mask_share,
                       bank_call_share=args.bank_call_share, group=args.group, rough_rate=args.rough_rate,
                       max_tools=args.max_tools, shuffle_share=args.shuffle_share,
@@ -261,6 +262,8 @@ def add_parser(sub) -> None:
     y.add_argument("--refusal-share", type=float, default=0.35,
                    help="of the no-call requests: asks for a tool the prompt does not list, refused")
     y.add_argument("--parallel-share", type=float, default=0.25, help="requests with two or three intents")
+    y.add_argument("--same-tool-share", type=float, default=0.3,
+                   help="of the second and third intents: the same tool as the one before")
     y.add_argument("--shared-share", type=float, default=0.6,
                    help="of the same tool asked again: calls that keep every value but one "
                         "(\"weather in Lisbon and Porto\", \"... then the same for Sopot\")")

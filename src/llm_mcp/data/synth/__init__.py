@@ -160,7 +160,8 @@ class Synthesizer:
         validator = _validator(tool, self.validators)
         keys = [k for k, s in said.items() if not isinstance(s.value, (bool, list, dict)) and s.value is not None]
         rng.shuffle(keys)
-        keys.sort(key=lambda k: k not in required)  # a required value first: the city, the parcel
+        if rng.random() < 0.7:
+            keys.sort(key=lambda k: k not in required)  # mostly a required value: the city, the parcel
         for key in keys:
             spec = resolve(props.get(key, {}))
             variants = [said[key]]
