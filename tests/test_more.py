@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.ground import Stated
-from llm_mcp.chat.more import fits, kept, untaken, wanted
+from llm_mcp.chat.more import another_option, fits, kept, untaken, wanted
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -99,6 +99,38 @@ def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     # an identifier not of its example's shape is none, though said ("my office" is no parcel id)
     assert not new(ToolCall("handover", {"parcel_id": "my office", "steps": ["call_on_arrival"]}), made, said)
     assert not asks([ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["call_on_arrival"]})], said)
+
+
+def test_an_asked_call_that_repeats_one_takes_the_option_named_that_no_call_holds():
+    """ "standard vs express" answered with express, then asked again, writes express again: the
+    repeat becomes the standard quote. An optional enum left out is asked for where the request
+    names one of its options that no value holds; a greeting names no time of day."""
+    quote = _tool("ship_quote", ["origin", "kg"], origin={"type": "string", "description": "From"},
+                  kg={"type": "number", "description": "Weight"},
+                  speed={"type": "string", "enum": ["standard", "express", "overnight"], "description": "Level"},
+                  slot={"type": "string", "enum": ["morning", "evening"], "description": "When"})
+    schema = quote["parameters"]
+    express = ToolCall("ship_quote", {"origin": "Leeds", "kg": 4, "speed": "express"})
+
+    def stated(text: str) -> Stated:
+        return Stated([{"role": "user", "content": text}])
+
+    said = stated("4 kg from Leeds, standard vs express?")
+    assert another_option(express, schema, [express], said).arguments["speed"] == "standard"
+    assert another_option(express, schema, [], said) == express  # no repeat: the model's own
+    other = ToolCall("ship_quote", {"origin": "Leeds", "kg": 5, "speed": "express"})
+    assert another_option(other, schema, [express], said) == other  # new in another value
+    assert another_option(express, schema, [express], stated("4 kg from Leeds, express")) == express
+    # the first call leaves the level out: it is asked for, and the repeats take the others
+    bare = {"origin": "Madrid", "kg": 6}
+    said = stated("6 kg from Madrid: economy, standard and express")
+    assert wanted(schema, bare, [], said)
+    assert not wanted(schema, {**bare, "speed": "express"}, [], stated("6 kg from Madrid, express"))
+    assert not wanted(schema, bare, [], stated("6 kg from Madrid please"))
+    first = ToolCall("ship_quote", {**bare, "speed": "standard"})
+    assert another_option(first, schema, [first], said).arguments["speed"] == "express"
+    assert not wanted(schema, bare, [], stated("Good morning! 6 kg from Madrid"))
+    assert wanted(schema, bare, [], stated("Good morning! 6 kg from Madrid, in the morning"))
 
 
 def test_the_stream_drops_a_call_asked_for_that_asks_for_nothing_new(smol_tokenizer):

@@ -88,7 +88,7 @@ from typing import Any
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.more import Dropped, fits, flag_said, flag_words, kept, untaken, wanted
+from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, untaken, wanted
 from llm_mcp.chat.route import Redo, id_shapes, misrouted
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
@@ -247,6 +247,8 @@ class Grounder:
         call = taken_from(call, schema, stated, made, flags)
         if (self.redo or asked) and misrouted(call, self.shapes, stated):
             return Dropped(call) if asked else Redo(call)
+        if asked:
+            call = another_option(call, schema, made, stated)
         missing = {**ungrounded(call, schema, self.said), **unstated(call, schema, self.said, stated, self.foreign)}
         if asked and (missing or not fits(call, schema, made, stated)):
             return Dropped(call)
@@ -280,9 +282,11 @@ class Stated:
         return {stem(w) for w in words} | {mentions.SHORT_DAYS[w] for w in words if w in mentions.SHORT_DAYS}
 
     def names(self, option: str) -> bool:
-        """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at door")?"""
+        """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at
+        door")? Not in a greeting: "Good morning" names no time of day."""
         words = " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", option).lower()))
-        return bool(words) and f" {words} " in self._words
+        return bool(words) and any(not self._words[:m.start()].endswith(" good")
+                                   for m in re.finditer(re.escape(f" {words} "), self._words))
 
     def __call__(self, kind: str, example: str | None = None) -> list[mentions.Mention]:
         if (kind, example) not in self._read:

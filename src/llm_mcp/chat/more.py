@@ -22,7 +22,8 @@ conversation states, and at least one of them is a value of a kind with a form o
 that no call of the reply holds or contains; or the call holds an option of one of its enums
 that the conversation names in the option's own words and no call holds ("standard vs express"
 answered with express alone; "… and tell the driver to call on arrival", `call_on_arrival`,
-after a redirect). A required value that is said nowhere (the model making up a city, a ticker,
+after a redirect); a call that repeats one made, on a tool with such an option, takes it first
+(`another_option`: asked again after express, the model writes express again). A required value that is said nowhere (the model making up a city, a ticker,
 an amount), that is another parameter's option ("economy" as an origin) or an identifier not of
 its example's shape, a call that repeats one already made, one whose required values are all
 taken ("hour" as a second timer's label, its minutes those of the first), one that is new only
@@ -40,7 +41,8 @@ holds, within the parameter's range; a yes/no it says a word about, "history" fo
 `include_history`, "every scan" for its description "Return every scan event …" (`flag_words`:
 words of the name, and of the description that neither the tool nor another parameter uses);
 a person's name it states that no string of the reply holds, for a parameter of people's
-names), the decoder writes `, "` in place of the closing brace and the model names
+names; an option of its enum the conversation names and no value holds, not in a greeting),
+the decoder writes `, "` in place of the closing brace and the model names
 one more argument (the guide holds it to the parameters still open) and writes its value. The
 argument is kept only if the conversation grounds it (`kept`): a number it states that no other
 argument holds, a yes/no it says a word about, an option it names, such a name (two words
@@ -106,6 +108,23 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> boo
             return False  # said nowhere, another parameter's option ("economy" as an origin), no id
         new = new or (typed(name, spec, value) and not any(_holds(h, value) for h in held))
     return new
+
+
+def another_option(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> ToolCall:
+    """`call`, asked for, where it repeats a call of the reply and its tool has an enum option the
+    conversation names that no call holds, with that option: "standard vs express" answered with
+    express, then asked again, writes express again; it becomes the standard quote. Else `call`."""
+    from llm_mcp.chat.ground import call_key
+
+    if call_key(call.name, call.arguments) not in {call_key(m.name, m.arguments) for m in made}:
+        return call
+    resolve = Resolver(schema)
+    held = _held(made)
+    for name, spec in (resolve(schema).get("properties") or {}).items():
+        free = [o for o in resolve(spec).get("enum") or [] if isinstance(o, str) and _named_free([o], held, stated)]
+        if free:
+            return ToolCall(call.name, {**call.arguments, name: free[0]}, call.id)
+    return call
 
 
 def _unlike(name: str, spec: dict, value: Any) -> bool:
@@ -280,7 +299,11 @@ def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any, fla
     required = set(top.get("required") or [])
     for name in names[last + 1:]:
         spec = resolve(top["properties"][name])
-        if name in required or "enum" in spec or "const" in spec:
+        if name in required or "const" in spec:
+            continue
+        if "enum" in spec:  # an option it names that no value holds: "…: economy, standard and express"
+            if _named_free([o for o in spec["enum"] if isinstance(o, str)], _held(made, arguments), stated):
+                return True
             continue
         if spec.get("type") in ("integer", "number") and _free_numbers(name, schema, arguments, made, stated):
             return True
