@@ -23,9 +23,9 @@ that no call of the reply holds or contains; or the call holds an option of one 
 that the conversation names in the option's own words and no call holds ("standard vs express"
 answered with express alone; "… and tell the driver to call on arrival", `call_on_arrival`,
 after a redirect); a call that repeats one made, on a tool with such an option, takes it first
-(`another_option`: asked again after express, the model writes express again). A required value that is said nowhere (the model making up a city, a ticker,
-an amount), that is another parameter's option ("economy" as an origin) or an identifier not of
-its example's shape, a call that repeats one already made, one whose required values are all
+(`another_option`: asked again after express, the model writes express again). A required value
+that is said nowhere (the model making up a city, a ticker, an amount), that is another
+parameter's option ("economy" as an origin) or an identifier not of its example's shape, a call that repeats one already made, one whose required values are all
 taken ("hour" as a second timer's label, its minutes those of the first), one that is new only
 in free words: dropped. Free words are no sign of another request: in a chatty message any
 phrase can fill a city, a query or a title ("I'm European, so celsius" →
