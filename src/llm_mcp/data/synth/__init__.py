@@ -158,6 +158,7 @@ class Synthesizer:
         said, top, resolve = drawn
         props, required = top.get("properties") or {}, set(top.get("required", []))
         validator = _validator(tool, self.validators)
+        base = {k: s.value for k, s in said.items()}
         keys = [k for k, s in said.items() if not isinstance(s.value, (bool, list, dict)) and s.value is not None]
         rng.shuffle(keys)
         if rng.random() < 0.7:
@@ -170,7 +171,7 @@ class Synthesizer:
                     break
                 other = value_for(rng, self.fakes, key, spec, resolve)
                 if (other.value in [v.value for v in variants] or other.text in [v.text for v in variants]
-                        or not validator.is_valid({**{k: s.value for k, s in said.items()}, key: other.value})):
+                        or not validator.is_valid({**base, key: other.value})):
                     continue
                 variants.append(other)
             if len(variants) == n:
@@ -191,7 +192,7 @@ class Synthesizer:
         else:
             phrases.insert(rng.randint(0, len(phrases)), self.phrase(key, props, resolve, said[key]))
             parts = [rq.join_phrases(rng, phrases)] + [self.phrase(key, props, resolve, v) for v in variants[1:]]
-        values = [{**{k: s.value for k, s in said.items()}, key: v.value} for v in variants]
+        values = [{**base, key: v.value} for v in variants]
         copied = [s.text for s in said.values() if s.copied] + [v.text for v in variants[1:] if v.copied]
         return values, parts, copied
 
