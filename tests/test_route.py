@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.ground import Stated
-from llm_mcp.chat.route import id_shapes, misrouted
+from llm_mcp.chat.route import id_shapes, misrouted, unshaped
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -36,6 +36,22 @@ def test_a_call_carrying_another_tools_identifier_is_sent_back():
     # the tool that takes it, even in another parameter; a tool the tools do not have
     assert not misrouted(ToolCall("cancel_order", {"order_id": "QX-20931", "reason": "QX-20931"}), shapes, stated)
     assert not misrouted(ToolCall("book_taxi", {"to": "QX-20931"}), shapes, stated)
+
+
+def test_a_phrase_where_an_identifier_goes_is_sent_back_where_none_is_stated():
+    shapes = id_shapes(TOOLS)
+    pickup = Stated([{"role": "user", "content": "Pick up from Calle Mayor 5, Madrid, on 14 July"}])
+    assert unshaped(ToolCall("cancel_order", {"order_id": "calle mayor 5, Madrid"}), shapes, pickup)
+    assert unshaped(ToolCall("cancel_order", {"order_id": "20kg Rotterdam"}), shapes, pickup)
+    # an identifier of the shape, spaced or not; one word (the user's own id in another form);
+    # words without digits (asked about instead, chat/ground.py); another parameter; another tool
+    for order_id in ("QX 20931", "QX-20931", "AB123CD", "my parcel"):
+        assert not unshaped(ToolCall("cancel_order", {"order_id": order_id}), shapes, pickup)
+    assert not unshaped(ToolCall("cancel_order", {"order_id": "QX-1", "reason": "calle mayor 5"}), shapes, pickup)
+    assert not unshaped(ToolCall("find_store", {"city": "calle mayor 5, Madrid"}), shapes, pickup)
+    # the conversation states an identifier of that shape: the tool is right, the value miscopied
+    stated = Stated([{"role": "user", "content": "cancel QX-20931, it was for Calle Mayor 5"}])
+    assert not unshaped(ToolCall("cancel_order", {"order_id": "calle mayor 5"}), shapes, stated)
 
 
 def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_tokenizer):

@@ -198,8 +198,8 @@ class ChatFormat:
     def stream_parser(self, tools: Any = None, messages: list | None = None,
                       redo_from: int | None = None) -> StreamParser:
         """An incremental `parse` (with `tools`: calls conformed; with `messages` too: checked;
-        `redo_from`: a call from there on that carries another tool's identifier is sent back,
-        chat/route.py)."""
+        `redo_from`: a call from there on that carries another tool's identifier, or a phrase
+        where its own goes, is sent back, chat/route.py)."""
         tool_list = _readable(tools) if tools else []
         return StreamParser(unspace=self.kind == "hermes",
                             fix=(lambda calls: conform(calls, tool_list)) if tool_list else None,

@@ -73,7 +73,8 @@ it, exactly once: a length of time for a parameter in minutes, seconds or hours 
 call" → `duration_minutes: 45`), an enum's
 option named in its own words ("in fahrenheit" → `unit: fahrenheit`; "leave it at the door"
 does not name `leave_at_door`), a number with a word of its name ("3 parcels" →
-`parcel_count: 3`).
+`parcel_count: 3`). A list of an enum's options the model began is finished more loosely
+(chat/options.py: "leave it at the door and call me when you arrive").
 Where none or several fit, the model's value stands (and a call with a copied kind's value that
 is nowhere in the conversation is withheld, as above). Relative days ("tomorrow") and names
 are not read: those stay the model's. Enums and consts are left to the grammar.
@@ -88,8 +89,9 @@ from typing import Any
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.options import completed
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, untaken, wanted
-from llm_mcp.chat.route import Redo, id_shapes, misrouted
+from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
 COPIED = ("identifier", "email", "phone", "url", "uuid")  # kinds a value can only be copied as
@@ -223,10 +225,11 @@ class Grounder:
     """The checks of one reply's calls, in the order the reply makes them. Called with a call:
     the call, with the values the model miscopied taken from the conversation (`taken_from`), or
     the question that replaces a call with an ungrounded value; with `redo` (a decoder that can
-    go back), a `Redo` for a call that carries another tool's identifier (chat/route.py). A call
-    the decoder `asked` for beyond the model's own (chat/more.py) is kept only if it stands all
-    that and asks for something new, else it is `Dropped`; an argument `arg` the decoder asked
-    for is left out unless the conversation grounds it."""
+    go back), a `Redo` for a call that carries another tool's identifier, or a phrase where its
+    own identifier goes (chat/route.py). A call the decoder `asked` for beyond the model's own
+    (chat/more.py) is kept only if it stands all that and asks for something new, else it is
+    `Dropped`; an argument `arg` the decoder asked for is left out unless the conversation
+    grounds it."""
 
     def __init__(self, tools: list[dict], messages: list, redo: bool = False) -> None:
         self.tools, self.redo = tools, redo
@@ -244,8 +247,8 @@ class Grounder:
         schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
-        call = taken_from(call, schema, stated, made, flags)
-        if (self.redo or asked) and misrouted(call, self.shapes, stated):
+        call = completed(taken_from(call, schema, stated, made, flags), schema, stated.text)
+        if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)):
             return Dropped(call) if asked else Redo(call)
         if asked:
             call = another_option(call, schema, made, stated)

@@ -1,4 +1,4 @@
-"""A call that puts another tool's identifier where an identifier does not go is decoded again.
+"""A call that puts another tool's identifier where none goes, or a phrase where its own goes, is decoded again.
 
 Asked "please deliver PX-482913 on 20 August 2027 instead", a small model may answer
 `schedule_pickup(address="PX-482913", pickup_date="2027-08-20")`: the tracking number put
@@ -17,7 +17,16 @@ model's next choice takes its place:
 `example_of`; the parameter is one whose values can only be copied, chat/ground.py), letters
 and digits both (an all-letter example, "AAPL", would make every word an identifier). A call
 sent back is one with such a value at the top of its arguments, in a parameter that is not an
-identifier parameter of that shape, to a tool that has none. Everything else stands.
+identifier parameter of that shape, to a tool that has none.
+
+The other way round too (`unshaped`): asked "Pick up from Calle Mayor 5, Madrid on 2027-07-14",
+the model may answer `reschedule_delivery(tracking_number="calle mayor 5, Madrid", …)`, a phrase
+of several words with letters and digits where an identifier like "PX-482913" goes, while the
+conversation states no identifier of that shape at all. The tool needs what the user never
+gave: the model chose the wrong tool, and the call is sent back the same way. (A value of one
+word, "AB123CD", may be the user's own id in another form, and stands; one without the
+example's digits, "my parcel", is asked about, chat/ground.py `unstated`.) Everything else
+stands.
 
 Only a decoder that can go back does this (the local engine, `llm-mcp chat`, `llm-mcp eval`,
 with the guide on); a reply parsed whole (vLLM's, `ChatFormat.parse`) keeps such a call.
@@ -78,3 +87,17 @@ def misrouted(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool
             return True
     return False
 
+
+
+def unshaped(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool:
+    """Does `call` put a phrase of several words, with letters and digits, into an identifier
+    parameter of its tool ("calle mayor 5, Madrid" where "PX-482913" goes), where the conversation
+    states no identifier of that parameter's shape (see the module doc)? `stated`: chat.ground.Stated."""
+    for name, shape in shapes.get(call.name, {}).items():
+        value = call.arguments.get(name)
+        if not isinstance(value, str) or len(value.split()) < 2 or mentions.shape(value) == shape \
+                or not set(shape) <= set(mentions.shape(value)):
+            continue
+        if not stated("identifier", shape):
+            return True
+    return False

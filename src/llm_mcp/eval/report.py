@@ -21,7 +21,7 @@ ROWS = [
     ("false_calls", "false calls", "n"),
     ("withheld_calls", "calls withheld (values said nowhere)", "n"),
     ("taken_calls", "calls with values taken from the request", "n"),
-    ("redone_calls", "calls decoded again (another tool's id)", "n"),
+    ("redone_calls", "calls decoded again (wrong tool by its ids)", "n"),
     ("added_calls", "calls asked for and kept (one more)", "n"),
     ("filled_arguments", "arguments asked for and kept (one more)", "n"),
     ("mean_latency_s", "mean latency s", "n"),

@@ -34,7 +34,8 @@ class ReplyStream:
     (the engine's tool_choice; or, `resumed`, the part kept of a reply decoded again, its events
     already passed on). `tools` and `messages`: the calls conformed to the tools and checked
     against the conversation, as `ChatFormat.parse` does; `redo`: a call after the prefix that
-    carries another tool's identifier is sent back (chat/route.py; `redo` then says where).
+    carries another tool's identifier, or a phrase where its own goes, is sent back
+    (chat/route.py; `redo` then says where).
 
     Decoding is incremental (each token decoded once, with a few tokens before it for context,
     as vLLM's detokenizer does): `seen` is the reply so far, what the guide reads."""

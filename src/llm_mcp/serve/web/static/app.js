@@ -340,7 +340,7 @@ const METRICS = [["examples", "examples", false], ["well_formed", "well-formed c
   ["no_call", "no-call accuracy", true], ["missed_calls", "missed calls", false], ["false_calls", "false calls", false],
   ["withheld_calls", "calls withheld (values said nowhere)", false],
   ["taken_calls", "calls with values taken from the request", false],
-  ["redone_calls", "calls decoded again (another tool's id)", false],
+  ["redone_calls", "calls decoded again (wrong tool by its ids)", false],
   ["added_calls", "calls asked for and kept (one more)", false],
   ["filled_arguments", "arguments asked for and kept (one more)", false]];
 

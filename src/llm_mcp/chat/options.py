@@ -1,0 +1,107 @@
+"""A list of options the model cut short takes the options its sentence names.
+
+Told "PX-293871: leave it at the door and call me when you arrive", a small model writes
+`instructions: ["call_on_arrival"]` and closes the list: it read the sentence, and stopped one
+option early. Where a call's argument is a list of an enum's options (an array whose items have
+an `enum`), and the sentence that names an option the list holds also names others of that enum
+that it does not, those join the list, in the order the sentence says them:
+
+    leave it at the door and call me when you arrive
+        ["call_on_arrival"]              →  ["leave_at_door", "call_on_arrival"]
+    ring the bell, and if there's no answer leave it with the neighbour
+        ["ring_bell"]                    →  ["ring_bell", "leave_with_neighbor"]
+
+"Names" is looser here than elsewhere (chat/ground.py `Stated.names` wants the option's words as
+they are): the option's words but its small ones ("at", "with", "the"), in order, at most three
+other words between two of them, each word alike up to its ending ("arrive" for "arrival",
+"knocking" for "knock", "neighbour" for "neighbor"), and not after a "not", "never", "don't",
+"without" or "no need to" ("don't leave it at the door" names no `leave_at_door`). That is too
+loose to add a parameter the model left out, and loose enough to finish a list the model began:
+the model chose the parameter and named one option, so the sentence is about that list. An
+option only a sentence without the list's own options names ("PX-1: leave at door. PX-2: ring the
+bell", two calls) is left to its own call; so is every list where the model's options are not
+named this way (it may have read "phone me" as `call_on_arrival`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from llm_mcp.chat.types import Resolver, ToolCall
+
+GAP = 3  # other words, at most, between two words of an option
+SMALL = {"a", "an", "the", "at", "on", "in", "of", "to", "for", "by", "with", "and", "or", "from"}
+NOT = {"not", "never", "dont", "t", "without", "cannot"}  # "t": of "don't", "won't", "can't"
+
+
+def completed(call: ToolCall, schema: dict, text: str) -> ToolCall:
+    """`call` with each list of enum options its sentence names in part finished (see the module doc)."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    arguments = dict(call.arguments)
+    words = Words(text)
+    for name, value in call.arguments.items():
+        spec = resolve(props.get(name))
+        enum = resolve(spec.get("items")).get("enum") if spec.get("type") == "array" else None
+        if not enum or not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            continue
+        named = {o: words.named(o) for o in enum if isinstance(o, str)}
+        sentences = {s for v in value for _, s in named.get(v, [])}
+        more = {o: [at for at, s in places if s in sentences] for o, places in named.items() if o not in value}
+        more = {o: min(at) for o, at in more.items() if at}
+        if not more:
+            continue
+        if all(named.get(v) for v in value):  # every option named: the order the sentence says them
+            at = {**{v: min(a for a, _ in named[v]) for v in value}, **more}
+            arguments[name] = sorted(at, key=at.get)
+        else:
+            arguments[name] = [*value, *sorted(more, key=more.get)]
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+class Words:
+    """A text's words, each with the number of its sentence."""
+
+    def __init__(self, text: str) -> None:
+        self.words: list[str] = []
+        self.sentence: list[int] = []
+        for k, sentence in enumerate(re.split(r"[.!?;\n]+(?:\s|$)", text.lower())):
+            found = re.findall(r"[a-z0-9]+", sentence)
+            self.words += found
+            self.sentence += [k] * len(found)
+
+    def named(self, option: Any) -> list[tuple[int, int]]:
+        """Where the text names `option` ("leave_at_door", "callOnArrival") loosely (see the
+        module doc): (word position, sentence) of each place."""
+        split = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(option)).lower()
+        want = [w for w in re.findall(r"[a-z0-9]+", split) if w not in SMALL]
+        if not want:
+            return []
+        found = []
+        for start, word in enumerate(self.words):
+            if not _alike(word, want[0]) or self._negated(start):
+                continue
+            at = start
+            for w in want[1:]:
+                at = next((k for k in range(at + 1, min(at + 2 + GAP, len(self.words)))
+                           if _alike(self.words[k], w) and self.sentence[k] == self.sentence[start]), None)
+                if at is None:
+                    break
+            if at is not None:
+                found.append((start, self.sentence[start]))
+        return found
+
+    def _negated(self, at: int) -> bool:
+        before = [self.words[k] for k in range(max(0, at - 3), at) if self.sentence[k] == self.sentence[at]]
+        return bool(NOT & set(before)) or before[-3:] == ["no", "need", "to"]
+
+
+def _alike(word: str, want: str) -> bool:
+    """The same word, or alike up to an ending of a letter or more: "arrive", "arrival"; "knock",
+    "knocking"; "neighbour", "neighbor". Short words must be equal."""
+    if word == want:
+        return True
+    common = len(os.path.commonprefix([word, want]))
+    return common >= 4 and common >= min(len(word), len(want)) - 1

@@ -1,0 +1,49 @@
+"""A list of enum options the model cut short takes the options its sentence names (chat/options.py)."""
+
+from __future__ import annotations
+
+from llm_mcp.chat import ToolCall
+from llm_mcp.chat.options import Words, completed
+
+HANDOVER = ["leave_at_door", "ring_bell", "leave_with_neighbor", "no_knock", "callOnArrival"]
+SCHEMA = {"type": "object", "required": ["parcel"],
+          "properties": {"parcel": {"type": "string"},
+                         "how": {"type": "array", "items": {"type": "string", "enum": HANDOVER}},
+                         "mode": {"type": "string", "enum": HANDOVER}}}
+
+
+def _how(text: str, how: list) -> list:
+    return completed(ToolCall("instruct", {"parcel": "PX-1", "how": how}), SCHEMA, text).arguments["how"]
+
+
+def test_a_list_cut_short_takes_the_options_its_sentence_names_in_their_order():
+    assert _how("PX-1: leave it at the door and call me when you arrive", ["callOnArrival"]) \
+        == ["leave_at_door", "callOnArrival"]
+    assert _how("ring the bell, and if there's no answer leave it with the neighbour", ["ring_bell"]) \
+        == ["ring_bell", "leave_with_neighbor"]
+    assert _how("Ring the bell. No knocking", ["ring_bell"]) == ["ring_bell"]  # another sentence
+    # an option of the list not named this way ("phone me"): the others go after it
+    assert _how("phone me on arrival, ring the bell and no knocking", ["callOnArrival", "ring_bell"]) \
+        == ["callOnArrival", "ring_bell", "no_knock"]
+
+
+def test_a_list_is_left_as_the_model_wrote_it_where_nothing_more_is_named():
+    for text, how in [("don't leave it at the door, ring the bell", ["ring_bell"]),  # negated
+                      ("no need to ring the bell, just leave it with the neighbour", ["leave_with_neighbor"]),
+                      ("phone me on arrival and leave it at the door", ["callOnArrival"]),  # its own not named
+                      ("leave at door, ring bell", ["leave_at_door", "ring_bell"]),  # all there
+                      ("leave it at the door", []),
+                      ("the dog knocks things over at the door; leave it", ["leave_at_door"])]:
+        assert _how(text, how) == how, text
+    # not a list: a single option stays the model's
+    call = ToolCall("instruct", {"parcel": "PX-1", "mode": "ring_bell"})
+    assert completed(call, SCHEMA, "ring the bell and leave it at the door") is call
+
+
+def test_an_option_is_named_loosely_word_by_word():
+    words = Words("Please leave it with the neighbour. Do not call on arrival!")
+    assert words.named("leave_with_neighbor") == [(1, 0)]
+    assert words.named("callOnArrival") == []  # "not" before it
+    assert Words("knocking is fine, leaving is not").named("no_knock") == []
+    assert Words("no knocking please").named("no_knock") == [(0, 0)]
+    assert Words("leave it on the front step by the door").named("leave_at_door") == []  # too far apart
