@@ -135,6 +135,32 @@ def test_the_same_tool_again_often_keeps_every_value_but_one():
     assert len(alike) < with_kept / 4  # without it, only where a value repeats by chance (max_results 5)
 
 
+def test_another_tool_asked_for_next_often_takes_over_the_identifier_said_before():
+    """"where is QX-20931, and cancel it": a tool asked for after another takes over the earlier
+    call's identifier (same name, or an example of the same shape) and the request says it once."""
+    def tool(name: str, **params: dict) -> dict:
+        return {"name": name, "description": name.replace("_", " ").capitalize() + ".",
+                "parameters": {"type": "object", "properties": params, "required": list(params)[:1]}}
+
+    order = {"type": "string", "description": "Order number, like QX-20931"}
+    tools = [tool("order_status", order_id=order),
+             tool("cancel_order", order_ref=order, reason={"type": "string", "description": "Why"}),
+             tool("find_store", city={"type": "string", "description": "City to search in"})]
+    options = Options(parallel_share=0.9, same_tool_share=0.0, no_tool_share=0.0, distractors=0)
+
+    def pairs(share: float) -> tuple[list, list]:
+        records = synthesize(tools, 300, seed=3, options=replace(options, linked_share=share)).records
+        _valid(records)
+        both = [r for r in records if {"order_status", "cancel_order"} <= {c["name"] for c in r["tool_calls"]}]
+        ids = [[v for c in r["tool_calls"] for k, v in c["arguments"].items() if k.startswith("order")] for r in both]
+        return both, [(r, i[0]) for r, i in zip(both, ids) if len(set(i)) == 1]
+
+    both, linked = pairs(1.0)
+    assert len(linked) > len(both) * 0.6 > 10
+    assert all(r["input"].lower().count(value.lower()) == 1 for r, value in linked)
+    assert not pairs(0.0)[1]  # without it, two calls never share a drawn id
+
+
 def test_the_refusal_share_sets_the_refused_asks_among_the_no_call_requests():
     """--refusal-share: of the no-call requests, the asks for a tool the prompt lacks (refused in
     text); 0 leaves small talk and near misses only; the default's data stays as it was."""

@@ -117,7 +117,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     tools = read_tools_file(args.tools)
     options = Options(no_tool_share=args.no_tool_share, refusal_share=args.refusal_share,
                       parallel_share=args.parallel_share, same_tool_share=args.same_tool_share,
-                      shared_share=args.shared_share,
+                      shared_share=args.shared_share, linked_share=args.linked_share,
                       distractors=args.distractors, mask_share=args.mask_share,
                       bank_call_share=args.bank_call_share, group=args.group, rough_rate=args.rough_rate,
                       max_tools=args.max_tools, shuffle_share=args.shuffle_share,
@@ -267,6 +267,9 @@ def add_parser(sub) -> None:
     y.add_argument("--shared-share", type=float, default=0.6,
                    help="of the same tool asked again: calls that keep every value but one "
                         "(\"weather in Lisbon and Porto\", \"... then the same for Sopot\")")
+    y.add_argument("--linked-share", type=float, default=0.8,
+                   help="of intents after another tool's: the call takes over its identifier "
+                        "(\"where is PX-1, and move its delivery to Friday\")")
     y.add_argument("--distractors", type=int, default=4, help="at most this many other tools in each prompt")
     y.add_argument("--mask-share", type=float, default=0.12,
                    help="share of prompts whose tool and parameter names are replaced (descriptions kept)")

@@ -8,7 +8,9 @@ and shared-prefix packing still computes each group's prompt once. In each group
 - requests for one, two or three intents (the same tool twice among them, often with all values
   but one kept: "weather in Lisbon and Porto", "..., then the same in Sopot"), each a command, a
   question or a fragment, arguments through phrases that suit them ("in Lisbon", "at 8pm",
-  "for 4 people"), optional ones often left out, the case, punctuation, shorthand and a typo
+  "for 4 people"), optional ones often left out, a value of the call before taken over by
+  another tool's call and pointed back to or left unsaid ("where is PX-1, and move its delivery
+  to Friday"), the case, punctuation, shorthand and a typo
   varied at a rate (`requests.py`);
 - values that look real (Faker: people, places, companies, emails, phone numbers, dates) or take
   the shape the description shows ("like PX-482913"); the call holds the normalised value
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
+from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.data.synth import requests as rq
 from llm_mcp.errors import LLMMCPError
 from llm_mcp.data.synth.values import Fakes, Resolver, Said, data, humanize, merge_all_of, value_for
@@ -59,6 +62,7 @@ class Options:
     parallel_share: float = 0.25     # requests with two intents (a fifth of them three)
     same_tool_share: float = 0.3     # of multi-intent requests: the same tool again
     shared_share: float = 0.6        # of those runs of one tool: all values kept but one
+    linked_share: float = 0.8        # of intents after another tool's: its parcel, order… taken over
     group: int = 16                  # examples that share one prompt (tool list)
     distractors: int = 4             # at most this many bank tools in a prompt
     max_tools: int = 12              # tools in a prompt, distractors included
@@ -111,17 +115,57 @@ class Synthesizer:
         self.own_queue: list[dict] = []  # the user's own examples still to place (see synthesize)
 
     # one argument set, valid against the schema, and the phrases that say it
-    def arguments(self, tool: dict) -> tuple[dict, list[str], list[str]] | None:
+    def arguments(self, tool: dict, linked: dict | None = None) -> tuple[dict, list[str], list[str]] | None:
+        """`linked`: values of the request's previous call this one takes over (`linked`), said
+        by a word that points back ("for it", or nothing: "track PX-1 and move the delivery to
+        Friday"); where the drawn branch has no place for them, or they do not validate, None."""
         drawn = self.draw(tool)
         if drawn is None:
             return None
         said, top, resolve = drawn
         props = top.get("properties") or {}
+        if linked:
+            if not set(linked) <= set(props):
+                return None
+            said.update({key: Said(value, "") for key, value in linked.items()})
+            if not _validator(tool, self.validators).is_valid({key: s.value for key, s in said.items()}):
+                return None
         keys = list(said)
         if self.rng.random() < 0.5:
             self.rng.shuffle(keys)
-        phrases = [self.phrase(key, props, resolve, said[key]) for key in keys]
-        return {key: s.value for key, s in said.items()}, phrases, [s.text for s in said.values() if s.copied]
+        phrases = [self.rng.choice(data("phrases")["linked"]) if key in (linked or {})
+                   else self.phrase(key, props, resolve, said[key]) for key in keys]
+        return ({key: s.value for key, s in said.items()}, [p for p in phrases if p],
+                [s.text for s in said.values() if s.copied])
+
+    def linked(self, tool: dict, before: dict, before_tool: dict) -> dict:
+        """The values of the call `before` (to `before_tool`) that `tool` takes too, as a person
+        asks several things about one parcel, order or account: "where is PX-1, and move its
+        delivery to Friday". A string parameter of the same name and kind, or an identifier
+        parameter whose description's example has the same shape ("PX-482913")."""
+        from llm_mcp.chat import mentions
+        from llm_mcp.chat.ground import copied_kind
+
+        def ids(t: dict) -> dict[str, str]:
+            resolve = Resolver(t["parameters"])
+            found = {}
+            for name, spec in (resolve(t["parameters"]).get("properties") or {}).items():
+                spec = resolve(spec)
+                if spec.get("type") == "string" and "enum" not in spec:
+                    example = example_of(spec) if copied_kind(name, spec) == "identifier" else None
+                    found[name] = (kind_of(name, spec), mentions.shape(example) if example else None)
+            return found
+
+        theirs, ours = ids(before_tool), ids(tool)
+        taken = {}
+        for name, (kind, shape) in ours.items():
+            for other, (their_kind, their_shape) in theirs.items():
+                value = before["arguments"].get(other)
+                if isinstance(value, str) and (shape and shape == their_shape
+                                               or (name == other and kind == their_kind == "identifier")):
+                    taken[name] = value
+                    break
+        return taken
 
     def draw(self, tool: dict) -> tuple[dict[str, Said], dict, Resolver] | None:
         """A valid argument set as `Said` values, the schema branch it fills and its resolver."""
@@ -299,7 +343,9 @@ class Synthesizer:
                     parts[-1] = rq.rstrip_outside(parts[-1], ".!?", protected) + rq.same(rng, args)
                 k += run
                 continue
-            made = self.arguments(tool)
+            linked = (self.linked(tool, calls[-1], chosen[k - 1])
+                      if k and tool is not chosen[k - 1] and rng.random() < o.linked_share else {})
+            made = (linked and self.arguments(tool, linked)) or self.arguments(tool)
             if made is None:
                 return None
             values, phrases, said = made
