@@ -35,6 +35,10 @@ def test_a_list_is_left_as_the_model_wrote_it_where_nothing_more_is_named():
                       ("leave it at the door", []),
                       ("the dog knocks things over at the door; leave it", ["leave_at_door"])]:
         assert _how(text, how) == how, text
+    # no room: the schema's maxItems
+    few = {**SCHEMA, "properties": {**SCHEMA["properties"], "how": {**SCHEMA["properties"]["how"], "maxItems": 1}}}
+    call = ToolCall("instruct", {"parcel": "PX-1", "how": ["ring_bell"]})
+    assert completed(call, few, "ring the bell and leave it at the door") is call
     # not a list: a single option stays the model's
     call = ToolCall("instruct", {"parcel": "PX-1", "mode": "ring_bell"})
     assert completed(call, SCHEMA, "ring the bell and leave it at the door") is call

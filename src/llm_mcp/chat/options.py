@@ -41,17 +41,18 @@ def completed(call: ToolCall, schema: dict, text: str) -> ToolCall:
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     arguments = dict(call.arguments)
-    words = Words(text)
+    words = None
     for name, value in call.arguments.items():
         spec = resolve(props.get(name))
         enum = resolve(spec.get("items")).get("enum") if spec.get("type") == "array" else None
         if not enum or not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             continue
+        words = words or Words(text)
         named = {o: words.named(o) for o in enum if isinstance(o, str)}
         sentences = {s for v in value for _, s in named.get(v, [])}
         more = {o: [at for at, s in places if s in sentences] for o, places in named.items() if o not in value}
         more = {o: min(at) for o, at in more.items() if at}
-        if not more:
+        if not more or len(value) + len(more) > spec.get("maxItems", len(enum)):
             continue
         if all(named.get(v) for v in value):  # every option named: the order the sentence says them
             at = {**{v: min(a for a, _ in named[v]) for v in value}, **more}
