@@ -144,6 +144,10 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     assert read(mentions.identifiers, "where is PX-482913? sent 2027-06-26 at 10am, 5kg, A1B2") == [("PX-482913",), ("A1B2",)]
     assert read(mentions.identifiers, "is it px482913 or order 48213?", "PX-777777") == [("px482913",)]
     assert read(mentions.identifiers, "is it px482913 or order 48213?", "55555") == [("48213",)]
+    # street addresses in capitals with a house number, the parts after it; not a day
+    assert read(mentions.addresses, "from Unit 4, Riverside Trading Estate, Reading on 3 May, then to "
+                                    "Herengracht 180, 1016 BR Amsterdam. At 9 Castle Street, York, Monday") == \
+        [("Unit 4, Riverside Trading Estate, Reading",), ("Herengracht 180, 1016 BR Amsterdam",), ("9 Castle Street, York",)]
     # clock times as HH:MM; without am/pm, both readings
     assert read(mentions.clock_times, "9am, 7:30, noon, half past seven pm, quarter to 8, 21:00, 10 o'clock") == \
         [("09:00",), ("07:30", "19:30"), ("12:00",), ("19:30",), ("07:45", "19:45"), ("21:00",), ("10:00", "22:00")]
@@ -186,7 +190,8 @@ EVENTS = {
         "guest_name": {"type": "string", "description": "Whose table it is"},
         "language": {"type": "string", "description": "Language the staff should speak"},
         "to": {"type": "string", "format": "email"},
-        "ref": {"type": "string", "description": "Booking reference, like BK-2931"}}},
+        "ref": {"type": "string", "description": "Booking reference, like BK-2931"},
+        "address": {"type": "string", "description": "Street address of the restaurant"}}},
 }
 
 
@@ -206,6 +211,13 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert checked("note 'French menu please', staff speaking german", note="French menu please",
                    language="Germa") == {"note": "French menu please", "language": "German"}
     assert checked("staff speaking german", language="fr") == {"language": "de"}
+    # an address cut short takes the whole one it is part of; one of two, or said whole, stands
+    assert checked("at Herengracht 180, 1016 BR Amsterdam.", address="1016 BR Amsterdam") == \
+        {"address": "Herengracht 180, 1016 BR Amsterdam"}
+    assert checked("at Unit 4, Riverside Trading Estate, Reading on 3 May", address="Unit 4, Riverside Trading Estate") \
+        == {"address": "Unit 4, Riverside Trading Estate, Reading"}
+    assert checked("at 9 Elm Row, Bath or 2 High Street, Bath", address="Bath") == {"address": "Bath"}
+    assert checked("at 9 Elm Row, Bath", address="9 elm row, bath") == {"address": "9 elm row, bath"}
     # a length of time in the parameter's unit, where the model wrote another number
     assert checked("for an hour and a half", length_minutes=1) == {"length_minutes": 90}
     assert checked("table for 4, 2 hours", guests=4, length_minutes=2) == {"guests": 4, "length_minutes": 120}

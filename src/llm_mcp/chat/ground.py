@@ -38,6 +38,7 @@ the conversation when exactly one stated value fits (chat/mentions.py reads them
     a timer for 1 hour 15 minutes          minutes: 15            →  75
     say it in korean                       target_language: KORE  →  Korean
     dentist at 9am on 20 November          19:00, 2026-02-20      →  09:00, 2026-11-20
+    to Herengracht 180, 1016 BR Amsterdam  1016 BR Amsterdam      →  Herengracht 180, 1016 BR Amsterdam
 
 "Fits": a value of the parameter's kind, read from the parameter's schema as above (an
 identifier, email, phone number, URL or UUID; a date for `format: date` or YYYY-MM-DD; a clock
@@ -45,6 +46,8 @@ time for HH:MM; a currency, where the model wrote a three-letter code; a languag
 two-letter code as the model wrote it; a length of time, for a number whose name or description
 gives its unit, "minutes"; an integer or number), and
 - an identifier of the shape of the description's example, when it gives one;
+- for an address parameter, the street address (chat/mentions.py `addresses`: a street with its
+  number and the parts after it in capitals) that the model's value is a part of: it cut it short;
 - a number written in pieces ("3,000", "2.5k", "fifteen thousand") whose digits begin with the
   model's: the model copied its first piece. A number the model may have worked out ("half an
   hour" → 30) is never replaced;
@@ -294,7 +297,7 @@ class Stated:
     def __call__(self, kind: str, example: str | None = None) -> list[mentions.Mention]:
         if (kind, example) not in self._read:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
-                       "uuid": mentions.uuids, "date": mentions.dates, "time": mentions.clock_times,
+                       "uuid": mentions.uuids, "address": mentions.addresses, "date": mentions.dates, "time": mentions.clock_times,
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,
@@ -458,6 +461,11 @@ def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
             codes = len(value.strip()) == 2  # a code ("ko"), as the model wrote one, or a name
             found = [m.readings for m in stated("language-code" if codes else "language")]
             return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
+        if kind_of(name, spec) == "address" and "@" not in value:
+            # an address cut short ("1016 BR Amsterdam") takes the whole one it is part of
+            found = [m.readings for m in stated("address")]
+            return [] if any(normalize(value) == normalize(r[0]) for r in found) \
+                else [r for r in found if normalize(value) and normalize(value) in normalize(r[0])]
         kind = copied_kind(name, spec)
         if kind and _looks(kind, value, spec):
             # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…

@@ -1,5 +1,5 @@
 """The values a conversation states, read by rule: email addresses, phone numbers, URLs, UUIDs,
-identifiers, dates, clock times, durations, currencies, languages, numbers and people's names,
+identifiers, street addresses, dates, clock times, durations, currencies, languages, numbers and people's names,
 each as a call would hold it.
 
 A 135M model picks the right parameter more often than it copies the right value: it writes
@@ -250,6 +250,28 @@ def people(text: str) -> list[Mention]:
     calls hold: a run inside an address it holds is the address's."""
     return _unique(m.group(0) for m in _PERSON.finditer(text)
                    if not any(_CALENDAR.fullmatch(w.rstrip(".")) for w in m.group(0).split()))
+
+
+# addresses: a street with its number ("9 Albert Street", "Herengracht 180", "Unit 4"), then
+# comma-separated parts in capitals or postcodes (", 1016 BR Amsterdam", ", Reading", ", UK")
+_WORD = r"[A-ZÀ-Þ][\w'’-]*"
+_STREET = rf"(?:\d+[A-Za-z]?(?: {_WORD})+|{_WORD}(?: {_WORD})* \d+[A-Za-z]?\b(?! [A-ZÀ-Þ]))"
+_PART = rf"(?:{_STREET}|(?:\d{{4,5}}(?: [A-Z]{{2}})? )?{_WORD}(?: {_WORD})*)"
+_ADDRESS = re.compile(rf"(?<![\w'’-]){_STREET}(?:, {_PART})*")
+
+
+def addresses(text: str) -> list[Mention]:
+    """Street addresses written in capitals, with a house number: "Herengracht 180, 1016 BR
+    Amsterdam", "Unit 4, Riverside Trading Estate, Reading"; the parts after a month or weekday
+    left off ("3 May" is a day, not a street)."""
+    found = []
+    for m in _ADDRESS.finditer(text):
+        parts = m.group(0).split(", ")
+        keep = next((k for k, part in enumerate(parts)
+                     if any(_CALENDAR.fullmatch(w.rstrip(".")) for w in part.split())), len(parts))
+        if keep:
+            found.append(", ".join(parts[:keep]).rstrip("."))
+    return _unique(found)
 
 
 def durations(text: str) -> list[Mention]:
