@@ -22,6 +22,10 @@ def test_a_list_cut_short_takes_the_options_its_sentence_names_in_their_order():
     assert _how("ring the bell, and if there's no answer leave it with the neighbour", ["ring_bell"]) \
         == ["ring_bell", "leave_with_neighbor"]
     assert _how("Ring the bell. No knocking", ["ring_bell"]) == ["ring_bell"]  # another sentence
+    # another parcel's words: an identifier between the options
+    assert _how("PX-100200 no knock, PX-100201 leave at door", ["no_knock"]) == ["no_knock"]
+    assert _how("PX-100200 no knock, PX-100201 leave at door", ["leave_at_door"]) == ["leave_at_door"]
+    assert _how("same for both PX-1 and PX-2: leave at door, no knocking", ["no_knock"]) == ["leave_at_door", "no_knock"]
     # an option of the list not named this way ("phone me"): the others go after it
     assert _how("phone me on arrival, ring the bell and no knocking", ["callOnArrival", "ring_bell"]) \
         == ["callOnArrival", "ring_bell", "no_knock"]

@@ -18,9 +18,10 @@ other words between two of them, each word alike up to its ending ("arrive" for 
 "without" or "no need to" ("don't leave it at the door" names no `leave_at_door`). That is too
 loose to add a parameter the model left out, and loose enough to finish a list the model began:
 the model chose the parameter and named one option, so the sentence is about that list. An
-option only a sentence without the list's own options names ("PX-1: leave at door. PX-2: ring the
-bell", two calls) is left to its own call; so is every list where the model's options are not
-named this way (it may have read "phone me" as `call_on_arrival`).
+option named in another sentence than the list's own options ("PX-1: leave at door. PX-2: ring the
+bell"), or with an identifier between them ("PX-1 no knock, PX-2 leave at door": another parcel's
+words), is left to its own call; so is every list where the model's options are not named this
+way (it may have read "phone me" as `call_on_arrival`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import os
 import re
 from typing import Any
 
-from llm_mcp.chat.types import Resolver, ToolCall
+from llm_mcp.chat import mentions
+from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 GAP = 3  # other words, at most, between two words of an option
 SMALL = {"a", "an", "the", "at", "on", "in", "of", "to", "for", "by", "with", "and", "or", "from"}
@@ -49,8 +51,9 @@ def completed(call: ToolCall, schema: dict, text: str) -> ToolCall:
             continue
         words = words or Words(text)
         named = {o: words.named(o) for o in enum if isinstance(o, str)}
-        sentences = {s for v in value for _, s in named.get(v, [])}
-        more = {o: [at for at, s in places if s in sentences] for o, places in named.items() if o not in value}
+        held = [place for v in value for place in named.get(v, [])]
+        more = {o: [at for at, s in places if any(words.together(at, a) for a, _ in held)]
+                for o, places in named.items() if o not in value}
         more = {o: min(at) for o, at in more.items() if at}
         if not more or len(value) + len(more) > spec.get("maxItems", len(enum)):
             continue
@@ -68,10 +71,20 @@ class Words:
     def __init__(self, text: str) -> None:
         self.words: list[str] = []
         self.sentence: list[int] = []
+        self.ids: list[int] = []  # where an identifier's words are ("PX-100201", chat/mentions.py)
+        ids = {normalize(r) for m in mentions.identifiers(text) for r in m.readings}
         for k, sentence in enumerate(re.split(r"[.!?;\n]+(?:\s|$)", text.lower())):
-            found = re.findall(r"[a-z0-9]+", sentence)
-            self.words += found
-            self.sentence += [k] * len(found)
+            for token in sentence.split():
+                found = re.findall(r"[a-z0-9]+", token)
+                if normalize(token) in ids:
+                    self.ids += range(len(self.words), len(self.words) + len(found))
+                self.words += found
+                self.sentence += [k] * len(found)
+
+    def together(self, a: int, b: int) -> bool:
+        """Are the words at `a` and `b` in one sentence, with no identifier between them?"""
+        a, b = min(a, b), max(a, b)
+        return self.sentence[a] == self.sentence[b] and not any(a < k < b for k in self.ids)
 
     def named(self, option: Any) -> list[tuple[int, int]]:
         """Where the text names `option` ("leave_at_door", "callOnArrival") loosely (see the
