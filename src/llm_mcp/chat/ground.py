@@ -92,8 +92,8 @@ from typing import Any
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.options import completed
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, untaken, wanted
+from llm_mcp.chat.options import completed
 from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
@@ -297,7 +297,8 @@ class Stated:
     def __call__(self, kind: str, example: str | None = None) -> list[mentions.Mention]:
         if (kind, example) not in self._read:
             readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
-                       "uuid": mentions.uuids, "address": mentions.addresses, "date": mentions.dates, "time": mentions.clock_times,
+                       "uuid": mentions.uuids, "address": mentions.addresses, "date": mentions.dates,
+                       "time": mentions.clock_times,
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,

@@ -1,6 +1,6 @@
 """The values a conversation states, read by rule: email addresses, phone numbers, URLs, UUIDs,
-identifiers, street addresses, dates, clock times, durations, currencies, languages, numbers and people's names,
-each as a call would hold it.
+identifiers, street addresses, dates, clock times, durations, currencies, languages, numbers and
+people's names, each as a call would hold it.
 
 A 135M model picks the right parameter more often than it copies the right value: it writes
 `dubois@gmail.com` for "mark.dubois@gmail.com", `3` for "3,000", `15` for "fifteen thousand",

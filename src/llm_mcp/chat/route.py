@@ -88,7 +88,6 @@ def misrouted(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool
     return False
 
 
-
 def unshaped(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool:
     """Does `call` put a phrase of several words, with letters and digits, into an identifier
     parameter of its tool ("calle mayor 5, Madrid" where "PX-482913" goes), where the conversation
