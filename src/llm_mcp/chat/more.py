@@ -27,8 +27,9 @@ after a redirect); a call that repeats one made, on a tool with such an option, 
 that is said nowhere (the model making up a city, a ticker, an amount), that is another
 parameter's option ("economy" as an origin) or an identifier not of its example's shape, a call
 that repeats one already made, one whose required values are all taken ("hour" as a second
-timer's label, its minutes those of the first), one that is new only in free words: dropped. Free words are no sign of another request: in a chatty message any
-phrase can fill a city, a query or a title ("I'm European, so celsius" →
+timer's label, its minutes those of the first), one that is new only in free words: dropped.
+Free words are no sign of another request: in a chatty message any phrase can fill a city, a
+query or a title ("I'm European, so celsius" →
 `get_weather(location="European")`), so a second city or query is left to the model. One is
 asked for only where the conversation states such a value or names such an option that no call
 holds yet (`untaken`: else nothing could be kept, and the decoding would be spent for nothing).

@@ -141,28 +141,28 @@ class Synthesizer:
     def linked(self, tool: dict, before: dict, before_tool: dict) -> dict:
         """The values of the call `before` (to `before_tool`) that `tool` takes too, as a person
         asks several things about one parcel, order or account: "where is PX-1, and move its
-        delivery to Friday". A string parameter of the same name and kind, or an identifier
-        parameter whose description's example has the same shape ("PX-482913")."""
+        delivery to Friday". An identifier parameter (a string, no enum) of the same name, or
+        whose description's example has the same shape ("PX-482913")."""
         from llm_mcp.chat import mentions
         from llm_mcp.chat.ground import copied_kind
 
-        def ids(t: dict) -> dict[str, str]:
+        def ids(t: dict) -> dict[str, str | None]:
+            """Its identifier parameters, each with its example's shape (None without one)."""
             resolve = Resolver(t["parameters"])
             found = {}
             for name, spec in (resolve(t["parameters"]).get("properties") or {}).items():
                 spec = resolve(spec)
-                if spec.get("type") == "string" and "enum" not in spec:
+                if spec.get("type") == "string" and "enum" not in spec and kind_of(name, spec) == "identifier":
                     example = example_of(spec) if copied_kind(name, spec) == "identifier" else None
-                    found[name] = (kind_of(name, spec), mentions.shape(example) if example else None)
+                    found[name] = mentions.shape(example) if example else None
             return found
 
-        theirs, ours = ids(before_tool), ids(tool)
+        theirs = ids(before_tool)
         taken = {}
-        for name, (kind, shape) in ours.items():
-            for other, (their_kind, their_shape) in theirs.items():
+        for name, shape in ids(tool).items():
+            for other, their_shape in theirs.items():
                 value = before["arguments"].get(other)
-                if isinstance(value, str) and (shape and shape == their_shape
-                                               or (name == other and kind == their_kind == "identifier")):
+                if isinstance(value, str) and (name == other or (shape and shape == their_shape)):
                     taken[name] = value
                     break
         return taken
