@@ -90,7 +90,8 @@ import json
 import re
 from typing import Any
 
-from llm_mcp.chat import mentions
+from llm_mcp.chat import clauses, mentions
+from llm_mcp.chat.clauses import from_own_part
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, untaken, wanted
 from llm_mcp.chat.options import completed
@@ -250,7 +251,8 @@ class Grounder:
         schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
-        call = completed(taken_from(call, schema, stated, made, flags), schema, stated.text)
+        call = from_own_part(taken_from(call, schema, stated, made, flags), schema, stated, made)
+        call = completed(call, schema, stated.text)
         if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)):
             return Dropped(call) if asked else Redo(call)
         if asked:
@@ -286,6 +288,11 @@ class Stated:
         """The conversation's words, each by its stem (`stem`); a weekday's short form ("sat") in full too."""
         words = re.findall(r"[a-z]+", self.text.lower())
         return {stem(w) for w in words} | {mentions.SHORT_DAYS[w] for w in words if w in mentions.SHORT_DAYS}
+
+    @functools.cached_property
+    def parts(self) -> list[Stated]:
+        """The conversation cut where people join requests (chat/clauses.py), each part read alone."""
+        return [Stated([{"role": "user", "content": p}]) for p in clauses.parts(self.text)]
 
     def names(self, option: str) -> bool:
         """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at

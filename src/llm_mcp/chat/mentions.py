@@ -38,7 +38,11 @@ _CLOCKS = [
     (re.compile(r"\b(\d{1,2})(?:[:.](\d{2}))?" + _MERIDIEM, re.I), "meridiem"),  # "7:30pm", "7.30pm"
     (re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:]|\s*[ap]\.?\s?m\b)", re.I), "clock"),
     (re.compile(r"\b" + _HOUR + r" o'?clock\b", re.I), "oclock"),
+    (re.compile(r"(?<=\bat )" + _HOUR + r"(?= (?:in the (?:morning|afternoon|evening)|at night|tonight)\b)", re.I),
+     "oclock"),  # "at 7 in the evening"
 ]
+# the part of the day said after a time without am/pm: "half past six in the morning"
+_DAYPART = re.compile(r" (?:in the (morning)|in the (?:afternoon|evening)|at (night)|tonight)\b", re.I)
 _NAMED = {"noon": "12:00", "midday": "12:00", "midnight": "00:00"}
 
 # numbers: "3,000", "1.5", "3k", "2.5 million" (number words are first written as digits, text2num)
@@ -109,10 +113,20 @@ def clock_times(text: str) -> list[Mention]:
     for pattern, how in _CLOCKS:
         for m in pattern.finditer(text):
             if _free(m, taken) and (readings := _clock(m, how)):
-                found.append((m.start(), readings))
+                found.append((m.start(), _in_daypart(readings, _DAYPART.match(text, m.end()))))
     for word, value in _NAMED.items():
         found += [(m.start(), (value,)) for m in re.finditer(rf"\b{word}\b", text, re.I)]
     return _unique_readings(r for _, r in sorted(found))
+
+
+def _in_daypart(readings: tuple, part: re.Match | None) -> tuple:
+    """Of a time's two readings (07:30 and 19:30), the one in the part of the day said after it:
+    the morning's, or the afternoon's, evening's or night's ("eleven at night"; "two at night" is
+    02:00)."""
+    if len(readings) != 2 or not part:
+        return readings
+    morning = part.group(1) or (part.group(2) and int(readings[0][:2]) < 6)
+    return (readings[0],) if morning else (readings[1],)
 
 
 def dates(text: str) -> list[Mention]:
@@ -356,6 +370,13 @@ def _spelled(text: str) -> str:
 def _undated(text: str) -> str:
     """The text without its dates, whose days and years are not amounts ("3 May 2027")."""
     for pattern in _DATES:
+        text = pattern.sub(" ", text)
+    return text
+
+
+def untimed(text: str) -> str:
+    """The text without its clock times, whose hours are not amounts ("at 8pm, we are 4")."""
+    for pattern, _ in _CLOCKS:
         text = pattern.sub(" ", text)
     return text
 

@@ -1,0 +1,150 @@
+"""A value a call took from another part of the request takes the one its own part states.
+
+Asked for several things in one message, a small model keeps each call's words apart better than
+its values: it copies one time, one day or one number into every call, or into the wrong one.
+
+    dentist 2025-12-01 at 08:00 and haircut 2025-12-03 at 17:30
+        create_event(Dentist, 2025-12-01, 17:30)    →  time 08:00
+    three timers: 5 minutes for the eggs, 10 for the toast, 30 for the laundry
+        set_timer(5, "toast"), set_timer(5, "laundry")    →  10, 30
+    'Dentist appointment' on 2027-04-09 at 08:30 ..., then email my boss saying: I will be in around 10:00
+        create_event(..., time 10:00)    →  08:30
+
+The request is cut into parts where people join requests: sentence ends, colons, semicolons,
+commas, "and", "then", "also", "plus" (`parts`). The call's other values place it: the part it
+belongs to is the one that states most of them (its `home`; a tie keeps them all). A value of a
+kind read by rule (a clock time, a day, a number, a currency, a copied kind such as an email or
+an identifier; chat/ground.py) that is stated only outside the home, in parts that belong to
+another request, takes the value of its kind the home states, where that is exactly one. A part
+belongs to another request where it states a value an earlier call of the reply holds and this
+one does not ("eggs", of `set_timer(5, "eggs")`), or a value of the kind of one of this call's
+that differs from it (another day: "haircut 2025-12-03 at 17:30" for the dentist's call). A value
+stated nowhere that several stated values would fit (chat/ground.py `_fitting`: "2 hours" and
+"480 minutes" for `duration_minutes: 20`) takes the one the home states, if it states one.
+
+Where the home states no value of the kind, or several, or the model's value is in it, or the
+part the value came from belongs to no other request ("100 dollars in euros and also in pounds":
+"in pounds" shares the amount of the part before it), the model's value stands: a request's values
+often come in parts of their own ("on 2027-01-05, at 09:15"), and those are left alone. A value
+another argument of the call holds is never taken, nor one that would repeat an earlier call.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from llm_mcp.chat import mentions
+from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.types import Resolver, ToolCall, normalize
+
+_CUT = re.compile(r"(?<=[.;:!?])\s+|\n+|,\s+|\s+(?:and then|and|then|also|plus)\s+", re.I)
+
+
+def parts(text: str) -> list[str]:
+    """The text cut where people join requests (see the module doc)."""
+    return [p for p in _CUT.split(text) if p.strip()]
+
+
+def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) -> ToolCall:
+    """`call` with each value it took from another request's part of the message replaced by the
+    one its own part states (see the module doc); `stated`: chat/ground.py `Stated`; `made`: the
+    reply's earlier calls."""
+    from llm_mcp.chat.ground import _fitting, _nearest, call_key
+
+    pieces = stated.parts
+    if len(pieces) < 2 or len(call.arguments) < 2:
+        return call
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    specs = {k: resolve(props.get(k)) for k in call.arguments}
+    arguments = dict(call.arguments)
+    before = {call_key(c.name, c.arguments) for c in made}
+    for name, value in call.arguments.items():
+        spec = specs[name]
+        if "enum" in spec or isinstance(value, bool) or readings(name, spec, value, pieces[0]) is None:
+            continue
+        home = _home(call, specs, name, pieces)
+        here = [_holds(name, spec, value, p) for p in pieces]
+        if not home or any(here[i] for i in home) or not all(
+                _claimed(pieces[i], call, specs, name, made) for i, h in enumerate(here) if h):
+            continue
+        found = {r for i in home for r in readings(name, spec, value, pieces[i]) or []}
+        if not any(here):  # stated nowhere: only what fits it as a whole (a miscopy) may replace it
+            fitting = {tuple(r) for r in _fitting(name, spec, value, stated)}
+            found = {r for r in found if r in fitting}
+        others = [v for k, v in arguments.items() if k != name]
+        found = {r for r in found if not any(_same(x, o) for x in r for o in others)
+                 and call_key(call.name, {**arguments, name: _nearest(r, value)}) not in before}
+        if len(found) == 1:
+            arguments[name] = _nearest(found.pop(), value)
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def _home(call: ToolCall, specs: dict, name: str, pieces: list) -> list[int]:
+    """The parts that state most of the call's values but `name`'s (at least one)."""
+    counts = [sum(_holds(k, specs[k], v, p) for k, v in call.arguments.items() if k != name) for p in pieces]
+    most = max(counts)
+    return [i for i, n in enumerate(counts) if n == most] if most else []
+
+
+def _claimed(part, call: ToolCall, specs: dict, name: str, made: list[ToolCall]) -> bool:
+    """Does `part` belong to another request than `call`'s? It states a value an earlier call
+    holds and `call` does not, or a value of the kind of one of `call`'s (but `name`'s) that none
+    of `call`'s values is."""
+    held = list(call.arguments.values())
+    for earlier in made:
+        for k, v in earlier.arguments.items():
+            if k in specs and not any(_same(v, h) for h in held) and _holds(k, specs[k], v, part):
+                return True
+    for k, v in call.arguments.items():
+        found = readings(k, specs[k], v, part) if k != name else None
+        if any(not any(_same(x, h) for x in r for h in held) for r in found or []):
+            return True
+    return False
+
+
+def readings(name: str, spec: dict, value: Any, part) -> list[tuple] | None:
+    """The readings of the values of the parameter's kind that `part` (a `Stated`) states; None
+    for a parameter this does not read. A day without its year takes the model's year."""
+    from llm_mcp.chat.ground import _clock, _dated, _own_numbers, copied_kind
+
+    if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
+        found = _own_numbers(name, spec, part) or [m.readings[0] for m in mentions.numbers(
+            mentions.untimed(part.text))]
+        return [(n,) for n in found if spec["type"] == "number" or float(n).is_integer()]
+    if spec.get("type") != "string" or not isinstance(value, str):
+        return None
+    if _clock(name, spec):
+        return [m.readings for m in part("time")]
+    if _dated(name, spec):
+        year = value[:4] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
+        return [((year + r[0][1:]) if r[0].startswith("--") else r[0],) for m in part("date")
+                if (r := m.readings) and (year or not r[0].startswith("--"))]
+    if kind_of(name, spec) == "currency" and re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        return [m.readings for m in part("currency")]
+    kind = copied_kind(name, spec)
+    if kind:
+        return [m.readings for m in part(kind, example_of(spec) if kind == "identifier" else None)]
+    return None
+
+
+def _holds(name: str, spec: dict, value: Any, part) -> bool:
+    """Does `part` state `value`? By its readings where the parameter's kind is read by rule, by
+    its option's words for an enum, else as words of the part (three letters or digits at least)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+        return False
+    if isinstance(value, str) and "enum" in spec:
+        return part.names(value)
+    found = readings(name, spec, value, part)
+    if found is not None:
+        return any(_same(x, value) for r in found for x in r)
+    said = normalize(str(value))
+    return len(said) >= 3 and said in normalize(part.text)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Are two values the same as `llm-mcp eval` compares them (40 and 40.0 alike)?"""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return float(a) == float(b)
+    return isinstance(a, str) and isinstance(b, str) and normalize(a) == normalize(b)

@@ -1,0 +1,76 @@
+"""A value a call took from another request in the same message takes the one its own part of
+the message states (chat/clauses.py), through the grounder every reply is parsed with."""
+
+from __future__ import annotations
+
+from llm_mcp.chat import ToolCall
+from llm_mcp.chat.clauses import parts
+from llm_mcp.chat.ground import grounder
+
+
+def _tool(name: str, **properties) -> dict:
+    return {"name": name, "description": name.replace("_", " "),
+            "parameters": {"type": "object", "properties": properties, "required": list(properties)[:1]}}
+
+
+EVENT = _tool("create_event", title={"type": "string"}, date={"type": "string", "description": "YYYY-MM-DD"},
+              time={"type": "string", "description": "Start time, HH:MM"},
+              duration_minutes={"type": "integer", "description": "Length in minutes"})
+TIMER = _tool("set_timer", minutes={"type": "integer"}, label={"type": "string"})
+CONVERT = _tool("convert_currency", amount={"type": "number"},
+                from_currency={"type": "string", "description": "ISO 4217 code"},
+                to_currency={"type": "string", "description": "ISO 4217 code"})
+EMAIL = _tool("send_email", to={"type": "string", "format": "email"}, subject={"type": "string"},
+              body={"type": "string"})
+
+
+def reply(text: str, *calls: tuple[str, dict]) -> list[dict]:
+    """The arguments of a reply's calls, each checked in turn as a reply's are."""
+    check = grounder([EVENT, TIMER, CONVERT, EMAIL], [{"role": "user", "content": text}])
+    return [check(ToolCall(name, arguments)).arguments for name, arguments in calls]
+
+
+def test_a_message_is_cut_where_people_join_requests():
+    assert parts("dentist 2025-12-01 at 08:00 and haircut at 17:30. Then 10 for the toast, 30: done") == \
+        ["dentist 2025-12-01 at 08:00", "haircut at 17:30.", "Then 10 for the toast", "30:", "done"]
+
+
+def test_a_value_from_another_request_takes_the_one_its_own_part_states():
+    # a time copied from the next request, whose own day says it is that one's
+    assert reply("two things for the calendar: dentist 2025-12-01 at 08:00 and haircut 2025-12-03 at 17:30",
+                 ("create_event", {"title": "Dentist", "date": "2025-12-01", "time": "17:30"}),
+                 ("create_event", {"title": "Haircut", "date": "2025-12-03", "time": "17:30"})) == \
+        [{"title": "Dentist", "date": "2025-12-01", "time": "08:00"},
+         {"title": "Haircut", "date": "2025-12-03", "time": "17:30"}]
+    # a number copied from the part an earlier call's label comes from
+    assert reply("Could you set three timers: 5 minutes for the eggs, 10 for the toast, 30 for the laundry",
+                 ("set_timer", {"minutes": 5, "label": "eggs"}), ("set_timer", {"minutes": 5, "label": "toast"}),
+                 ("set_timer", {"minutes": 5, "label": "laundry"})) == \
+        [{"minutes": 5, "label": "eggs"}, {"minutes": 10, "label": "toast"}, {"minutes": 30, "label": "laundry"}]
+    # a length stated nowhere, where two stated ones fit: the one its own part says
+    assert reply("put 'team offsite' in the calendar on 2027-06-17 at 09:00, 480 minutes long, and another "
+                 "event 'offsite dinner' the same day at 19:30 for 2 hours",
+                 ("create_event", {"title": "team offsite", "date": "2027-06-17", "time": "09:00",
+                                   "duration_minutes": 480}),
+                 ("create_event", {"title": "offsite dinner", "date": "2027-06-17", "time": "19:30",
+                                   "duration_minutes": 20}))[1]["duration_minutes"] == 120
+
+
+def test_a_value_from_a_part_that_is_no_other_request_stands():
+    # "in pounds" shares the sum of the part before it: either order of the two calls stands
+    calls = [("convert_currency", {"amount": 100, "from_currency": "USD", "to_currency": "GBP"}),
+             ("convert_currency", {"amount": 100, "from_currency": "USD", "to_currency": "EUR"})]
+    assert reply("100 dollars in euros and also in pounds pls", *calls) == [c for _, c in calls]
+    # the same email to someone else: shared values place no call
+    first = {"to": "priya@quill.in", "subject": "Invoice 4471", "body": "Hi Priya, invoice 4471 is attached"}
+    again = dict(first, to="accounts@quill.in")
+    assert reply("email priya@quill.in subject 'Invoice 4471' body 'Hi Priya, invoice 4471 is attached' "
+                 "and send the exact same email to accounts@quill.in as well",
+                 ("send_email", first), ("send_email", again)) == [first, again]
+    # values in parts of their own, and a part that states two values of the kind
+    assert reply("standup on 2027-01-05, at 09:15, for 15 minutes",
+                 ("create_event", {"title": "standup", "date": "2027-01-05", "time": "09:15",
+                                   "duration_minutes": 15})) == \
+        [{"title": "standup", "date": "2027-01-05", "time": "09:15", "duration_minutes": 15}]
+    assert reply("dentist 2025-12-01 at 08:00 or 09:00 and haircut 2025-12-03 at 17:30",
+                 ("create_event", {"title": "Dentist", "date": "2025-12-01", "time": "17:30"}))[0]["time"] == "17:30"
