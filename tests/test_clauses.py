@@ -20,13 +20,16 @@ TIMER = _tool("set_timer", minutes={"type": "integer"}, label={"type": "string"}
 CONVERT = _tool("convert_currency", amount={"type": "number"},
                 from_currency={"type": "string", "description": "ISO 4217 code"},
                 to_currency={"type": "string", "description": "ISO 4217 code"})
+PICKUP = _tool("schedule_pickup", address={"type": "string", "description": "Street address to collect from"},
+               pickup_date={"type": "string", "format": "date"},
+               earliest_time={"type": "string", "description": "HH:MM"}, parcel_count={"type": "integer"})
 EMAIL = _tool("send_email", to={"type": "string", "format": "email"}, subject={"type": "string"},
               body={"type": "string"})
 
 
 def reply(text: str, *calls: tuple[str, dict]) -> list[dict]:
     """The arguments of a reply's calls, each checked in turn as a reply's are."""
-    check = grounder([EVENT, TIMER, CONVERT, EMAIL], [{"role": "user", "content": text}])
+    check = grounder([EVENT, TIMER, CONVERT, EMAIL, PICKUP], [{"role": "user", "content": text}])
     return [check(ToolCall(name, arguments)).arguments for name, arguments in calls]
 
 
@@ -47,13 +50,25 @@ def test_a_value_from_another_request_takes_the_one_its_own_part_states():
                  ("set_timer", {"minutes": 5, "label": "eggs"}), ("set_timer", {"minutes": 5, "label": "toast"}),
                  ("set_timer", {"minutes": 5, "label": "laundry"})) == \
         [{"minutes": 5, "label": "eggs"}, {"minutes": 10, "label": "toast"}, {"minutes": 30, "label": "laundry"}]
-    # a length stated nowhere, where two stated ones fit: the one its own part says
+    # an address, a time and a number copied from the request before: the part with the call's own
+    # day, and the part after it that belongs to no other request, say them (not "second", not "9")
+    first = {"address": "Unit 4, Riverside Trading Estate, Reading", "pickup_date": "2027-02-15",
+             "earliest_time": "13:30", "parcel_count": 2}
+    assert reply("Need a courier to pick up 2 boxes from Unit 4, Riverside Trading Estate, Reading on 2027-02-15 "
+                 "after 13:30. Also schedule a second collection at 9 Albert Street, Newbury on 2027-02-16, "
+                 "driver can come from 09:00 (just 1 box there).",
+                 ("schedule_pickup", first), ("schedule_pickup", dict(first, pickup_date="2027-02-16"))) == \
+        [first, {"address": "9 Albert Street, Newbury", "pickup_date": "2027-02-16", "earliest_time": "09:00",
+                 "parcel_count": 1}]
+    # words in quotes from the next request; a length stated nowhere, where two stated ones fit
     assert reply("put 'team offsite' in the calendar on 2027-06-17 at 09:00, 480 minutes long, and another "
                  "event 'offsite dinner' the same day at 19:30 for 2 hours",
-                 ("create_event", {"title": "team offsite", "date": "2027-06-17", "time": "09:00",
+                 ("create_event", {"title": "offsite dinner", "date": "2027-06-17", "time": "09:00",
                                    "duration_minutes": 480}),
                  ("create_event", {"title": "offsite dinner", "date": "2027-06-17", "time": "19:30",
-                                   "duration_minutes": 20}))[1]["duration_minutes"] == 120
+                                   "duration_minutes": 20})) == \
+        [{"title": "team offsite", "date": "2027-06-17", "time": "09:00", "duration_minutes": 480},
+         {"title": "offsite dinner", "date": "2027-06-17", "time": "19:30", "duration_minutes": 120}]
 
 
 def test_a_value_from_a_part_that_is_no_other_request_stands():

@@ -151,6 +151,9 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     # clock times as HH:MM; without am/pm, both readings
     assert read(mentions.clock_times, "9am, 7:30, noon, half past seven pm, quarter to 8, 21:00, 10 o'clock") == \
         [("09:00",), ("07:30", "19:30"), ("12:00",), ("19:30",), ("07:45", "19:45"), ("21:00",), ("10:00", "22:00")]
+    # words in quotes, not an apostrophe's
+    assert read(mentions.quoted, "I'm late: add 'Pick up Lucia' and \"Q3 budget\", it's Lucia's") == \
+        [("Pick up Lucia",), ("Q3 budget",)]
     # the part of the day said after a time settles it ("at 7" alone is no time)
     assert read(mentions.clock_times, "quarter past six in the morning, at 7 in the evening, 2 in the evening, "
                 "10:30 tonight, at 2 at night") == [("06:15",), ("19:00",), ("22:30",), ("02:00",)]

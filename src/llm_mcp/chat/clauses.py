@@ -7,20 +7,26 @@ its values: it copies one time, one day or one number into every call, or into t
         create_event(Dentist, 2025-12-01, 17:30)    →  time 08:00
     three timers: 5 minutes for the eggs, 10 for the toast, 30 for the laundry
         set_timer(5, "toast"), set_timer(5, "laundry")    →  10, 30
-    'Dentist appointment' on 2027-04-09 at 08:30 ..., then email my boss saying: I will be in around 10:00
-        create_event(..., time 10:00)    →  08:30
+    'team offsite' on 2027-06-17 at 09:00, 480 minutes long, and 'offsite dinner' at 19:30 for 2 hours
+        create_event(offsite dinner, 19:30, duration_minutes 20)    →  120
 
 The request is cut into parts where people join requests: sentence ends, colons, semicolons,
-commas, "and", "then", "also", "plus" (`parts`). The call's other values place it: the part it
-belongs to is the one that states most of them (its `home`; a tie keeps them all). A value of a
-kind read by rule (a clock time, a day, a number, a currency, a copied kind such as an email or
-an identifier; chat/ground.py) that is stated only outside the home, in parts that belong to
-another request, takes the value of its kind the home states, where that is exactly one. A part
+commas (not those inside an address or a list of names), "and", "then", "also", "plus"
+(`parts`). The call's other values place it: the part it
+belongs to is the one that states most of them (its `home`; a tie keeps them all), leaving out
+values an earlier call to the same tool holds too (the model may have copied them with the rest). A value of a
+kind read by rule (a clock time, a day, a number, a currency, a street address, a copied kind
+such as an email or an identifier; chat/ground.py) that is stated only outside the home, in parts that belong to
+another request, takes the value of its kind the home states, where that is exactly one; where
+the home states none, the parts after it up to one that belongs to another request ("... a second
+collection at 9 Albert Street on 2027-02-16, driver can come from 09:00"). A part
 belongs to another request where it states a value an earlier call of the reply holds and this
 one does not ("eggs", of `set_timer(5, "eggs")`), or a value of the kind of one of this call's
 that differs from it (another day: "haircut 2025-12-03 at 17:30" for the dentist's call). A value
 stated nowhere that several stated values would fit (chat/ground.py `_fitting`: "2 hours" and
-"480 minutes" for `duration_minutes: 20`) takes the one the home states, if it states one.
+"480 minutes" for `duration_minutes: 20`) takes the one the home states, if it states one; and
+free text said in quotes takes the words in quotes of the home ('team offsite' for the title
+'offsite dinner' of the next request).
 
 Where the home states no value of the kind, or several, or the model's value is in it, or the
 part the value came from belongs to no other request ("100 dollars in euros and also in pounds":
@@ -31,6 +37,7 @@ another argument of the call holds is never taken, nor one that would repeat an 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -38,7 +45,9 @@ from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
-_CUT = re.compile(r"(?<=[.;:!?])\s+|\n+|,\s+|\s+(?:and then|and|then|also|plus)\s+", re.I)
+# (a comma before a capital, or a number and a capital, is an address's or a list's: "Unit 4,
+# Riverside Trading Estate, Reading", "Herengracht 180, 1016 BR Amsterdam")
+_CUT = re.compile(r"(?<=[.;:!?])\s+|\n+|,\s+(?![A-Z]|\d+ [A-Z])|\s+(?:and then|and|then|also|plus)\s+")
 
 
 def parts(text: str) -> list[str]:
@@ -60,16 +69,29 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
     specs = {k: resolve(props.get(k)) for k in call.arguments}
     arguments = dict(call.arguments)
     before = {call_key(c.name, c.arguments) for c in made}
+    # values an earlier call to the tool holds too place no call: they may be copies of its own
+    shared = {k for c in made if c.name == call.name for k, v in c.arguments.items()
+              if k in call.arguments and _same(v, call.arguments[k])}
+    quotes = {normalize(r[0]) for m in mentions.quoted(stated.text) for r in [m.readings]}
     for name, value in call.arguments.items():
         spec = specs[name]
-        if "enum" in spec or isinstance(value, bool) or readings(name, spec, value, pieces[0]) is None:
+        if "enum" in spec or isinstance(value, bool):
             continue
-        home = _home(call, specs, name, pieces)
+        read = functools.partial(readings, name, spec, value)
+        if read(pieces[0]) is None:  # free text: words in quotes may take another's words in quotes
+            if not (isinstance(value, str) and normalize(value) in quotes):
+                continue
+            read = _quoted
+        skip = shared | {name}
+        home = _home(call, specs, skip, pieces)
         here = [_holds(name, spec, value, p) for p in pieces]
         if not home or any(here[i] for i in home) or not all(
-                _claimed(pieces[i], call, specs, name, made) for i, h in enumerate(here) if h):
+                _claimed(pieces[i], call, specs, skip, made) for i, h in enumerate(here) if h):
             continue
-        found = {r for i in home for r in readings(name, spec, value, pieces[i]) or []}
+        found = {r for i in home for r in read(pieces[i]) or []}
+        for part in [] if found else pieces[home[-1] + 1:]:  # a request goes on till another begins
+            if _claimed(part, call, specs, skip, made) or (found := set(read(part) or [])):
+                break
         if not any(here):  # stated nowhere: only what fits it as a whole (a miscopy) may replace it
             fitting = {tuple(r) for r in _fitting(name, spec, value, stated)}
             found = {r for r in found if r in fitting}
@@ -81,24 +103,24 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
 
-def _home(call: ToolCall, specs: dict, name: str, pieces: list) -> list[int]:
-    """The parts that state most of the call's values but `name`'s (at least one)."""
-    counts = [sum(_holds(k, specs[k], v, p) for k, v in call.arguments.items() if k != name) for p in pieces]
+def _home(call: ToolCall, specs: dict, skip: set[str], pieces: list) -> list[int]:
+    """The parts that state most of the call's values but those of `skip` (at least one)."""
+    counts = [sum(_holds(k, specs[k], v, p) for k, v in call.arguments.items() if k not in skip) for p in pieces]
     most = max(counts)
     return [i for i, n in enumerate(counts) if n == most] if most else []
 
 
-def _claimed(part, call: ToolCall, specs: dict, name: str, made: list[ToolCall]) -> bool:
+def _claimed(part, call: ToolCall, specs: dict, skip: set[str], made: list[ToolCall]) -> bool:
     """Does `part` belong to another request than `call`'s? It states a value an earlier call
-    holds and `call` does not, or a value of the kind of one of `call`'s (but `name`'s) that none
-    of `call`'s values is."""
+    holds and `call` does not, or a value of the kind of one of `call`'s (but those of `skip`)
+    that none of `call`'s values is."""
     held = list(call.arguments.values())
     for earlier in made:
         for k, v in earlier.arguments.items():
             if k in specs and not any(_same(v, h) for h in held) and _holds(k, specs[k], v, part):
                 return True
     for k, v in call.arguments.items():
-        found = readings(k, specs[k], v, part) if k != name else None
+        found = readings(k, specs[k], v, part) if k not in skip else None
         if any(not any(_same(x, h) for x in r for h in held) for r in found or []):
             return True
     return False
@@ -110,8 +132,7 @@ def readings(name: str, spec: dict, value: Any, part) -> list[tuple] | None:
     from llm_mcp.chat.ground import _clock, _dated, _own_numbers, copied_kind
 
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
-        found = _own_numbers(name, spec, part) or [m.readings[0] for m in mentions.numbers(
-            mentions.untimed(part.text))]
+        found = _own_numbers(name, spec, part) or [m.readings[0] for m in mentions.counts(part.text)]
         return [(n,) for n in found if spec["type"] == "number" or float(n).is_integer()]
     if spec.get("type") != "string" or not isinstance(value, str):
         return None
@@ -123,10 +144,16 @@ def readings(name: str, spec: dict, value: Any, part) -> list[tuple] | None:
                 if (r := m.readings) and (year or not r[0].startswith("--"))]
     if kind_of(name, spec) == "currency" and re.fullmatch(r"[A-Za-z]{3}", value.strip()):
         return [m.readings for m in part("currency")]
+    if kind_of(name, spec) == "address":
+        return [m.readings for m in part("address")]
     kind = copied_kind(name, spec)
     if kind:
         return [m.readings for m in part(kind, example_of(spec) if kind == "identifier" else None)]
     return None
+
+
+def _quoted(part) -> list[tuple]:
+    return [m.readings for m in mentions.quoted(part.text)]
 
 
 def _holds(name: str, spec: dict, value: Any, part) -> bool:

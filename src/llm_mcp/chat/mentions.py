@@ -1,6 +1,6 @@
 """The values a conversation states, read by rule: email addresses, phone numbers, URLs, UUIDs,
-identifiers, street addresses, dates, clock times, durations, currencies, languages, numbers and
-people's names, each as a call would hold it.
+identifiers, street addresses, dates, clock times, durations, currencies, languages, numbers,
+people's names and words in quotes, each as a call would hold it.
 
 A 135M model picks the right parameter more often than it copies the right value: it writes
 `dubois@gmail.com` for "mark.dubois@gmail.com", `3` for "3,000", `15` for "fifteen thousand",
@@ -258,6 +258,14 @@ _PERSON = re.compile(rf"(?<![\w'’-]){_CAPITAL}(?: {_CAPITAL}){{1,2}}(?![\w'’
 _CALENDAR = re.compile(rf"{MONTH}|{WEEKDAY}\b", re.I)
 
 
+_QUOTED = re.compile(r"(?<!\w)(['\"‘“])([^'\"‘’“”\n]{2,120}?)(?:\1|[’”])(?!\w)")
+
+
+def quoted(text: str) -> list[Mention]:
+    """The words said in quotes: 'team offsite', "Q3 budget", ‘tea’ (not the apostrophe of "I'm")."""
+    return _unique(m.group(2).strip() for m in _QUOTED.finditer(text))
+
+
 def people(text: str) -> list[Mention]:
     """Runs of two or three capitalised words, no month or weekday among them: a person's name
     ("for Jonas Richter"), or a place's ("3 Birch Lane"). Which, the caller tells from what the
@@ -374,11 +382,14 @@ def _undated(text: str) -> str:
     return text
 
 
-def untimed(text: str) -> str:
-    """The text without its clock times, whose hours are not amounts ("at 8pm, we are 4")."""
+def counts(text: str) -> list[Mention]:
+    """The numbers said (`numbers`), but the hours of clock times, the house numbers of street
+    addresses and ordinals ("at 8pm", "9 Albert Street", "a second collection")."""
     for pattern, _ in _CLOCKS:
         text = pattern.sub(" ", text)
-    return text
+    for address in addresses(text):
+        text = text.replace(address.readings[0], " ")
+    return numbers(re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", _spelled(text), flags=re.I))
 
 
 def _numbers(text: str):
