@@ -164,6 +164,7 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     found = [m.readings for m in mentions.currencies("200 Swiss francs or 50 USD in yen, €, dollars; we won")]
     assert found[:4] == [("CHF",), ("USD",), ("JPY",), ("EUR",)] and found[4][0] == "USD" and "CAD" in found[4]
     assert len(found) == 5  # "won" alone is the verb
+    assert read(mentions.currencies, "40 AUD in kiwi dollars, or 20 quid") == [("AUD",), ("NZD",), ("GBP",)]
     # languages by CLDR's English names (or their ISO 639-1 codes)
     assert read(mentions.languages, "put it in Scottish Gaelic, norwegian or KOREAN") == \
         [("Scottish Gaelic",), ("Norwegian",), ("Korean",)]

@@ -223,6 +223,12 @@ def _language_names() -> dict[str, tuple[str, str]]:
 _NOT_NAMES = {"real", "won", "rand", "dong", "mark", "marks", "pound", "dollar", "franc", "peso", "rupee"}
 
 
+# what people call some currencies that CLDR does not name
+_NICKNAMES = {"kiwi dollar": "NZD", "kiwi dollars": "NZD", "aussie dollar": "AUD", "aussie dollars": "AUD",
+              "loonie": "CAD", "loonies": "CAD", "quid": "GBP", "bucks": "USD", "greenbacks": "USD",
+              "rmb": "CNY", "renminbi": "CNY"}
+
+
 @lru_cache(maxsize=1)
 def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
     """(lower-case name or name ending → codes, preferred first; one-character symbol → code),
@@ -248,6 +254,8 @@ def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
                 phrase = " ".join(words[i:])
                 if phrase and not (i == len(words) - 1 and phrase in _NOT_NAMES):
                     by_phrase.setdefault(phrase, set()).add(code)
+    for phrase, code in _NICKNAMES.items():
+        by_phrase.setdefault(phrase, set()).add(code)
     bare = set(symbols.values())
     return ({p: tuple(sorted(cs, key=lambda c: (c not in bare, c))) for p, cs in by_phrase.items()}, symbols)
 
