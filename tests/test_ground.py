@@ -180,6 +180,9 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
     assert found == [(15000, True), (3000, True), (2500, True), (5, False), (35, False)]
+    # counts: not the numbers of days, ordinals, clock times or street addresses
+    assert read(mentions.counts, "The 18th of February 2025, a second collection at 9 Albert Street, York "
+                "at 8pm, twelve boxes") == [(12,)]
 
 
 EVENTS = {

@@ -158,15 +158,16 @@ def _quoted(part) -> list[tuple]:
 
 def _holds(name: str, spec: dict, value: Any, part) -> bool:
     """Does `part` state `value`? By its readings where the parameter's kind is read by rule, by
-    its option's words for an enum, else as words of the part (three letters or digits at least)."""
+    its option's words for an enum, or as words of the part (a string of three letters or digits
+    at least)."""
     if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
         return False
     if isinstance(value, str) and "enum" in spec:
         return part.names(value)
     found = readings(name, spec, value, part)
-    if found is not None:
-        return any(_same(x, value) for r in found for x in r)
-    said = normalize(str(value))
+    if found is not None and any(_same(x, value) for r in found for x in r):
+        return True
+    said = normalize(value) if isinstance(value, str) else ""
     return len(said) >= 3 and said in normalize(part.text)
 
 

@@ -397,7 +397,7 @@ def counts(text: str) -> list[Mention]:
         text = pattern.sub(" ", text)
     for address in addresses(text):
         text = text.replace(address.readings[0], " ")
-    return numbers(re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", _spelled(text), flags=re.I))
+    return numbers(re.sub(r"\b\d+(?:st|nd|rd|th)\b", " ", _spelled(_undated(text)), flags=re.I))
 
 
 def _numbers(text: str):
