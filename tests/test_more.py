@@ -66,6 +66,28 @@ def test_a_call_asked_for_is_kept_only_if_it_asks_for_something_new():
     assert not _fits(ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "CHF"}), made, said)
 
 
+def test_a_tool_the_request_names_that_no_call_is_to_is_something_new():
+    from llm_mcp.chat.more import names
+
+    def named(said: str) -> set[str]:
+        return names(TOOLS, Stated([{"role": "user", "content": said}]))
+
+    # a word of a tool's name or of its yes/no's name that no other tool's has; not a verb
+    assert named("park in Lyon for 3 hours, then find me lockers there") == {"book_parking", "find_lockers"}
+    assert named("anything open late near me?") == {"find_lockers"}
+    assert named("can you book something or find something?") == set()
+    said = "park in Lyon for 3 hours, and show me lockers in Lyon too"
+    stated = Stated([{"role": "user", "content": said}])
+    made = [ToolCall("book_parking", {"city": "Lyon", "hours": 3})]
+    assert untaken(TOOLS, made, stated, named(said))  # lockers are named, no call is to them
+    locker = ToolCall("find_lockers", {"city": "Lyon"})
+    assert fits(locker, LOCKERS["parameters"], made, stated, named=True)
+    assert not fits(locker, LOCKERS["parameters"], made, stated)  # not named: a city alone is free words
+    assert not fits(ToolCall("find_lockers", {"city": "Paris"}), LOCKERS["parameters"], made, stated, named=True)
+    assert not fits(locker, LOCKERS["parameters"], [*made, locker], stated, named=True)  # a call is to them
+    assert not untaken(TOOLS, [*made, locker], stated, named(said))
+
+
 def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     quote = _tool("ship_quote", ["origin", "kg"], origin={"type": "string", "description": "From"},
                   kg={"type": "number", "description": "Weight"},

@@ -94,7 +94,7 @@ from llm_mcp.chat import clauses, mentions
 from llm_mcp.chat.clauses import from_own_part
 from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, untaken, wanted
+from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
@@ -244,6 +244,7 @@ class Grounder:
         self.stated = Stated(messages)
         self.shapes = id_shapes(tools)
         self.foreign = {shape for params in self.shapes.values() for shape in params.values()}  # ids' shapes
+        self.named = names(tools, self.stated)  # the tools the conversation names (chat/more.py)
         self.made: list[ToolCall] = []  # the reply's calls so far
 
     def __call__(self, call: ToolCall, asked: bool = False, arg: str | None = None) -> ToolCall | str | Redo | Dropped:
@@ -259,7 +260,7 @@ class Grounder:
         if asked:
             call = another_option(call, schema, made, stated)
         missing = {**ungrounded(call, schema, self.said), **unstated(call, schema, self.said, stated, self.foreign)}
-        if asked and (missing or not fits(call, schema, made, stated)):
+        if asked and (missing or not fits(call, schema, made, stated, call.name in self.named)):
             return Dropped(call)
         if missing:
             return question(call, missing)
@@ -268,7 +269,7 @@ class Grounder:
 
     def untaken(self) -> bool:
         """Is a value stated that no call holds yet, that one more call could take? (chat/more.py)"""
-        return untaken(self.tools, self.made, self.stated)
+        return untaken(self.tools, self.made, self.stated, self.named)
 
     def wanted(self, call: ToolCall) -> bool:
         """Does `call`, closing with its arguments, leave out one the conversation may fill? (chat/more.py)"""

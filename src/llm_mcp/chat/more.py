@@ -87,9 +87,10 @@ class Dropped:
     call: ToolCall
 
 
-def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> bool:
+def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named: bool = False) -> bool:
     """Is `call`, asked for after the reply's calls `made`, one to keep (see the module doc)?
-    `stated`: chat.ground.Stated, the conversation's values."""
+    `stated`: chat.ground.Stated, the conversation's values; `named`: does the conversation name
+    the call's tool (`names`)?"""
     from llm_mcp.chat.ground import call_key
 
     resolve = Resolver(schema)
@@ -98,7 +99,8 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> boo
     if call_key(call.name, call.arguments) in {call_key(m.name, m.arguments) for m in made}:
         return False
     held = _held(made)
-    new = _named_free(_options(call.arguments, props, resolve), held, stated)
+    new = _named_free(_options(call.arguments, props, resolve), held, stated) \
+        or named and all(m.name != call.name for m in made)
     options = {_words(option) for option in _options(None, props, resolve)}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
@@ -139,13 +141,15 @@ def _unlike(name: str, spec: dict, value: Any) -> bool:
     return example is not None and mentions.shape(str(value)) != mentions.shape(example)
 
 
-def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
+def untaken(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str] = frozenset()) -> bool:
     """Does the conversation state a value no call of the reply holds, of a kind with a form of
     its own, that some tool's required parameter takes, or name an option of a tool's enum in its
-    own words ("express", "call on arrival")? Where it does not, no call asked for could be kept
-    (`fits`), and none is asked for."""
+    own words ("express", "call on arrival"), or name a tool no call is to (`named`: `names`)?
+    Where it does not, no call asked for could be kept (`fits`), and none is asked for."""
     from llm_mcp.chat.kinds import example_of
 
+    if named - {m.name for m in made}:
+        return True
     held = _held(made)
     for tool in tools:
         schema = tool.get("parameters") or {}
@@ -166,6 +170,32 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any) -> bool:
             if any(not any(_holds(h, r) for h in held for r in readings) for readings in found):
                 return True
     return False
+
+
+# verbs of tools' names that say little of what a tool is for
+_VERBS = {"get", "set", "find", "make", "create", "add", "list", "show", "check", "update", "fetch", "send", "look",
+          "lookup", "run", "start", "book", "do", "new"}
+
+
+def names(tools: list[dict], stated: Any) -> set[str]:
+    """The tools the conversation names: a word of the tool's name (but a verb that says little,
+    "get", "find", "set") or of the name of one of its yes/no parameters (but `_FLAG_WORDS`, as
+    "include"), four letters or more, that no other tool's name, nor the name of another tool's
+    yes/no parameter, has ("drop" and "points" of `find_drop_off_points`, "signature" of its
+    `signature_required`; not "parcel", which several parcel tools' names have), alike up to its
+    ending ("park" for `book_parking`: chat/options.py)."""
+    from llm_mcp.chat.ground import _name_words, stem
+    from llm_mcp.chat.options import _alike
+
+    def words(tool: dict) -> set[str]:
+        props = (tool.get("parameters") or {}).get("properties") or {}
+        flags = [n for n, spec in props.items() if isinstance(spec, dict) and spec.get("type") == "boolean"]
+        return {stem(w) for n in [str(tool.get("name") or ""), *flags] for w in _name_words(n)
+                if len(w) >= 4 and w not in _VERBS and w not in _FLAG_WORDS}
+
+    every = [words(t) for t in tools]
+    return {t["name"] for k, t in enumerate(tools)
+            if any(_alike(w, s) for w in every[k] - set().union(*every[:k], *every[k + 1:]) for s in stated.stems)}
 
 
 def _options(arguments: dict | None, props: dict, resolve: Resolver) -> list[str]:
