@@ -94,6 +94,7 @@ from llm_mcp.chat import clauses, mentions
 from llm_mcp.chat.clauses import from_own_part
 from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.labels import whole
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
@@ -254,7 +255,8 @@ class Grounder:
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
         call = from_own_part(taken_from(call, schema, stated, made, flags), schema, stated, made)
-        call = completed(journey(call, schema, stated.text, made), schema, stated.text)
+        call = whole(journey(call, schema, stated.text, made), schema, stated.text)
+        call = completed(call, schema, stated.text)
         if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)):
             return Dropped(call) if asked else Redo(call)
         if asked:

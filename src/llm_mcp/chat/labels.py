@@ -1,0 +1,86 @@
+"""A free-text value the request gives under its parameter's name is taken whole.
+
+People fill a tool's form in words: "with subject 'Thank you' and body 'Thank you for your
+hospitality! Best, Marco'", "subject: Boiler broken. body: Hello Mr Brennan, … Thanks, Aoife",
+"a 20 minute timer labelled 'tea'". A small model copies such a value in part, or copies
+another's:
+
+    … subject 'Thank you' and body 'Thank you for your hospitality! Best, Marco'
+        subject "Best, Marco", body "Thank you for your hospitality!"
+            →  subject "Thank you", body "Thank you for your hospitality! Best, Marco"
+    subject: Boiler broken. body: Hello Mr Brennan, … Could you send someone? Thanks, Aoife
+        subject "Boiler broke", body "Hello Mr Brennan, … Could you send someone?"   →  the whole of each
+
+A value is *labelled* (`labelled`) where the request says a word of the parameter's name, alike
+up to its ending ("labelled" for `label`, "titled" for `title`; "saying" for running text: a
+parameter of kind `text`, `body` or `message`, chat/kinds.py), at most one more word ("subject
+line"), and then the value: in quotes, or after a colon up to the next label ("Subject: Address
+change / Message: …") and, but for running text, the end of its sentence. A free-text parameter
+(a subject, a title, a label, running text, a query) labelled exactly once takes that value where
+the model's is a part of it, a part of another parameter's labelled value, or said nowhere. Where
+the model wrote something else that the request says (it may have rephrased, or the label may be
+no label), or where the request labels the parameter never or twice, the model's value stands.
+"""
+
+from __future__ import annotations
+
+import re
+
+from llm_mcp.chat.kinds import kind_of
+from llm_mcp.chat.types import Resolver, ToolCall, normalize
+
+FREE = {"subject", "title", "text", "label", "query", "word"}  # kinds of free text (chat/kinds.py)
+_SAYING = {"saying", "says", "reading", "reads"}  # words that label running text
+_QUOTE = r"'([^'\n]+)'(?!\w)|\"([^\"\n]+)\"|‘([^’\n]+)’|“([^”\n]+)”"
+_LABEL = re.compile(r"\b[a-z][a-z-]*:", re.I)  # a label before its value: "body:", "subject:"
+
+
+def labelled(name: str, spec: dict, text: str) -> list[str]:
+    """The values the text gives under the parameter's name (see the module doc)."""
+    from llm_mcp.chat.ground import _name_words
+    from llm_mcp.chat.options import _alike
+
+    running = kind_of(name, spec) == "text"
+    wanted = [w for w in _name_words(name) if len(w) >= 3]
+    found = []
+    for m in re.finditer(r"[a-z]+", text, re.I):
+        word = m.group(0).lower()
+        if not (any(_alike(word, w) for w in wanted) or running and word in _SAYING):
+            continue
+        rest = text[m.end():]
+        after = re.match(rf"(?:\s+[a-z]+)?\s*(?::\s*)?(?:{_QUOTE})", rest, re.I)
+        if after:
+            found.append(next(g for g in after.groups() if g is not None))
+            continue
+        after = re.match(r"(?:\s+[a-z]+)?:\s*", rest, re.I)
+        if after:
+            value = rest[after.end():]
+            label = _LABEL.search(value)
+            value = value[:label.start()] if label else value
+            if not running:
+                value = re.split(r"(?<=[^\s.])\.(?:\s|$)|\n", value)[0]
+            value = value.strip().rstrip("/|;,-").strip()
+            if value:
+                found.append(value)
+    return list(dict.fromkeys(v.strip() for v in found if v.strip()))
+
+
+def whole(call: ToolCall, schema: dict, text: str) -> ToolCall:
+    """`call` with each free-text value the request labels taken whole (see the module doc)."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    specs = {k: resolve(props.get(k)) for k in call.arguments}
+    free = {k: labelled(k, s, text) for k, s in specs.items() if isinstance(call.arguments[k], str)
+            and s.get("type") == "string" and "enum" not in s and kind_of(k, s) in FREE}
+    if not any(free.values()):
+        return call
+    said = normalize(text)
+    arguments = dict(call.arguments)
+    for name, values in free.items():
+        value = normalize(call.arguments[name])
+        if len(values) != 1 or not value or value == normalize(values[0]):
+            continue
+        others = [normalize(v) for k, vs in free.items() if k != name for v in vs]
+        if value in normalize(values[0]) or any(value in o for o in others) or value not in said:
+            arguments[name] = values[0]
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
