@@ -23,13 +23,16 @@ CONVERT = _tool("convert_currency", amount={"type": "number"},
 PICKUP = _tool("schedule_pickup", address={"type": "string", "description": "Street address to collect from"},
                pickup_date={"type": "string", "format": "date"},
                earliest_time={"type": "string", "description": "HH:MM"}, parcel_count={"type": "integer"})
+MOVE = _tool("reschedule_delivery", tracking_number={"type": "string", "description": "Like PX-100200"},
+             new_date={"type": "string", "format": "date"},
+             time_slot={"type": "string", "enum": ["morning", "afternoon", "evening"]})
 EMAIL = _tool("send_email", to={"type": "string", "format": "email"}, subject={"type": "string"},
               body={"type": "string"})
 
 
 def reply(text: str, *calls: tuple[str, dict]) -> list[dict]:
     """The arguments of a reply's calls, each checked in turn as a reply's are."""
-    check = grounder([EVENT, TIMER, CONVERT, EMAIL, PICKUP], [{"role": "user", "content": text}])
+    check = grounder([EVENT, TIMER, CONVERT, EMAIL, PICKUP, MOVE], [{"role": "user", "content": text}])
     return [check(ToolCall(name, arguments)).arguments for name, arguments in calls]
 
 
@@ -69,6 +72,19 @@ def test_a_value_from_another_request_takes_the_one_its_own_part_states():
                                    "duration_minutes": 20})) == \
         [{"title": "team offsite", "date": "2027-06-17", "time": "09:00", "duration_minutes": 480},
          {"title": "offsite dinner", "date": "2027-06-17", "time": "19:30", "duration_minutes": 120}]
+
+
+def test_an_optional_option_only_another_request_names_is_left_out():
+    said = "Move PX-873310 to 2027-08-02 in the morning, and PX-873311 to 2027-08-03, any time is ok for that one"
+    first = {"tracking_number": "PX-873310", "new_date": "2027-08-02", "time_slot": "morning"}
+    for slot in ("morning", "afternoon"):
+        assert reply(said, ("reschedule_delivery", first), ("reschedule_delivery", {
+            "tracking_number": "PX-873311", "new_date": "2027-08-03", "time_slot": slot})) == \
+            [first, {"tracking_number": "PX-873311", "new_date": "2027-08-03"}]
+    # said in the call's own request, or after it before another begins: it stands
+    said = "Move PX-873310 to 2027-08-02 in the morning, and PX-873311 to 2027-08-03, in the evening please"
+    second = {"tracking_number": "PX-873311", "new_date": "2027-08-03", "time_slot": "evening"}
+    assert reply(said, ("reschedule_delivery", first), ("reschedule_delivery", second))[1] == second
 
 
 def test_a_value_from_a_part_that_is_no_other_request_stands():

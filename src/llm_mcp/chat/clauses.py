@@ -28,6 +28,10 @@ stated nowhere that several stated values would fit (chat/ground.py `_fitting`: 
 free text said in quotes takes the words in quotes of the home ('team offsite' for the title
 'offsite dinner' of the next request).
 
+An optional enum's option that only parts of other requests name, none of the call's own
+("PX-873310 to 2027-08-02 in the morning, and PX-873311 to 2027-08-03, any time is ok": the second
+call's `time_slot`, morning or another), is left out, to the tool's default.
+
 Where the home states no value of the kind, or several, or the model's value is in it, or the
 part the value came from belongs to no other request ("100 dollars in euros and also in pounds":
 "in pounds" shares the amount of the part before it), the model's value stands: a request's values
@@ -73,8 +77,11 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
     shared = {k for c in made if c.name == call.name for k, v in c.arguments.items()
               if k in call.arguments and _same(v, call.arguments[k])}
     quotes = {normalize(r[0]) for m in mentions.quoted(stated.text) for r in [m.readings]}
+    required = set(resolve(schema).get("required") or [])
     for name, value in call.arguments.items():
         spec = specs[name]
+        if "enum" in spec and name not in required and _elsewhere(call, specs, name, pieces, shared, made):
+            del arguments[name]  # an option only another request names: the tool's default
         if "enum" in spec or isinstance(value, bool):
             continue
         read = functools.partial(readings, name, spec, value)
@@ -101,6 +108,23 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
         if len(found) == 1:
             arguments[name] = _nearest(found.pop(), value)
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def _elsewhere(call: ToolCall, specs: dict, name: str, pieces: list, shared: set[str], made: list[ToolCall]) -> bool:
+    """Do only parts that belong to other requests name options of the enum `name`, none of the
+    call's own parts (its home, and the parts after it up to another request's)?"""
+    skip = shared | {name}
+    home = _home(call, specs, skip, pieces)
+    options = [o for o in specs[name]["enum"] if isinstance(o, str)]
+    naming = [i for i, p in enumerate(pieces) if any(p.names(o) for o in options)]
+    if not home or not naming:
+        return False
+    own = set(home)
+    for i in range(home[-1] + 1, len(pieces)):
+        if _claimed(pieces[i], call, specs, skip, made):
+            break
+        own.add(i)
+    return not own & set(naming) and all(_claimed(pieces[i], call, specs, skip, made) for i in naming)
 
 
 def _home(call: ToolCall, specs: dict, skip: set[str], pieces: list) -> list[int]:
