@@ -303,6 +303,13 @@ def test_an_optional_number_or_time_the_conversation_never_says_is_left_to_its_d
     assert checked("a table for two, 2 hours, at 7.30pm", guests=2, length_minutes=120, time="19:30") == \
         {"guests": 2, "length_minutes": 120, "time": "19:30"}
     assert checked("a table for a dozen of us", guests=12) == {"guests": 12}
+    # a label that is only the tool's own thing: the request gave none
+    timer = {"name": "set_timer", "parameters": {"type": "object", "required": ["minutes"], "properties": {
+        "minutes": {"type": "integer"}, "label": {"type": "string"}}}}
+    for label, kept in (("a timer", False), ("Timer", False), ("tea timer", True), ("tea", True)):
+        out = grounder([timer], [{"role": "user", "content": "set a timer for half an hour"}])(
+            ToolCall("set_timer", {"minutes": 30, "label": label}))
+        assert ("label" in out.arguments) == kept, label
     # a person's name with a digit is some other value (an address's words)
     assert checked("book 2027-05-04 at 12 Elm Row", day="2027-05-04", guest_name="12 Elm Row") == {"day": "2027-05-04"}
     assert checked("book 2027-05-04 for Ana Lima", day="2027-05-04", guest_name="Ana Lima") == \

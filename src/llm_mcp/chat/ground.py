@@ -70,7 +70,8 @@ only it uses ("track PX-305127 and PX-609884" → `include_history: true` left o
 every number it says is held by another argument and no word says how many another way ("a
 couple"); a name with a digit in it (an address's words: `recipient_name: "5 Rue des Lilas"`); a
 time where it says no time and no part of the day ("Add 'Lunch with Priya' on 2027-05-04" →
-`duration_minutes: 120` left out). And a parameter
+`duration_minutes: 120` left out); so is an optional label or title that is only the tool's own
+thing ("set a timer for half an hour" → `label: "a timer"` left out). And a parameter
 the call leaves out is added where the conversation gives it in terms that can only be meant for
 it, exactly once: a length of time for a parameter in minutes, seconds or hours ("a 45 min
 call" → `duration_minutes: 45`), an enum's
@@ -358,7 +359,8 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
             arguments[name] = fits[0][0]
     required = set(resolve(schema).get("required") or [])
     for name in [n for n in call.arguments if n in arguments and n not in required]:
-        if _made_up(name, resolve(props.get(name)), arguments[name], stated, arguments, flags):
+        if _made_up(name, resolve(props.get(name)), arguments[name], stated, arguments, flags) \
+                or _own_noun(call.name, resolve(props.get(name)), name, arguments[name]):
             del arguments[name]  # an optional value the conversation gives no ground for: its default
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
@@ -391,6 +393,17 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
     if isinstance(value, str) and _clock(name, spec):
         return not stated("time") and not _DAYTIME.search(stated.text)
     return False
+
+
+def _own_noun(tool: str, spec: dict, name: str, value: Any) -> bool:
+    """Is `value`, a free-text label or title, only the thing the tool itself is ("a timer" as
+    the label of `set_timer`: the request gave none)?"""
+    from llm_mcp.chat.labels import FREE
+
+    if not isinstance(value, str) or spec.get("type") != "string" or kind_of(name, spec) not in FREE:
+        return False
+    words = [stem(w) for w in re.findall(r"[a-z]+", value.lower()) if w not in ("a", "an", "the", "my", "new")]
+    return bool(words) and set(words) <= {stem(w) for w in _name_words(tool)}
 
 
 _SOURCE = {"from", "source", "src", "base"}  # words of a source currency parameter's name
