@@ -88,6 +88,25 @@ def test_a_tool_the_request_names_that_no_call_is_to_is_something_new():
     assert not untaken(TOOLS, [*made, locker], stated, named(said))
 
 
+def test_an_item_of_a_list_of_names_that_no_call_holds_is_something_new():
+    from llm_mcp.chat import mentions
+
+    assert [m.readings for m in mentions.lists("lockers in Berlin, Vienna and Prague, or in new york or boston")] \
+        == [("Berlin", "Vienna", "Prague")]
+    assert [m.readings for m in mentions.lists("lockers in lyon, nice and paris")] == [("lyon", "nice", "paris")]
+    said = "find lockers in Berlin, Vienna and Prague"
+    stated = Stated([{"role": "user", "content": said}])
+    made = [ToolCall("find_lockers", {"city": "Berlin"}), ToolCall("find_lockers", {"city": "Prague"})]
+    assert untaken(TOOLS, made, stated)
+    assert fits(ToolCall("find_lockers", {"city": "Vienna"}), LOCKERS["parameters"], made, stated)
+    assert not fits(ToolCall("find_lockers", {"city": "Paris"}), LOCKERS["parameters"], made, stated)
+    done = [*made, ToolCall("find_lockers", {"city": "Vienna"})]
+    assert not untaken(TOOLS, done, stated)
+    # a list no call holds an item of is no list of this reply's
+    assert not untaken(TOOLS, [ToolCall("book_parking", {"city": "Lyon", "hours": 2})],
+                       Stated([{"role": "user", "content": "park in Lyon for 2 hours, with Ann and Bob"}]))
+
+
 def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     quote = _tool("ship_quote", ["origin", "kg"], origin={"type": "string", "description": "From"},
                   kg={"type": "number", "description": "Weight"},

@@ -314,7 +314,7 @@ class Stated:
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,
-                       "quantity": mentions.quantities, "person": mentions.people,
+                       "quantity": mentions.quantities, "person": mentions.people, "list": mentions.lists,
                        "language-code": lambda text: mentions.languages(text, codes=True)}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)

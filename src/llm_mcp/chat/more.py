@@ -22,17 +22,22 @@ conversation states, and at least one of them is a value of a kind with a form o
 that no call of the reply holds or contains; or the call holds an option of one of its enums
 that the conversation names in the option's own words and no call holds ("standard vs express"
 answered with express alone; "… and tell the driver to call on arrival", `call_on_arrival`,
-after a redirect); a call that repeats one made, on a tool with such an option, takes it first
-(`another_option`: asked again after express, the model writes express again). A required value
+after a redirect); or the call is to a tool the conversation names that no call is to (`names`:
+"… and show me the nearest drop-off points in Stockholm too" after a pickup); or it holds an
+item of a list of names the conversation says that no call holds, where a call holds another
+("weather in Berlin, Vienna and Prague" answered for Berlin and Prague: Vienna); a call that
+repeats one made, on a tool with such an option, takes it first (`another_option`: asked again
+after express, the model writes express again). A required value
 that is said nowhere (the model making up a city, a ticker, an amount), that is another
 parameter's option ("economy" as an origin) or an identifier not of its example's shape, a call
 that repeats one already made, one whose required values are all taken ("hour" as a second
 timer's label, its minutes those of the first), one that is new only in free words: dropped.
-Free words are no sign of another request: in a chatty message any phrase can fill a city, a
-query or a title ("I'm European, so celsius" →
-`get_weather(location="European")`), so a second city or query is left to the model. One is
-asked for only where the conversation states such a value or names such an option that no call
-holds yet (`untaken`: else nothing could be kept, and the decoding would be spent for nothing).
+Free words alone are no sign of another request: in a chatty message any phrase can fill a city,
+a query or a title ("I'm European, so celsius" → `get_weather(location="European")`), so a second
+city or query is left to the model unless a named tool or a list says so. One is
+asked for only where the conversation states such a value, names such an option or tool, or says
+such a list, that no call holds yet (`untaken`: else nothing could be kept, and the decoding would
+be spent for nothing).
 A kept call is followed by the model's own choice to stop or go on; a reply asks for at most
 `MAX_MORE`.
 
@@ -100,7 +105,8 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
         return False
     held = _held(made)
     new = _named_free(_options(call.arguments, props, resolve), held, stated) \
-        or named and all(m.name != call.name for m in made)
+        or named and all(m.name != call.name for m in made) \
+        or any(_words(v) in _unheld(made, stated) for v in call.arguments.values() if isinstance(v, str))
     options = {_words(option) for option in _options(None, props, resolve)}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
@@ -148,7 +154,7 @@ def untaken(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str
     Where it does not, no call asked for could be kept (`fits`), and none is asked for."""
     from llm_mcp.chat.kinds import example_of
 
-    if named - {m.name for m in made}:
+    if named - {m.name for m in made} or _unheld(made, stated):
         return True
     held = _held(made)
     for tool in tools:
@@ -196,6 +202,14 @@ def names(tools: list[dict], stated: Any) -> set[str]:
     every = [words(t) for t in tools]
     return {t["name"] for k, t in enumerate(tools)
             if any(_alike(w, s) for w in every[k] - set().union(*every[:k], *every[k + 1:]) for s in stated.stems)}
+
+
+def _unheld(made: list[ToolCall], stated: Any) -> set[str]:
+    """The items of a list of names the conversation says ("Berlin, Vienna and Prague") that no
+    call's value is, of a list some call's value is an item of (its `_words`)."""
+    held = {_words(v) for v in _held(made) if isinstance(v, str)}
+    return {item for m in stated("list") for item in map(_words, m.readings)
+            if item not in held and held & set(map(_words, m.readings))}
 
 
 def _options(arguments: dict | None, props: dict, resolve: Resolver) -> list[str]:
