@@ -303,6 +303,17 @@ def test_an_optional_number_or_time_the_conversation_never_says_is_left_to_its_d
     assert checked("a table for two, 2 hours, at 7.30pm", guests=2, length_minutes=120, time="19:30") == \
         {"guests": 2, "length_minutes": 120, "time": "19:30"}
     assert checked("a table for a dozen of us", guests=12) == {"guests": 12}
+    # an optional option the request does not name, even loosely or misspelt
+    weather = {"name": "get_weather", "parameters": {"type": "object", "required": ["location"], "properties": {
+        "location": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+        "when": {"type": "string", "enum": ["morning", "evening"]}}}}
+    for said, arguments, kept in (("weather in Reykjavik", {"unit": "celsius"}, {}),
+                                  ("wether reykjavik celcius", {"unit": "celsius"}, {"unit": "celsius"}),
+                                  ("Reykjavik, mornings are best", {"when": "morning"}, {"when": "morning"}),
+                                  ("Reykjavik, not in the evening", {"when": "evening"}, {})):
+        out = grounder([weather], [{"role": "user", "content": said}])(
+            ToolCall("get_weather", {"location": "Reykjavik", **arguments}))
+        assert out.arguments == {"location": "Reykjavik", **kept}, said
     # a label that is only the tool's own thing: the request gave none
     timer = {"name": "set_timer", "parameters": {"type": "object", "required": ["minutes"], "properties": {
         "minutes": {"type": "integer"}, "label": {"type": "string"}}}}

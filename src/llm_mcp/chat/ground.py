@@ -62,9 +62,10 @@ A number said with a word of the parameter's name ("5 results" for `max_results`
 parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
 with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
 and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
-hold the same code, the other takes the request's other currency. And an optional yes/no, number,
-person's name or HH:MM time the conversation gives no ground for is left out, to its default
-(`_made_up`): a yes/no it says no word about, of its name or of the words of its description that
+hold the same code, the other takes the request's other currency. And an optional yes/no, enum
+option, number, person's name or HH:MM time the conversation gives no ground for is left out, to
+its default (`_made_up`): an option it does not name even loosely ("weather in Reykjavik" →
+`unit: celsius`; "mornings are best" and "celcius" name theirs); a yes/no it says no word about, of its name or of the words of its description that
 only it uses ("track PX-305127 and PX-609884" → `include_history: true` left out; "every scan" or
 "the full history" keeps it; chat/more.py `flag_words`); a number none of its numbers is, where
 every number it says is held by another argument and no word says how many another way ("a
@@ -86,6 +87,7 @@ are not read: those stay the model's. Enums and consts are left to the grammar.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -97,7 +99,7 @@ from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.labels import whole
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
-from llm_mcp.chat.options import completed
+from llm_mcp.chat.options import Words, completed
 from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
@@ -286,6 +288,7 @@ class Stated:
     def __init__(self, messages: list) -> None:
         self.text = "\n".join(Message.from_any(m).content for m in messages)
         self._read: dict = {}
+        self._loose: Words | None = None
         self._words = " " + " ".join(re.findall(r"[a-z0-9]+", self.text.lower())) + " "
 
     @functools.cached_property
@@ -298,6 +301,20 @@ class Stated:
     def parts(self) -> list[Stated]:
         """The conversation cut where people join requests (chat/clauses.py), each part read alone."""
         return [Stated([{"role": "user", "content": p}]) for p in clauses.parts(self.text)]
+
+    def names_loosely(self, option: str) -> bool:
+        """Does the conversation name an enum's option at all: loosely (chat/options.py `Words`:
+        "mornings" for `morning`, "arrive" for `call_on_arrival`; not after a negation), or with
+        a word misspelt ("celcius")?"""
+        if self._loose is None:
+            self._loose = Words(self.text)
+        if self._loose.named(option):
+            return True
+        words = self._loose
+        want = [w for w in re.findall(r"[a-z]+", option.lower()) if len(w) >= 5]
+        return bool(want) and all(any(difflib.SequenceMatcher(None, w, said).ratio() >= 0.85
+                                      and not words.negated(k) for k, said in enumerate(words.words))
+                                  for w in want)
 
     def names(self, option: str) -> bool:
         """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at
@@ -372,8 +389,9 @@ _DAYTIME = re.compile(r"\b(?:morning|afternoon|evening|night|tonight|noon|midday
 
 
 def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict, flags: dict) -> bool:
-    """Is `value` an optional yes/no, number, person's name or HH:MM time the conversation gives no
-    ground for? A yes/no it says no word about (`flags`: chat/more.py `flag_words`; "track
+    """Is `value` an optional yes/no, enum option, number, person's name or HH:MM time the
+    conversation gives no ground for? An option it does not name even loosely
+    (`Stated.names_loosely`: "weather in Reykjavik" → `unit: celsius`); a yes/no it says no word about (`flags`: chat/more.py `flag_words`; "track
     PX-305127" → `include_history: true`); a number none of its numbers is (number words, lengths
     of time in the parameter's unit), where every number it says is held by another argument and
     no word says how many some other way ("a couple"): else the model may have worked it out
@@ -383,6 +401,8 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
     `time: "08:00"`)."""
     if isinstance(value, bool):
         return spec.get("type") == "boolean" and not flag_said(name, flags, stated)
+    if isinstance(value, str) and value in (spec.get("enum") or []):
+        return not stated.names_loosely(value)
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
         numbers = {m.readings[0] for m in stated("number")}
         held = {v for v in arguments.values() if isinstance(v, (int, float))}

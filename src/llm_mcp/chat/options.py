@@ -95,7 +95,7 @@ class Words:
             return []
         found = []
         for start, word in enumerate(self.words):
-            if not _alike(word, want[0]) or self._negated(start):
+            if not _alike(word, want[0]) or self.negated(start):
                 continue
             at = start
             for w in want[1:]:
@@ -107,7 +107,9 @@ class Words:
                 found.append((start, self.sentence[start]))
         return found
 
-    def _negated(self, at: int) -> bool:
+    def negated(self, at: int) -> bool:
+        """Does a "not", "never", "don't", "without" or "no need to" come at most three words
+        before the word at `at`, in its sentence?"""
         before = [self.words[k] for k in range(max(0, at - 3), at) if self.sentence[k] == self.sentence[at]]
         return bool(NOT & set(before)) or before[-3:] == ["no", "need", "to"]
 
