@@ -93,6 +93,7 @@ def test_an_item_of_a_list_of_names_that_no_call_holds_is_something_new():
 
     assert [m.readings for m in mentions.lists("lockers in Berlin, Vienna and Prague, or in new york or boston")] \
         == [("Berlin", "Vienna", "Prague")]
+    assert mentions.lists("Is 'Danke' German or Dutch?") == []  # alternatives, not requests
     assert [m.readings for m in mentions.lists("lockers in lyon, nice and paris")] == [("lyon", "nice", "paris")]
     said = "find lockers in Berlin, Vienna and Prague"
     stated = Stated([{"role": "user", "content": said}])

@@ -266,11 +266,11 @@ _PERSON = re.compile(rf"(?<![\w'’-]){_CAPITAL}(?: {_CAPITAL}){{1,2}}(?![\w'’
 _CALENDAR = re.compile(rf"{MONTH}|{WEEKDAY}\b", re.I)
 
 
-# lists of names: "Berlin, Vienna and Prague", "New York or Boston"; in lower case, three or more
-# single words ("berlin, vienna and prague")
+# lists of names: "Berlin, Vienna and Prague", "New York & Boston"; in lower case, three or more
+# single words ("berlin, vienna and prague"); not alternatives ("German or Dutch?")
 _ITEM = r"[A-Z][\w'.-]*(?: [A-Z][\w'.-]*){0,2}"
-_LISTS = [re.compile(rf"(?<![\w'.-]){_ITEM}(?:, {_ITEM})*,? (?:and|or|&) {_ITEM}(?![\w'-])"),
-          re.compile(r"(?<![\w'.-])[a-z][\w'-]*(?:, [a-z][\w'-]*)+,? (?:and|or) [a-z][\w'-]*(?![\w'-])")]
+_LISTS = [re.compile(rf"(?<![\w'.-]){_ITEM}(?:, {_ITEM})*,? (?:and|&) {_ITEM}(?![\w'-])"),
+          re.compile(r"(?<![\w'.-])[a-z][\w'-]*(?:, [a-z][\w'-]*)+,? and [a-z][\w'-]*(?![\w'-])")]
 
 
 def lists(text: str) -> list[Mention]:
@@ -278,7 +278,7 @@ def lists(text: str) -> list[Mention]:
     found = []
     for pattern in _LISTS:
         for m in pattern.finditer(text):
-            items = [i.strip().rstrip(".") for i in re.split(r",\s*(?:and |or |& )?|\s+(?:and|or|&)\s+", m.group(0)) if i.strip()]
+            items = [i.strip().rstrip(".") for i in re.split(r",\s*(?:and |& )?|\s+(?:and|&)\s+", m.group(0)) if i.strip()]
             if len(items) >= 2:
                 found.append(Mention(tuple(items)))
     return found
