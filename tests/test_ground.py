@@ -310,7 +310,9 @@ def test_an_optional_number_or_time_the_conversation_never_says_is_left_to_its_d
     for said, arguments, kept in (("weather in Reykjavik", {"unit": "celsius"}, {}),
                                   ("wether reykjavik celcius", {"unit": "celsius"}, {"unit": "celsius"}),
                                   ("Reykjavik, mornings are best", {"when": "morning"}, {"when": "morning"}),
-                                  ("Reykjavik, not in the evening", {"when": "evening"}, {})):
+                                  ("Reykjavik, not in the evening", {"when": "evening"}, {}),
+                                  ("Reykjavik, in degrees C", {"unit": "celsius"}, {"unit": "celsius"}),
+                                  ("Reykjavik, 20°F", {"unit": "fahrenheit"}, {"unit": "fahrenheit"})):
         out = grounder([weather], [{"role": "user", "content": said}])(
             ToolCall("get_weather", {"location": "Reykjavik", **arguments}))
         assert out.arguments == {"location": "Reykjavik", **kept}, said

@@ -65,7 +65,8 @@ and "I need 60 euros: how many francs?" are both from EUR); and of two currency 
 hold the same code, the other takes the request's other currency. And an optional yes/no, enum
 option, number, person's name or HH:MM time the conversation gives no ground for is left out, to
 its default (`_made_up`): an option it does not name even loosely ("weather in Reykjavik" →
-`unit: celsius`; "mornings are best" and "celcius" name theirs); a yes/no it says no word about, of its name or of the words of its description that
+`unit: celsius`; "mornings are best", "celcius" and "degrees C" name theirs); a yes/no it says no
+word about, of its name or of the words of its description that
 only it uses ("track PX-305127 and PX-609884" → `include_history: true` left out; "every scan" or
 "the full history" keeps it; chat/more.py `flag_words`); a number none of its numbers is, where
 every number it says is held by another argument and no word says how many another way ("a
@@ -302,13 +303,18 @@ class Stated:
         """The conversation cut where people join requests (chat/clauses.py), each part read alone."""
         return [Stated([{"role": "user", "content": p}]) for p in clauses.parts(self.text)]
 
-    def names_loosely(self, option: str) -> bool:
+    def names_loosely(self, option: str, options: list = ()) -> bool:
         """Does the conversation name an enum's option at all: loosely (chat/options.py `Words`:
-        "mornings" for `morning`, "arrive" for `call_on_arrival`; not after a negation), or with
-        a word misspelt ("celcius")?"""
+        "mornings" for `morning`, "arrive" for `call_on_arrival`; not after a negation), with a
+        word misspelt ("celcius"), or by its initial in capitals where no other of `options`
+        shares it ("degrees C", "°F")?"""
         if self._loose is None:
             self._loose = Words(self.text)
         if self._loose.named(option):
+            return True
+        initial = option[:1].upper()
+        if initial.isalpha() and initial not in "AI" and [str(o)[:1].upper() for o in options].count(initial) == 1 \
+                and re.search(rf"(?<![\w'’-])°?{initial}(?![\w'’-])", self.text):
             return True
         words = self._loose
         want = [w for w in re.findall(r"[a-z]+", option.lower()) if len(w) >= 5]
@@ -402,7 +408,7 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
     if isinstance(value, bool):
         return spec.get("type") == "boolean" and not flag_said(name, flags, stated)
     if isinstance(value, str) and value in (spec.get("enum") or []):
-        return not stated.names_loosely(value)
+        return not stated.names_loosely(value, spec["enum"])
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
         numbers = {m.readings[0] for m in stated("number")}
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
