@@ -290,6 +290,15 @@ def test_an_argument_is_asked_for_and_kept_only_where_the_request_grounds_it():
                     [ToolCall("book_parking", {"city": "Leeds", "hours": 3})], city="Leeds", max_results=3)
     assert not keep("lockers near 3 Elm Road", "max_results", [ToolCall("find_lockers", {"city": "3 Elm Road"})],
                     city="Leeds", max_results=3)
+    # a time or a day the request states, written where a number was asked for
+    event = {"type": "object", "required": ["title"], "properties": {
+        "title": {"type": "string"}, "time": {"type": "string", "description": "Start, HH:MM"},
+        "day": {"type": "string", "format": "date"}}}
+    said = "Quarterly review on December 1, 2026, it starts at 10 in the morning"
+    assert kept("time", event, {"title": "Quarterly review", "time": "10:00"}, [], Stated([{"role": "user", "content": said}]))
+    assert kept("day", event, {"title": "Quarterly review", "day": "2026-12-01"}, [], Stated([{"role": "user", "content": said}]))
+    assert not kept("time", event, {"title": "Quarterly review", "time": "11:00"}, [],
+                    Stated([{"role": "user", "content": said}]))
     # a number said in another parameter's own terms is that one's ("10km": radius_km)
     assert not keep("lockers in Leeds within 10km", "max_results", city="Leeds", max_results=10)
     # only parameters after the last one written can be asked for (the grammar keeps the schema's order)

@@ -363,8 +363,9 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
          flags: dict | None = None) -> bool:
     """Is the argument `name` that a call was asked for (and wrote into `arguments`) one the
     conversation grounds: a number it states that no other argument holds (or says in the
-    parameter's own terms), a yes/no it says a word about (`flag_words`), an option it names?"""
-    from llm_mcp.chat.ground import _own_numbers
+    parameter's own terms), a yes/no it says a word about (`flag_words`), an option it names, a
+    clock time or day it states ("starts at 10 in the morning", asked for by the number 10)?"""
+    from llm_mcp.chat.ground import _clock, _dated, _own_numbers
 
     resolve = Resolver(schema)
     spec = resolve((resolve(schema).get("properties") or {}).get(name))
@@ -377,6 +378,8 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
         return value in _free_numbers(name, schema, others, made, stated) or value in _own_numbers(name, spec, stated)
     if isinstance(value, str) and "enum" in spec:
         return stated.names(value.strip())
+    if isinstance(value, str) and (_clock(name, spec) or _dated(name, spec)):
+        return said(name, spec, value, stated) and not any(v == value for v in _held(made, others))
     if isinstance(value, str) and kind_of(name, spec) == "person":
         return len(value.split()) >= 2 and any(_words(value) in _words(n) for n in _free_names(others, made, stated))
     return False
