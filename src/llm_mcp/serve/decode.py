@@ -122,11 +122,13 @@ class Row:
         self.args_asked += 1
 
     def more(self) -> None:
-        """Write the opening of one more call block in place of the end of turn."""
+        """Write the opening of one more call block in place of the end of turn, up to the name of
+        the tool the conversation names that no call is to, where there is one (chat/more.py)."""
         from llm_mcp.chat.more import OPENING
 
+        named = self.stream.parser.suggested()
         self.stream.ask()
-        self.forced = self.fmt.fixed_ids(OPENING)
+        self.forced = self.fmt.fixed_ids(OPENING + (named or ""))
         self.asked += 1
 
     def redo(self) -> None:
