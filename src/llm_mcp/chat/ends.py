@@ -82,12 +82,13 @@ def journey(call: ToolCall, schema: dict, text: str, made: list[ToolCall]) -> To
         return call
     start, stop = pair
     a, b = call.arguments[start], call.arguments[stop]
-    said = {(normalize(x), normalize(y)) for x, y in journeys(text, [a, b])}
+    stated = journeys(text, [a, b])
     taken = {(normalize(c.arguments.get(start, "")), normalize(c.arguments.get(stop, "")))
              for c in made if c.name == call.name}
-    if (normalize(a), normalize(b)) in said or _after("from", a, text) and _after("to", b, text):
+    if (normalize(a), normalize(b)) in {(normalize(x), normalize(y)) for x, y in stated} \
+            or _after("from", a, text) and _after("to", b, text):
         return call
-    fits = [(x, y) for x, y in journeys(text, [a, b]) if {normalize(x), normalize(y)} & {normalize(a), normalize(b)}
+    fits = [(x, y) for x, y in stated if {normalize(x), normalize(y)} & {normalize(a), normalize(b)}
             and (normalize(x), normalize(y)) not in taken]
     if len(fits) == 1:
         return ToolCall(call.name, {**call.arguments, start: fits[0][0], stop: fits[0][1]}, call.id)
