@@ -244,28 +244,6 @@ def test_a_model_that_stops_one_call_short_is_asked_for_one_more(tiny_llama, tmp
         assert [e.call.arguments["symbol"] for e in streamed if isinstance(e, CallEvent)] == ["ORCL", "IBM"]
 
 
-def test_one_more_call_is_opened_with_the_tool_the_request_names(tiny_llama):
-    from conftest import taught
-    from transformers import AutoTokenizer
-
-    from llm_mcp.serve.generate import generate_reply
-
-    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
-    messages = [{"role": "user", "content": "park me in Lyon for 3 hours, and show me lockers in Lyon too"}]
-    tools = [QUOTES, PARKING, LOCKERS]
-    park = {"name": "book_parking", "arguments": {"city": "Lyon", "hours": 3}}
-    lockers = {"name": "find_lockers", "arguments": {"city": "Lyon"}}
-    # taught to stop after the parking, and, asked for more, to park again rather than find the
-    # lockers (a repeat, dropped): only the opening's tool name leads it to the lockers
-    model = taught(tiny_llama, fmt, messages, tools, [[park], [park, park], [park], [park, lockers]] * 2
-                   + [[park], [park, park], [park]], steps=300)
-    plain = generate_reply(model, fmt, messages, tools, max_new_tokens=100, grounded=False)
-    assert [c.name for c in plain.parsed.calls] == ["book_parking"]  # learnt
-    more = generate_reply(model, fmt, messages, tools, max_new_tokens=100)
-    assert [c.name for c in more.parsed.calls] == ["book_parking", "find_lockers"] and more.added == 1
-    assert '<tool_call>{"name": "find_lockers"' in more.raw
-
-
 def test_a_call_asked_for_that_repeats_one_is_dropped_and_the_reply_stands(tiny_llama):
     from conftest import taught
     from transformers import AutoTokenizer

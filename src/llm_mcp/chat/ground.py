@@ -277,12 +277,6 @@ class Grounder:
         """Is a value stated that no call holds yet, that one more call could take? (chat/more.py)"""
         return untaken(self.tools, self.made, self.stated, self.named)
 
-    def suggested(self) -> str | None:
-        """The one tool the conversation names that no call of the reply is to, if there is one:
-        one more call asked for is opened with its name (chat/more.py)."""
-        free = self.named - {c.name for c in self.made}
-        return next(iter(free)) if len(free) == 1 else None
-
     def wanted(self, call: ToolCall) -> bool:
         """Does `call`, closing with its arguments, leave out one the conversation may fill? (chat/more.py)"""
         return call.name in self.schemas and wanted(self.schemas[call.name], call.arguments, self.made, self.stated,

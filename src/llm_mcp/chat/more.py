@@ -38,9 +38,7 @@ city or query is left to the model unless a named tool or a list says so. One is
 asked for only where the conversation states such a value, names such an option or tool, or says
 such a list, that no call holds yet (`untaken`: else nothing could be kept, and the decoding would
 be spent for nothing).
-Where the conversation names exactly one tool that no call is to, the opening is written up to
-that tool's name (`Grounder.suggested`): the model, asked, would often repeat the call it just
-made. A kept call is followed by the model's own choice to stop or go on; a reply asks for at most
+A kept call is followed by the model's own choice to stop or go on; a reply asks for at most
 `MAX_MORE`.
 
 The same goes for an argument. Where the model closes a call's arguments leaving out an optional

@@ -287,11 +287,6 @@ class StreamParser:
         untaken = getattr(self.ground, "untaken", None)
         return self.only_calls and untaken is not None and untaken()
 
-    def suggested(self) -> str | None:
-        """The tool one more call should be to, if the grounder knows one (chat/more.py)."""
-        suggested = getattr(self.ground, "suggested", None)
-        return suggested() if suggested is not None else None
-
     @property
     def in_call(self) -> bool:
         """Is a call block open (begun, not closed)?"""

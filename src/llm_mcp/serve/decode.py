@@ -122,13 +122,11 @@ class Row:
         self.args_asked += 1
 
     def more(self) -> None:
-        """Write the opening of one more call block in place of the end of turn, up to the name of
-        the tool the conversation names that no call is to, where there is one (chat/more.py)."""
+        """Write the opening of one more call block in place of the end of turn."""
         from llm_mcp.chat.more import OPENING
 
-        named = self.stream.parser.suggested()
         self.stream.ask()
-        self.forced = self.fmt.fixed_ids(OPENING + (named or ""))
+        self.forced = self.fmt.fixed_ids(OPENING)
         self.asked += 1
 
     def redo(self) -> None:
