@@ -148,6 +148,9 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     assert read(mentions.addresses, "from Unit 4, Riverside Trading Estate, Reading on 3 May, then to "
                                     "Herengracht 180, 1016 BR Amsterdam. At 9 Castle Street, York, Monday") == \
         [("Unit 4, Riverside Trading Estate, Reading",), ("Herengracht 180, 1016 BR Amsterdam",), ("9 Castle Street, York",)]
+    # a British postcode whole; a time is no house number
+    assert read(mentions.addresses, "to my work: Baker Street 221, London NW1 6XE. From 9:15 on, or 9:15 Main Street") == \
+        [("Baker Street 221, London NW1 6XE",)]
     # clock times as HH:MM; without am/pm, both readings
     assert read(mentions.clock_times, "9am, 7:30, noon, half past seven pm, quarter to 8, 21:00, 10 o'clock") == \
         [("09:00",), ("07:30", "19:30"), ("12:00",), ("19:30",), ("07:45", "19:45"), ("21:00",), ("10:00", "22:00")]
@@ -157,6 +160,7 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     # the part of the day said after a time settles it ("at 7" alone is no time)
     assert read(mentions.clock_times, "quarter past six in the morning, at 7 in the evening, 2 in the evening, "
                 "10:30 tonight, at 2 at night") == [("06:15",), ("19:00",), ("22:30",), ("02:00",)]
+    assert read(mentions.clock_times, "from 8 in the morning until 6 in the evening") == [("08:00",), ("18:00",)]
     # days as YYYY-MM-DD, "--MM-DD" when the year is not said; only real days
     assert read(mentions.dates, "on 3 May 2027, the 5th of june, May 7th, 2027, 2026-11-2, 31 feb, 29 Feb") == \
         [("2027-05-03",), ("--06-05",), ("2027-05-07",), ("2026-11-02",), ("--02-29",)]
@@ -180,6 +184,9 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
     assert found == [(15000, True), (3000, True), (2500, True), (5, False), (35, False)]
+    # halves of a unit of weight or length ("half an hour" is a length of time, `durations`)
+    assert read(mentions.numbers, "half a kilo, two and a half kg, a mile and a half, half an hour") == \
+        [(0.5,), (2.5,), (1.5,)]
     # counts: not the numbers of days, ordinals, clock times or street addresses
     assert read(mentions.counts, "The 18th of February 2025, a second collection at 9 Albert Street, York "
                 "at 8pm, twelve boxes") == [(12,)]

@@ -347,7 +347,8 @@ def test_the_natural_sets_never_feed_the_generator():
                      [REPO / "examples" / "train.jsonl", *(REPO / "examples" / "your_requests").glob("*.jsonl")])
     for path in (REPO / "examples" / "natural.jsonl", REPO / "examples" / "unseen" / "natural.jsonl",
                  REPO / "examples" / "natural_b.jsonl", REPO / "examples" / "unseen" / "natural_b.jsonl",
-                 *(REPO / "examples" / "dev").glob("*multi_dev.jsonl")):
+                 *(REPO / "examples" / "dev").glob("*multi_dev.jsonl"),
+                 *(REPO / "examples" / "dev").glob("*single_dev.jsonl")):
         for line in path.read_text().splitlines():
             request = json.loads(line)["messages"][-1]["content"].lower()
             if len(request) > 25:

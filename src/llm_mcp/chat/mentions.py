@@ -38,8 +38,9 @@ _CLOCKS = [
     (re.compile(r"\b(\d{1,2})(?:[:.](\d{2}))?" + _MERIDIEM, re.I), "meridiem"),  # "7:30pm", "7.30pm"
     (re.compile(r"(?<![\d:.])(\d{1,2}):(\d{2})(?![\d:]|\s*[ap]\.?\s?m\b)", re.I), "clock"),
     (re.compile(r"\b" + _HOUR + r" o'?clock\b", re.I), "oclock"),
-    (re.compile(r"(?<=\bat )" + _HOUR + r"(?= (?:in the (?:morning|afternoon|evening)|at night|tonight)\b)", re.I),
-     "oclock"),  # "at 7 in the evening"
+    (re.compile(r"(?:" + "|".join(rf"(?<=\b{w} )" for w in ("at", "from", "after", "by", "before", "until", "till"))
+                + ")" + _HOUR + r"(?= (?:in the (?:morning|afternoon|evening)|at night|tonight)\b)", re.I),
+     "oclock"),  # "at 7 in the evening", "from 8 in the morning" (not "for 2 in the evening")
 ]
 # the part of the day said after a time without am/pm: "half past six in the morning"
 _DAYPART = re.compile(r" (?:in the (morning)|in the (?:afternoon|evening)|at (night)|tonight)\b", re.I)
@@ -303,9 +304,10 @@ def people(text: str) -> list[Mention]:
 # addresses: a street with its number ("9 Albert Street", "Herengracht 180", "Unit 4"), then
 # comma-separated parts in capitals or postcodes (", 1016 BR Amsterdam", ", Reading", ", UK")
 _WORD = r"[A-ZÀ-Þ][\w'’-]*"
-_STREET = rf"(?:\d+[A-Za-z]?(?: {_WORD})+|{_WORD}(?: {_WORD})* \d+[A-Za-z]?\b(?! [A-ZÀ-Þ]))"
-_PART = rf"(?:{_STREET}|(?:\d{{4,5}}(?: [A-Z]{{2}})? )?{_WORD}(?: {_WORD})*)"
-_ADDRESS = re.compile(rf"(?<![\w'’-]){_STREET}(?:, {_PART})*")
+# ("From 9:15" is a time; a British postcode's second half ends a part: "London NW1 6XE")
+_STREET = rf"(?:\d+[A-Za-z]?(?: {_WORD})+|{_WORD}(?: {_WORD})* \d+[A-Za-z]?\b(?! [A-ZÀ-Þ]|[:.]\d))"
+_PART = rf"(?:{_STREET}|(?:\d{{4,5}}(?: [A-Z]{{2}})? )?{_WORD}(?: {_WORD})*(?: \d[A-Z]{{2}}\b)?)"
+_ADDRESS = re.compile(rf"(?<![\w'’:-]){_STREET}(?:, {_PART})*")
 
 
 def addresses(text: str) -> list[Mention]:
@@ -395,10 +397,18 @@ def _spelled(text: str) -> str:
 
     text = re.sub(r"\bhalf a dozen\b", "6", text, flags=re.I)
     text = re.sub(r"\b(?:a|one) dozen\b", "12", text, flags=re.I)
+    text = re.sub(rf"\bhalf an? (?={_MEASURE})", "0.5 ", text, flags=re.I)  # "half a kilo"
     try:
-        return alpha2digit(text, "en", threshold=0)
+        text = alpha2digit(text, "en", threshold=0)
     except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
-        return text
+        pass
+    # "2 and a half kilos", "a kilo and a half" (lengths of time: `durations`)
+    text = re.sub(rf"\b(\d+) and a half (?={_MEASURE})", lambda m: f"{m.group(1)}.5 ", text, flags=re.I)
+    return re.sub(rf"\b(?:a|1) ({_MEASURE}) and a half\b", r"1.5 \1", text, flags=re.I)
+
+
+# units of weight, length and volume said with "half": "half a kilo", "1 and a half miles"
+_MEASURE = r"(?:kilo(?:gram)?s?|kgs?|grams?|pounds?|lbs?|litres?|liters?|miles?|km|kilomet(?:re|er)s?|met(?:re|er)s?)\b"
 
 
 def _undated(text: str) -> str:
