@@ -5,7 +5,7 @@ taught to stop one call, or one argument, short."""
 from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
-from llm_mcp.chat.ground import Stated
+from llm_mcp.chat.stated import Stated
 from llm_mcp.chat.more import another_option, fits, kept, untaken, wanted
 from llm_mcp.chat.toolcalls import CallEvent
 

@@ -5,7 +5,7 @@ that goes back, on a tiny model taught to make that mistake."""
 from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
-from llm_mcp.chat.ground import Stated
+from llm_mcp.chat.stated import Stated
 from llm_mcp.chat.route import id_shapes, misrouted, unshaped
 from llm_mcp.chat.toolcalls import CallEvent
 

@@ -23,7 +23,7 @@ collection at 9 Albert Street on 2027-02-16, driver can come from 09:00"). A par
 belongs to another request where it states a value an earlier call of the reply holds and this
 one does not ("eggs", of `set_timer(5, "eggs")`), or a value of the kind of one of this call's
 that differs from it (another day: "haircut 2025-12-03 at 17:30" for the dentist's call). A value
-stated nowhere that several stated values would fit (chat/ground.py `_fitting`: "2 hours" and
+stated nowhere that several stated values would fit (chat/ground.py `fitting`: "2 hours" and
 "480 minutes" for `duration_minutes: 20`) takes the one the home states, if it states one; and
 free text said in quotes takes the words in quotes of the home ('team offsite' for the title
 'offsite dinner' of the next request).
@@ -47,6 +47,7 @@ from typing import Any
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.stated import call_key, clock, copied_kind, dated, fitting, nearest, own_numbers
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 # (a comma before a capital, or a number and a capital, is an address's or a list's: "Unit 4,
@@ -63,8 +64,6 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
     """`call` with each value it took from another request's part of the message replaced by the
     one its own part states (see the module doc); `stated`: chat/ground.py `Stated`; `made`: the
     reply's earlier calls."""
-    from llm_mcp.chat.ground import _fitting, _nearest, call_key
-
     pieces = stated.parts
     if len(pieces) < 2 or len(call.arguments) < 2:
         return call
@@ -100,13 +99,13 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
             if _claimed(part, call, specs, skip, made) or (found := set(read(part) or [])):
                 break
         if not any(here):  # stated nowhere: only what fits it as a whole (a miscopy) may replace it
-            fitting = {tuple(r) for r in _fitting(name, spec, value, stated)}
-            found = {r for r in found if r in fitting}
+            whole = {tuple(r) for r in fitting(name, spec, value, stated)}
+            found = {r for r in found if r in whole}
         others = [v for k, v in arguments.items() if k != name]
         found = {r for r in found if not any(_same(x, o) for x in r for o in others)
-                 and call_key(call.name, {**arguments, name: _nearest(r, value)}) not in before}
+                 and call_key(call.name, {**arguments, name: nearest(r, value)}) not in before}
         if len(found) == 1:
-            arguments[name] = _nearest(found.pop(), value)
+            arguments[name] = nearest(found.pop(), value)
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
 
@@ -153,16 +152,14 @@ def _claimed(part, call: ToolCall, specs: dict, skip: set[str], made: list[ToolC
 def readings(name: str, spec: dict, value: Any, part) -> list[tuple] | None:
     """The readings of the values of the parameter's kind that `part` (a `Stated`) states; None
     for a parameter this does not read. A day without its year takes the model's year."""
-    from llm_mcp.chat.ground import _clock, _dated, _own_numbers, copied_kind
-
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
-        found = _own_numbers(name, spec, part) or [m.readings[0] for m in mentions.counts(part.text)]
+        found = own_numbers(name, spec, part) or [m.readings[0] for m in mentions.counts(part.text)]
         return [(n,) for n in found if spec["type"] == "number" or float(n).is_integer()]
     if spec.get("type") != "string" or not isinstance(value, str):
         return None
-    if _clock(name, spec):
+    if clock(name, spec):
         return [m.readings for m in part("time")]
-    if _dated(name, spec):
+    if dated(name, spec):
         year = value[:4] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
         return [((year + r[0][1:]) if r[0].startswith("--") else r[0],) for m in part("date")
                 if (r := m.readings) and (year or not r[0].startswith("--"))]

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 
 from llm_mcp.chat.kinds import kind_of
+from llm_mcp.chat.stated import name_words
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 FROM = {"origin", "from", "source", "departure", "src"}
@@ -46,14 +47,12 @@ _JOURNEYS = [re.compile(rf"\b[Ff]rom {_LAST} to {_NEXT}"),
 
 def ends(schema: dict) -> tuple[str, str] | None:
     """The tool's (origin, destination) parameters, or None where it has not exactly one of each."""
-    from llm_mcp.chat.ground import _name_words
-
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     places = {n for n, s in props.items() if resolve(s).get("type") == "string" and "enum" not in resolve(s)
               and kind_of(n, resolve(s)) in _PLACE_KINDS}
-    starts = [n for n in places if set(_name_words(n)) & FROM]
-    stops = [n for n in places if set(_name_words(n)) & TO]
+    starts = [n for n in places if set(name_words(n)) & FROM]
+    stops = [n for n in places if set(name_words(n)) & TO]
     return (starts[0], stops[0]) if len(starts) == 1 and len(stops) == 1 and starts != stops else None
 
 

@@ -88,25 +88,20 @@ are not read: those stay the model's. Enums and consts are left to the grammar.
 
 from __future__ import annotations
 
-import difflib
-import functools
-import json
 import re
 from typing import Any
 
-from llm_mcp.chat import clauses, mentions
+from llm_mcp.chat import mentions
 from llm_mcp.chat.clauses import from_own_part
 from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.labels import whole
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
-from llm_mcp.chat.options import Words, completed
+from llm_mcp.chat.options import completed
 from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
+from llm_mcp.chat.stated import (Stated, call_key, clock, copied_kind, dated, fitting, leaves, looks, name_words,
+                                 nearest, own_numbers, stem)
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
-
-COPIED = ("identifier", "email", "phone", "url", "uuid")  # kinds a value can only be copied as
-ID_WORDS = {"id", "ids", "code", "number", "num", "no", "ref", "reference", "tracking", "sku", "serial",
-            "uuid", "guid", "key", "pnr", "iban"}
 
 
 def conversation_text(messages: list) -> str:
@@ -136,7 +131,7 @@ def ungrounded(call: ToolCall, schema: dict, said: str) -> dict[str, str]:
             continue
         kind = copied_kind(name, spec)
         # an address needs its "@": "my boss" is said, but is not where an email can go
-        if kind and any(isinstance(v, str) and _looks(kind, v, spec)
+        if kind and any(isinstance(v, str) and looks(kind, v, spec)
                         and (normalize(v) not in said or (kind == "email" and "@" not in v)) for v in values):
             missing[name] = kind
     return missing
@@ -172,46 +167,9 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
         example = example_of(spec) if copied == "identifier" else None
         if example and not set(mentions.shape(example)) <= set(mentions.shape(value)):
             missing[name] = "identifier"  # no digit where the example has digits ("lithium batteries")
-        if _dated(name, spec) and not _SOME_DAY.search(stated.text):
+        if dated(name, spec) and not _SOME_DAY.search(stated.text):
             missing[name] = "date"
     return missing
-
-
-def copied_kind(name: str, spec: dict) -> str | None:
-    """The kind of a parameter whose values can only be copied, or None. An identifier is named
-    so in so many words (`order_id`, `trackingNumber`) or shown by an example in its description:
-    `kind_of` finds "id" inside "provider" too, which is fine for drawing a value, not for this."""
-    kind = kind_of(name, spec)
-    if kind not in COPIED:
-        return None
-    if kind == "identifier" and not (set(_name_words(name)) & ID_WORDS or example_of(spec)):
-        return None
-    return kind
-
-
-def _name_words(name: str) -> list[str]:
-    """The words of a parameter's name: `trackingNumber`, `tracking_number` → tracking, number."""
-    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()) if w]
-
-
-def _looks(kind: str, value: str, spec: dict | None = None) -> bool:
-    """Does `value` have the shape of its kind? (An `email_body` is an "email" parameter by its
-    name; what the model writes there is not an address, and is not checked; a parameter whose
-    schema says it holds an address, `format: email` or "address" in its description, is checked
-    whatever the model wrote: "my boss" is no address.) A short all-letter code ("CDG", "USD") can
-    be known from a name, so it is not checked either."""
-    value = value.strip()
-    if kind == "email":
-        spec = spec or {}
-        return "@" in value or spec.get("format") in ("email", "idn-email") \
-            or "address" in str(spec.get("description", "")).lower()
-    if kind == "phone":
-        return sum(c.isdigit() for c in value) >= 5
-    if kind == "url":
-        return " " not in value and ("." in value or "/" in value)
-    if kind == "uuid":
-        return len(normalize(value)) >= 8
-    return bool(normalize(value)) and not any(c.isspace() for c in value) and not (value.isalpha() and len(value) <= 4)
 
 
 NOUNS = {"email": "email address", "phone": "phone number", "url": "web address", "uuid": "id"}
@@ -283,67 +241,6 @@ class Grounder:
                                                       self.flags[call.name])
 
 
-class Stated:
-    """The values a conversation states (chat/mentions.py), read once per kind when first asked."""
-
-    def __init__(self, messages: list) -> None:
-        self.text = "\n".join(Message.from_any(m).content for m in messages)
-        self._read: dict = {}
-        self._loose: Words | None = None
-        self._words = " " + " ".join(re.findall(r"[a-z0-9]+", self.text.lower())) + " "
-
-    @functools.cached_property
-    def stems(self) -> set[str]:
-        """The conversation's words, each by its stem (`stem`); a weekday's short form ("sat") in full too."""
-        words = re.findall(r"[a-z]+", self.text.lower())
-        return {stem(w) for w in words} | {mentions.SHORT_DAYS[w] for w in words if w in mentions.SHORT_DAYS}
-
-    @functools.cached_property
-    def parts(self) -> list[Stated]:
-        """The conversation cut where people join requests (chat/clauses.py), each part read alone."""
-        return [Stated([{"role": "user", "content": p}]) for p in clauses.parts(self.text)]
-
-    def names_loosely(self, option: str, options: list = ()) -> bool:
-        """Does the conversation name an enum's option at all: loosely (chat/options.py `Words`:
-        "mornings" for `morning`, "arrive" for `call_on_arrival`; not after a negation), with a
-        word misspelt ("celcius"), or by its initial in capitals where no other of `options`
-        shares it ("degrees C", "°F")?"""
-        if self._loose is None:
-            self._loose = Words(self.text)
-        if self._loose.named(option):
-            return True
-        initial = option[:1].upper()
-        if initial.isalpha() and initial not in "AI" and [str(o)[:1].upper() for o in options].count(initial) == 1 \
-                and re.search(rf"(?<![\w'’-])°?{initial}(?![\w'’-])", self.text):
-            return True
-        words = self._loose
-        want = [w for w in re.findall(r"[a-z]+", option.lower()) if len(w) >= 5]
-        return bool(want) and all(any(difflib.SequenceMatcher(None, w, said).ratio() >= 0.85
-                                      and not words.negated(k) for k, said in enumerate(words.words))
-                                  for w in want)
-
-    def names(self, option: str) -> bool:
-        """Does the conversation name an enum's option in its own words ("leave_at_door": "leave at
-        door")? Not in a greeting: "Good morning" names no time of day."""
-        words = " ".join(re.findall(r"[a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", option).lower()))
-        return bool(words) and any(not self._words[:m.start()].endswith(" good")
-                                   for m in re.finditer(re.escape(f" {words} "), self._words))
-
-    def __call__(self, kind: str, example: str | None = None) -> list[mentions.Mention]:
-        if (kind, example) not in self._read:
-            readers = {"email": mentions.emails, "phone": mentions.phones, "url": mentions.urls,
-                       "uuid": mentions.uuids, "address": mentions.addresses, "date": mentions.dates,
-                       "time": mentions.clock_times,
-                       "duration": mentions.durations, "currency": mentions.currencies,
-                       "amount": mentions.amounts,
-                       "language": mentions.languages, "number": mentions.numbers,
-                       "quantity": mentions.quantities, "person": mentions.people, "list": mentions.lists,
-                       "language-code": lambda text: mentions.languages(text, codes=True)}
-            read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
-            self._read[kind, example] = read(self.text)
-        return self._read[kind, example]
-
-
 def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall] | None = None,
                flags: dict | None = None) -> ToolCall:
     """`call` with each top-level value the conversation does not state, and that it states in
@@ -369,11 +266,11 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
         same = kind_of(name, spec) == "currency" and isinstance(value, str) and any(
             normalize(value) == normalize(str(v)) for k, v in arguments.items()
             if k != name and kind_of(k, resolve(props.get(k))) == "currency")
-        fits = [r for r in ([m.readings for m in stated("currency")] if same else _fitting(name, spec, value, stated))
+        fits = [r for r in ([m.readings for m in stated("currency")] if same else fitting(name, spec, value, stated))
                 if not any(normalize(str(x)) in others for x in r)
-                and call_key(call.name, {**arguments, name: _nearest(r, value)}) not in before]
+                and call_key(call.name, {**arguments, name: nearest(r, value)}) not in before]
         if len(fits) == 1:
-            arguments[name] = _nearest(fits[0], value)
+            arguments[name] = nearest(fits[0], value)
     for name, spec in props.items():  # left out, though the conversation gives it in its own terms
         held = " ".join(normalize(str(v)) for v in arguments.values())
         fits = [r for r in _left_out(name, resolve(spec), stated) if name not in arguments
@@ -412,11 +309,11 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
         numbers = {m.readings[0] for m in stated("number")}
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
-        return value not in numbers | set(_own_numbers(name, spec, stated)) and numbers <= held \
+        return value not in numbers | set(own_numbers(name, spec, stated)) and numbers <= held \
             and not _VAGUE.search(stated.text)
     if isinstance(value, str) and kind_of(name, spec) == "person":
         return bool(re.search(r"\d", value))  # some other value: `recipient_name: "5 Rue des Lilas"`
-    if isinstance(value, str) and _clock(name, spec):
+    if isinstance(value, str) and clock(name, spec):
         return not stated("time") and not _DAYTIME.search(stated.text)
     return False
 
@@ -429,7 +326,7 @@ def _own_noun(tool: str, spec: dict, name: str, value: Any) -> bool:
     if not isinstance(value, str) or spec.get("type") != "string" or kind_of(name, spec) not in FREE:
         return False
     words = [stem(w) for w in re.findall(r"[a-z]+", value.lower()) if w not in ("a", "an", "the", "my", "new")]
-    return bool(words) and set(words) <= {stem(w) for w in _name_words(tool)}
+    return bool(words) and set(words) <= {stem(w) for w in name_words(tool)}
 
 
 _SOURCE = {"from", "source", "src", "base"}  # words of a source currency parameter's name
@@ -442,7 +339,7 @@ def _sum_currency(arguments: dict, props: dict, resolve: Resolver, stated: State
     the call's amount, chat/mentions.py `amounts`). None where it stands or nothing fits."""
     numbers = [v for v in arguments.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
     for name, value in arguments.items():
-        if kind_of(name, resolve(props.get(name))) != "currency" or not set(_name_words(name)) & _SOURCE \
+        if kind_of(name, resolve(props.get(name))) != "currency" or not set(name_words(name)) & _SOURCE \
                 or not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
             continue
         sums = [m for m in stated("amount") if any(float(m.noun) == n for n in numbers)]
@@ -458,132 +355,7 @@ def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
     if isinstance(spec.get("enum"), list):
         return [(e,) for e in spec["enum"] if isinstance(e, str) and stated.names(e)]
     if spec.get("type") in ("integer", "number"):
-        return [(n,) for n in _own_numbers(name, spec, stated)]
+        return [(n,) for n in own_numbers(name, spec, stated)]
     return []
 
 
-_GENERIC = {"max", "min", "count", "number", "num", "total", "of", "to", "in", "per", "n"}
-
-
-def _own_numbers(name: str, spec: dict, stated: Stated) -> list:
-    """The numbers the conversation says in the parameter's own terms: lengths of time in its unit
-    ("1 hour 15 min" → 75 for `duration_minutes`), else numbers said with a word of its name, what
-    they count or measure ("5 results" for `max_results`, "10km" for `radius_km`)."""
-    if unit := _time_unit(name, spec):
-        found = [m.readings[0] / unit for m in stated("duration")]
-    else:
-        words = {stem(w) for w in _name_words(name) if w not in _GENERIC}
-        found = [m.readings[0] for m in stated("quantity") if stem(m.noun) in words]
-    return [int(n) if float(n).is_integer() else n for n in found
-            if spec.get("type") == "number" or float(n).is_integer()]
-
-
-def stem(word: str) -> str:
-    """A word without its plural's ending ("parcels" → "parcel", "boxes" → "box")."""
-    return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
-
-
-def call_key(name: str, arguments: dict) -> tuple:
-    """What two calls that do the same share: the tool, and each value as `llm-mcp eval` compares
-    strings (lower case, no spaces or punctuation), a whole number written 40 or 40.0 alike."""
-    def plain(value: Any) -> Any:
-        return int(value) if isinstance(value, float) and value.is_integer() else value
-
-    return name, tuple(sorted((k, normalize(json.dumps(plain(v), sort_keys=True))) for k, v in arguments.items()))
-
-
-def _fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
-    """The readings of the stated values that could replace `value`; [] where it stands."""
-    kinds = spec.get("type")
-    if kinds == "string" and isinstance(value, str):
-        if _clock(name, spec):
-            times = [m.readings for m in stated("time")]
-            return [] if any(value in r for r in times) else times
-        if _dated(name, spec):
-            # a day said without its year takes the model's year, if the model wrote a date
-            year = value[:4] if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value) else None
-            days = [year + m.readings[0][1:] if m.readings[0].startswith("--") else m.readings[0]
-                    for m in stated("date") if year or not m.readings[0].startswith("--")]
-            return [] if value in days else [(d,) for d in days]
-        if kind_of(name, spec) == "currency" and re.fullmatch(r"[A-Za-z]{3}", value.strip()):
-            found = [m.readings for m in stated("currency")]  # codes, as the model wrote one
-            return [] if any(value.strip().upper() in r for r in found) else found
-        if kind_of(name, spec) == "language" and re.fullmatch(r"[^\W\d_]+(?: [^\W\d_]+)?", value.strip()):
-            codes = len(value.strip()) == 2  # a code ("ko"), as the model wrote one, or a name
-            found = [m.readings for m in stated("language-code" if codes else "language")]
-            return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
-        if kind_of(name, spec) == "address" and "@" not in value:
-            # an address cut short ("1016 BR Amsterdam") takes the whole one it is part of
-            found = [m.readings for m in stated("address")]
-            return [] if any(normalize(value) == normalize(r[0]) for r in found) \
-                else [r for r in found if normalize(value) and normalize(value) in normalize(r[0])]
-        kind = copied_kind(name, spec)
-        if kind and _looks(kind, value, spec):
-            # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…
-            found = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]
-            return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
-    if kinds in ("integer", "number") and isinstance(value, (int, float)) and not isinstance(value, bool):
-        own = _own_numbers(name, spec, stated)
-        if own:
-            return [] if value in own else [(n,) for n in own]
-        numbers = stated("number")
-        if value < 0 or any(value == m.readings[0] for m in numbers):
-            return []
-        return [m.readings for m in numbers if m.pieces and _extends(m.readings[0], value)
-                and (kinds == "number" or float(m.readings[0]).is_integer())]
-    return []
-
-
-def _dated(name: str, spec: dict) -> bool:
-    """Does the parameter hold a day alone (`format: date`, or YYYY-MM-DD without a time)?"""
-    return kind_of(name, spec) == "date"
-
-
-def _clock(name: str, spec: dict) -> bool:
-    """Does the parameter hold a time of day as HH:MM alone (not HH:MM:SS, not with a date)?"""
-    desc = str(spec.get("description", "")).lower()
-    return kind_of(name, spec) == "time" and "hh:mm" in desc and "hh:mm:ss" not in desc and "yyyy" not in desc
-
-
-def _time_unit(name: str, spec: dict) -> int | None:
-    """Seconds per unit of a parameter that holds a length of time, by its name or description
-    ("duration_minutes", "Length in minutes"), or None."""
-    words = set(re.findall(r"[a-z]+", (name + " " + str(spec.get("description", ""))).replace("_", " ").lower()))
-    units = {s for w, s in (("minutes", 60), ("minute", 60), ("mins", 60), ("seconds", 1), ("second", 1),
-                            ("secs", 1), ("hours", 3600), ("hour", 3600), ("hrs", 3600)) if w in words}
-    return units.pop() if len(units) == 1 else None
-
-
-def _extends(stated: int | float, written: int | float) -> bool:
-    """Does the stated number begin with the written one's digits ("3,000" and 3; 15000 and 15)?"""
-    digits = str(written).rstrip("0").rstrip(".") if isinstance(written, float) else str(written)
-    return stated != written and str(stated).startswith(digits)
-
-
-def _nearest(readings: tuple, value: Any) -> Any:
-    """Of a stated value's readings (07:30 and 19:30 for "7:30"), the one in waking hours
-    (07:00–21:59: "10:30" is 10:30, "half past two" 14:30), else the one nearest the model's."""
-    awake = [r for r in readings if isinstance(r, str) and re.fullmatch(r"\d\d:\d\d", r) and "07:00" <= r <= "21:59"]
-    if len(awake) == 1 or len(readings) == 1:
-        return (awake or readings)[0]
-    if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value):
-        return readings[0]
-    minutes = int(value.split(":")[0]) * 60 + int(value.split(":")[1])
-
-    def gap(reading: str) -> int:
-        d = abs(int(reading[:2]) * 60 + int(reading[3:]) - minutes)
-        return min(d, 24 * 60 - d)
-
-    return min(readings, key=gap)
-
-
-def leaves(value: Any):
-    """The scalars inside a JSON value."""
-    if isinstance(value, dict):
-        for v in value.values():
-            yield from leaves(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from leaves(v)
-    else:
-        yield value

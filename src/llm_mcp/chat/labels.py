@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 
 from llm_mcp.chat.kinds import kind_of
+from llm_mcp.chat.stated import name_words
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 FREE = {"subject", "title", "text", "label", "query", "word"}  # kinds of free text (chat/kinds.py)
@@ -37,11 +38,10 @@ _LABEL = re.compile(r"\b[a-z][a-z-]*:", re.I)  # a label before its value: "body
 
 def labelled(name: str, spec: dict, text: str) -> list[str]:
     """The values the text gives under the parameter's name (see the module doc)."""
-    from llm_mcp.chat.ground import _name_words
     from llm_mcp.chat.options import _alike
 
     running = kind_of(name, spec) == "text"
-    wanted = [w for w in _name_words(name) if len(w) >= 3]
+    wanted = [w for w in name_words(name) if len(w) >= 3]
     found = []
     for m in re.finditer(r"[a-z]+", text, re.I):
         word = m.group(0).lower()

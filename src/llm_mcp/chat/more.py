@@ -77,6 +77,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_mcp.chat.kinds import kind_of
+from llm_mcp.chat.stated import call_key, clock, copied_kind, dated, leaves, looks, name_words, own_numbers, stem
 from llm_mcp.chat.types import Resolver, ToolCall
 
 MAX_MORE = 2  # calls asked for per reply beyond the model's own
@@ -94,10 +95,8 @@ class Dropped:
 
 def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named: bool = False) -> bool:
     """Is `call`, asked for after the reply's calls `made`, one to keep (see the module doc)?
-    `stated`: chat.ground.Stated, the conversation's values; `named`: does the conversation name
+    `stated`: chat.stated.Stated, the conversation's values; `named`: does the conversation name
     the call's tool (`names`)?"""
-    from llm_mcp.chat.ground import call_key
-
     resolve = Resolver(schema)
     top = resolve(schema)
     props = top.get("properties") or {}
@@ -123,8 +122,6 @@ def another_option(call: ToolCall, schema: dict, made: list[ToolCall], stated: A
     """`call`, asked for, where it repeats a call of the reply and its tool has an enum option the
     conversation names that no call holds, with that option: "standard vs express" answered with
     express, then asked again, writes express again; it becomes the standard quote. Else `call`."""
-    from llm_mcp.chat.ground import call_key
-
     if call_key(call.name, call.arguments) not in {call_key(m.name, m.arguments) for m in made}:
         return call
     resolve = Resolver(schema)
@@ -140,7 +137,6 @@ def _unlike(name: str, spec: dict, value: Any) -> bool:
     """Is `value`, for an identifier parameter whose description shows an example, not of that
     example's shape ("Unit 4, Riverside Trading Estate" where it shows "PX-482913")?"""
     from llm_mcp.chat import mentions
-    from llm_mcp.chat.ground import copied_kind
     from llm_mcp.chat.kinds import example_of
 
     example = example_of(spec) if copied_kind(name, spec) == "identifier" else None
@@ -190,13 +186,12 @@ def names(tools: list[dict], stated: Any) -> set[str]:
     yes/no parameter, has ("drop" and "points" of `find_drop_off_points`, "signature" of its
     `signature_required`; not "parcel", which several parcel tools' names have), alike up to its
     ending ("park" for `book_parking`: chat/options.py)."""
-    from llm_mcp.chat.ground import _name_words, stem
     from llm_mcp.chat.options import _alike
 
     def words(tool: dict) -> set[str]:
         props = (tool.get("parameters") or {}).get("properties") or {}
         flags = [n for n, spec in props.items() if isinstance(spec, dict) and spec.get("type") == "boolean"]
-        return {stem(w) for n in [str(tool.get("name") or ""), *flags] for w in _name_words(n)
+        return {stem(w) for n in [str(tool.get("name") or ""), *flags] for w in name_words(n)
                 if len(w) >= 4 and w not in _VERBS and w not in _FLAG_WORDS}
 
     every = [words(t) for t in tools]
@@ -215,8 +210,6 @@ def _unheld(made: list[ToolCall], stated: Any) -> set[str]:
 def _options(arguments: dict | None, props: dict, resolve: Resolver) -> list[str]:
     """The options of the enums of a tool's parameters `props` (an array's items' too): all of
     them, or those `arguments` hold."""
-    from llm_mcp.chat.ground import leaves
-
     found = []
     for name, spec in props.items():
         spec = resolve(spec)
@@ -233,8 +226,6 @@ def _named_free(options: list[str], held: list, stated: Any) -> bool:
 
 def _held(made: list[ToolCall], arguments: dict | None = None) -> list:
     """The values the reply's calls hold, and the `arguments` of the call being written (yes/no aside)."""
-    from llm_mcp.chat.ground import leaves
-
     return [v for held in [*(m.arguments for m in made), arguments or {}] for v in leaves(held)
             if not isinstance(v, bool)]
 
@@ -248,8 +239,6 @@ def typed(name: str, spec: dict, value: Any) -> bool:
     """Is `value` one of a kind with a form of its own: a number, an address, an identifier or a
     ticker as such, a day, a time, a currency, a language? Free words (a city, a query, a title)
     are not: any phrase of a chatty message can fill them."""
-    from llm_mcp.chat.ground import _looks
-
     if isinstance(value, (int, float)):
         return True
     kind, value = kind_of(name, spec), str(value).strip()
@@ -260,7 +249,7 @@ def typed(name: str, spec: dict, value: Any) -> bool:
     if kind == "email":
         return "@" in value
     if kind in ("phone", "url", "uuid", "identifier"):
-        return _looks(kind, value, spec)
+        return looks(kind, value, spec)
     return True  # a day, a time, a currency or a language: `said` read it as one
 
 
@@ -268,10 +257,8 @@ def said(name: str, spec: dict, value: Any, stated: Any) -> bool:
     """Does the conversation state `value` for this parameter: word for word, or as one of its
     readings (a currency's code for its name, a day or a time in the tool's form, a number in
     words or a length of time in the parameter's unit)?"""
-    from llm_mcp.chat.ground import _own_numbers
-
     if isinstance(value, (int, float)):
-        return value in {m.readings[0] for m in stated("number")} or value in _own_numbers(name, spec, stated)
+        return value in {m.readings[0] for m in stated("number")} or value in own_numbers(name, spec, stated)
     value = str(value)
     if _words(value).strip() and _words(value) in _words(stated.text):
         return True
@@ -311,18 +298,16 @@ def flag_words(tool: dict) -> dict[str, set[str]]:
     that say what it is about: those of its name ("history" of `include_history`), and those of
     its description that neither the tool's name and description nor another parameter's use
     ("saturday", "sunday" of `open_weekends`: "Only show points open on Saturday or Sunday")."""
-    from llm_mcp.chat.ground import _name_words, stem
-
     def words(text: str) -> set[str]:
         return {stem(w) for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4 and w not in _FLAG_WORDS}
 
     schema = tool.get("parameters") or {}
     resolve = Resolver(schema)
     specs = {name: resolve(spec) for name, spec in (resolve(schema).get("properties") or {}).items()}
-    about = {name: words(" ".join(_name_words(name)) + " " + str(spec.get("description") or ""))
+    about = {name: words(" ".join(name_words(name)) + " " + str(spec.get("description") or ""))
              for name, spec in specs.items()}
-    tool_words = words(" ".join(_name_words(str(tool.get("name") or ""))) + " " + str(tool.get("description") or ""))
-    return {name: words(" ".join(_name_words(name)))
+    tool_words = words(" ".join(name_words(str(tool.get("name") or ""))) + " " + str(tool.get("description") or ""))
+    return {name: words(" ".join(name_words(name)))
             | (about[name] - tool_words).difference(*(w for other, w in about.items() if other != name))
             for name, spec in specs.items() if spec.get("type") == "boolean"}
 
@@ -365,8 +350,6 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
     conversation grounds: a number it states that no other argument holds (or says in the
     parameter's own terms), a yes/no it says a word about (`flag_words`), an option it names, a
     clock time or day it states ("starts at 10 in the morning", asked for by the number 10)?"""
-    from llm_mcp.chat.ground import _clock, _dated, _own_numbers
-
     resolve = Resolver(schema)
     spec = resolve((resolve(schema).get("properties") or {}).get(name))
     value = arguments.get(name)
@@ -375,10 +358,10 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
         flags = flag_words({"parameters": schema}) if flags is None else flags
         return spec.get("type") == "boolean" and flag_said(name, flags, stated)
     if isinstance(value, (int, float)):
-        return value in _free_numbers(name, schema, others, made, stated) or value in _own_numbers(name, spec, stated)
+        return value in _free_numbers(name, schema, others, made, stated) or value in own_numbers(name, spec, stated)
     if isinstance(value, str) and "enum" in spec:
         return stated.names(value.strip())
-    if isinstance(value, str) and (_clock(name, spec) or _dated(name, spec)):
+    if isinstance(value, str) and (clock(name, spec) or dated(name, spec)):
         return said(name, spec, value, stated) and not any(v == value for v in _held(made, others))
     if isinstance(value, str) and kind_of(name, spec) == "person":
         return len(value.split()) >= 2 and any(_words(value) in _words(n) for n in _free_names(others, made, stated))
@@ -390,12 +373,10 @@ def _free_numbers(name: str, schema: dict, arguments: dict, made: list[ToolCall]
     held by no argument of the call or of the reply's calls (as a number, or as digits inside a
     value: "9 Castle Street"), and not said in another parameter's own terms ("10km" is
     `radius_km`'s, not `max_results`')."""
-    from llm_mcp.chat.ground import _own_numbers
-
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     spec = resolve(props.get(name))
-    held = {n for other, s in props.items() if other != name for n in _own_numbers(other, resolve(s), stated)}
+    held = {n for other, s in props.items() if other != name for n in own_numbers(other, resolve(s), stated)}
     for value in _held(made, arguments):
         if isinstance(value, (int, float)):
             held.add(value)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of
+from llm_mcp.chat.stated import copied_kind
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 MAX_REDOS = 2  # calls sent back per reply: each decodes the rest of the reply again
@@ -51,8 +52,6 @@ class Redo:
 
 def id_shapes(tools: list[dict]) -> dict[str, dict[str, str]]:
     """Per tool (normalised), its identifier parameters' example shapes: {tool: {param: shape}}."""
-    from llm_mcp.chat.ground import copied_kind
-
     shapes: dict[str, dict[str, str]] = {}
     for tool in tools:
         schema = tool.get("parameters") or {}
@@ -70,7 +69,7 @@ def id_shapes(tools: list[dict]) -> dict[str, dict[str, str]]:
 
 def misrouted(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool:
     """Does `call` put a stated identifier of another tool's shape (see the module doc) where its
-    own tool has no identifier parameter of that shape? `stated`: chat.ground.Stated."""
+    own tool has no identifier parameter of that shape? `stated`: chat.stated.Stated."""
     own = shapes.get(call.name)
     if own is None:
         return False
@@ -91,7 +90,7 @@ def misrouted(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool
 def unshaped(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool:
     """Does `call` put a phrase of several words, with letters and digits, into an identifier
     parameter of its tool ("calle mayor 5, Madrid" where "PX-482913" goes), where the conversation
-    states no identifier of that parameter's shape (see the module doc)? `stated`: chat.ground.Stated."""
+    states no identifier of that parameter's shape (see the module doc)? `stated`: chat.stated.Stated."""
     for name, shape in shapes.get(call.name, {}).items():
         value = call.arguments.get(name)
         if not isinstance(value, str) or len(value.split()) < 2 or mentions.shape(value) == shape \

@@ -144,7 +144,7 @@ class Synthesizer:
         delivery to Friday". An identifier parameter (a string, no enum) of the same name, or
         whose description's example has the same shape ("PX-482913")."""
         from llm_mcp.chat import mentions
-        from llm_mcp.chat.ground import copied_kind
+        from llm_mcp.chat.stated import copied_kind
 
         def ids(t: dict) -> dict[str, str | None]:
             """Its identifier parameters, each with its example's shape (None without one)."""

@@ -25,7 +25,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
-from llm_mcp.chat.ground import leaves
+from llm_mcp.chat.stated import leaves
 from llm_mcp.chat.types import normalize
 from llm_mcp.data.synth.values import number_words
 from llm_mcp.errors import LLMMCPError
