@@ -23,7 +23,7 @@ collection at 9 Albert Street on 2027-02-16, driver can come from 09:00"). A par
 belongs to another request where it states a value an earlier call of the reply holds and this
 one does not ("eggs", of `set_timer(5, "eggs")`), or a value of the kind of one of this call's
 that differs from it (another day: "haircut 2025-12-03 at 17:30" for the dentist's call). A value
-stated nowhere that several stated values would fit (chat/ground.py `fitting`: "2 hours" and
+stated nowhere that several stated values would fit (chat/stated.py `fitting`: "2 hours" and
 "480 minutes" for `duration_minutes: 20`) takes the one the home states, if it states one; and
 free text said in quotes takes the words in quotes of the home ('team offsite' for the title
 'offsite dinner' of the next request).
@@ -62,7 +62,7 @@ def parts(text: str) -> list[str]:
 
 def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) -> ToolCall:
     """`call` with each value it took from another request's part of the message replaced by the
-    one its own part states (see the module doc); `stated`: chat/ground.py `Stated`; `made`: the
+    one its own part states (see the module doc); `stated`: chat/stated.py `Stated`; `made`: the
     reply's earlier calls."""
     pieces = stated.parts
     if len(pieces) < 2 or len(call.arguments) < 2:

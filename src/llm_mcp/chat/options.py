@@ -11,7 +11,7 @@ that it does not, those join the list, in the order the sentence says them:
     ring the bell, and if there's no answer leave it with the neighbour
         ["ring_bell"]                    →  ["ring_bell", "leave_with_neighbor"]
 
-"Names" is looser here than elsewhere (chat/ground.py `Stated.names` wants the option's words as
+"Names" is looser here than elsewhere (chat/stated.py `Stated.names` wants the option's words as
 they are): the option's words but its small ones ("at", "with", "the"), in order, at most three
 other words between two of them, each word alike up to its ending ("arrive" for "arrival",
 "knocking" for "knock", "neighbour" for "neighbor"), and not after a "not", "never", "don't",
