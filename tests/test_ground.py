@@ -222,7 +222,7 @@ def test_a_miscopied_value_is_taken_from_the_conversation_when_exactly_one_fits(
     assert checked("change booking BK-4471 please", ref="BK-2931") == {"ref": "BK-4471"}
     assert checked("spend up to 3,000", budget=3) == {"budget": 3000}
     assert checked("fifteen thousand tops", budget=15) == {"budget": 15000}
-    assert checked("table for 12 at 8pm", guests=1, time="08:00") == {"guests": 1, "time": "20:00"}
+    assert checked("table for 12 at 8pm", guests=1, time="08:00") == {"guests": 12, "time": "20:00"}
     assert checked("budget in Swiss francs", currency="SZF") == {"currency": "CHF"}
     assert checked("budget in Canadian dollars", currency="CAD") == {"currency": "CAD"}
     assert checked("note 'French menu please', staff speaking german", note="French menu please",
@@ -400,3 +400,46 @@ def test_a_taken_value_is_kept_beside_the_call_as_written(smol_tokenizer):
     case = Case(messages, [EVENTS], [Expected("book", {"time": ["20:00"], "to": ["mark.dubois@gmail.com"]})])
     assert judge(fmt, case, 0, raw, 20, 0.1).ast.ok
     assert not judge(fmt, case, 0, raw, 20, 0.1, grounded=False).ast.ok
+
+
+PARCELS = [
+    {"name": "pickup", "description": "Book a courier to collect parcels", "parameters": {"type": "object", "properties": {
+        "address": {"type": "string", "description": "Collection address: street and number, plus town/city."},
+        "day": {"type": "string", "format": "date"},
+        "parcel_count": {"type": "integer", "description": "Number of parcels to collect"},
+        "weight_kg": {"type": "number", "description": "Total weight"}}, "required": ["address", "day"]}},
+    {"name": "instruct", "description": "Tell the driver how to hand over a parcel", "parameters": {
+        "type": "object", "properties": {
+            "tracking_number": {"type": "string", "description": "Tracking number, like PX-482913"},
+            "instructions": {"type": "array", "items": {"type": "string", "enum": [
+                "leave_at_door", "ring_bell", "call_on_arrival", "no_knock"]}}}, "required": ["tracking_number"]}},
+]
+
+
+def test_a_value_of_another_kind_a_count_a_unit_and_a_list_of_options_are_taken_from_the_request():
+    def checked(text: str, tool: str = "pickup", **arguments):
+        return grounder(PARCELS, [{"role": "user", "content": text}])(ToolCall(tool, arguments)).arguments
+
+    # a day where the address goes, or after it: the address the request states
+    assert checked("on 3 March 2027 from 88 Kingsland Road, London", address="3 March 2027", day="2027-03-03") == \
+        {"address": "88 Kingsland Road, London", "day": "2027-03-03"}
+    assert checked("501 Market Street, San Francisco, 2027-06-30", address="501 Market Street, San Francisco, "
+                   "2027-06-30", day="2027-06-30") == {"address": "501 Market Street, San Francisco", "day": "2027-06-30"}
+    assert checked("9 Elm Row, Bath on 2027-06-30", address="9 Elm Row, Bath, Somerset", day="2027-06-30") == \
+        {"address": "9 Elm Row, Bath, Somerset", "day": "2027-06-30"}  # more place: the model's
+    # a count said nowhere takes the one the request says; not where it may be added up
+    assert checked("88 Kingsland Road, London, 2027-03-03, 4 boxes", address="88 Kingsland Road, London",
+                   day="2027-03-03", parcel_count=8)["parcel_count"] == 4
+    assert checked("one from me and one each from my 2 neighbours, 9 Elm Row, Bath, 2027-03-03", address="9 Elm Row, Bath",
+                   day="2027-03-03", parcel_count=3)["parcel_count"] == 3
+    # a unit by another of its names: "kilo" for `weight_kg`
+    assert checked("half a kilo from 9 Elm Row, Bath", address="9 Elm Row, Bath", day="2027-03-03", weight_kg=5) == \
+        {"address": "9 Elm Row, Bath", "day": "2027-03-03", "weight_kg": 0.5}
+    assert checked("twelve kilos from 9 Elm Row, Bath", address="9 Elm Row, Bath", day="2027-03-03",
+                   weight_kg=2)["weight_kg"] == 12
+    # a list of options left out, named loosely in the order said; not when negated
+    assert checked("ring the bell for PX-830014, and call me when you arrive", "instruct",
+                   tracking_number="PX-830014") == \
+        {"tracking_number": "PX-830014", "instructions": ["ring_bell", "call_on_arrival"]}
+    assert checked("PX-830014: don't ring the bell", "instruct", tracking_number="PX-830014") == \
+        {"tracking_number": "PX-830014"}

@@ -99,8 +99,8 @@ from llm_mcp.chat.labels import whole
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
-from llm_mcp.chat.stated import (Stated, call_key, clock, copied_kind, dated, fitting, leaves, looks, name_words,
-                                 nearest, own_numbers, stem)
+from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, dated, fitting, leaves, looks,
+                                 name_words, nearest, own_numbers, stem)
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
 
@@ -285,8 +285,7 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
 
-# words a number or a time of day may be worked out from: "a couple of us" is 2, "dinner" 19:00
-_VAGUE = re.compile(r"\b(?:couple|pair|few|several|both|some|many|handful|half|single|double|twice|once)\b", re.I)
+# words a time of day may be worked out from: "dinner" is 19:00
 _DAYTIME = re.compile(r"\b(?:morning|afternoon|evening|night|tonight|noon|midday|midnight|lunch|dinner|"
                       r"breakfast|brunch|o'?clock|past|am|pm)\b", re.I)
 
@@ -310,7 +309,7 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
         numbers = {m.readings[0] for m in stated("number")}
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
         return value not in numbers | set(own_numbers(name, spec, stated)) and numbers <= held \
-            and not _VAGUE.search(stated.text)
+            and not VAGUE.search(stated.text)
     if isinstance(value, str) and kind_of(name, spec) == "person":
         return bool(re.search(r"\d", value))  # some other value: `recipient_name: "5 Rue des Lilas"`
     if isinstance(value, str) and clock(name, spec):
@@ -351,9 +350,14 @@ def _sum_currency(arguments: dict, props: dict, resolve: Resolver, stated: State
 def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
     """What the conversation gives for a parameter the call leaves out: a length of time in the
     parameter's unit ("a 45 min call" → duration_minutes 45), or an enum's option named in its own
-    words ("in fahrenheit", "leave at door")."""
+    words ("in fahrenheit", "leave at door"), or a list of an enum's options named loosely, in the
+    order said ("ring the bell, signature not needed" → `instructions: ["ring_bell"]`)."""
     if isinstance(spec.get("enum"), list):
         return [(e,) for e in spec["enum"] if isinstance(e, str) and stated.names(e)]
+    items = spec.get("items") if spec.get("type") == "array" else None
+    if isinstance(items, dict) and isinstance(items.get("enum"), list):
+        named = sorted((spots[0], o) for o in items["enum"] if isinstance(o, str) and (spots := stated.loose.named(o)))
+        return [([o for _, o in named],)] if named else []
     if spec.get("type") in ("integer", "number"):
         return [(n,) for n in own_numbers(name, spec, stated)]
     return []

@@ -262,7 +262,7 @@ def _currency_names() -> tuple[dict[str, tuple], dict[str, str]]:
 
 
 # a person's name: two or three capitalised words ("Hannah Okoye", "Jean-Luc Picard", "Siobhan O'Neill")
-_CAPITAL = r"[A-Z][a-z]*(?:['’-][A-Z]?[a-z]+)?[a-z]"
+_CAPITAL = r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]*(?:['’-][A-ZÀ-ÖØ-Þ]?[a-zß-öø-ÿ]+)?[a-zß-öø-ÿ]"  # "Tomás", "O'Neill"
 _PERSON = re.compile(rf"(?<![\w'’-]){_CAPITAL}(?: {_CAPITAL}){{1,2}}(?![\w'’-])")
 _CALENDAR = re.compile(rf"{MONTH}|{WEEKDAY}\b", re.I)
 

@@ -71,7 +71,6 @@ class Stated:
     def __init__(self, messages: list) -> None:
         self.text = "\n".join(Message.from_any(m).content for m in messages)
         self._read: dict = {}
-        self._loose: Words | None = None
         self._words = " " + " ".join(re.findall(r"[a-z0-9]+", self.text.lower())) + " "
 
     @functools.cached_property
@@ -79,6 +78,11 @@ class Stated:
         """The conversation's words, each by its stem (`stem`); a weekday's short form ("sat") in full too."""
         words = re.findall(r"[a-z]+", self.text.lower())
         return {stem(w) for w in words} | {mentions.SHORT_DAYS[w] for w in words if w in mentions.SHORT_DAYS}
+
+    @functools.cached_property
+    def loose(self) -> Words:
+        """The conversation's words, to find enum options named loosely in (chat/options.py)."""
+        return Words(self.text)
 
     @functools.cached_property
     def parts(self) -> list[Stated]:
@@ -92,15 +96,13 @@ class Stated:
         "mornings" for `morning`, "arrive" for `call_on_arrival`; not after a negation), with a
         word misspelt ("celcius"), or by its initial in capitals where no other of `options`
         shares it ("degrees C", "°F")?"""
-        if self._loose is None:
-            self._loose = Words(self.text)
-        if self._loose.named(option):
+        if self.loose.named(option):
             return True
         initial = option[:1].upper()
         if initial.isalpha() and initial not in "AI" and [str(o)[:1].upper() for o in options].count(initial) == 1 \
                 and re.search(rf"(?<![\w'’-])°?{initial}(?![\w'’-])", self.text):
             return True
-        words = self._loose
+        words = self.loose
         want = [w for w in re.findall(r"[a-z]+", option.lower()) if len(w) >= 5]
         return bool(want) and all(any(difflib.SequenceMatcher(None, w, said).ratio() >= 0.85
                                       and not words.negated(k) for k, said in enumerate(words.words))
@@ -121,7 +123,7 @@ class Stated:
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,
-                       "quantity": mentions.quantities, "person": mentions.people, "list": mentions.lists,
+                       "quantity": mentions.quantities, "count": mentions.counts, "person": mentions.people, "list": mentions.lists,
                        "language-code": lambda text: mentions.languages(text, codes=True)}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)
@@ -129,16 +131,22 @@ class Stated:
 
 
 _GENERIC = {"max", "min", "count", "number", "num", "total", "of", "to", "in", "per", "n"}
+# a unit's other names, as people say it ("12 kilos" for `weight_kg`, "5 kilometres" for `radius_km`)
+_UNITS = {"kg": ("kilo", "kilogram", "kgs", "kilogramme"), "km": ("kilometre", "kilometer", "kms"),
+          "lb": ("pound", "lbs"), "g": ("gram", "gramme"), "m": ("metre", "meter"), "mi": ("mile",),
+          "l": ("litre", "liter"), "ml": ("millilitre", "milliliter")}
 
 
 def own_numbers(name: str, spec: dict, stated: Stated) -> list:
     """The numbers the conversation says in the parameter's own terms: lengths of time in its unit
     ("1 hour 15 min" → 75 for `duration_minutes`), else numbers said with a word of its name, what
-    they count or measure ("5 results" for `max_results`, "10km" for `radius_km`)."""
+    they count or measure ("5 results" for `max_results`, "10km" for `radius_km`, "12 kilos" for
+    `weight_kg`)."""
     if unit := time_unit(name, spec):
         found = [m.readings[0] / unit for m in stated("duration")]
     else:
         words = {stem(w) for w in name_words(name) if w not in _GENERIC}
+        words |= {stem(other) for w in words for other in _UNITS.get(w, ())}
         found = [m.readings[0] for m in stated("quantity") if stem(m.noun) in words]
     return [int(n) if float(n).is_integer() else n for n in found
             if spec.get("type") == "number" or float(n).is_integer()]
@@ -181,8 +189,13 @@ def fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
         if kind_of(name, spec) == "address" and "@" not in value:
             # an address cut short ("1016 BR Amsterdam") takes the whole one it is part of
             found = [m.readings for m in stated("address")]
-            return [] if any(normalize(value) == normalize(r[0]) for r in found) \
-                else [r for r in found if normalize(value) and normalize(value) in normalize(r[0])]
+            if any(normalize(value) == normalize(r[0]) for r in found):
+                return []
+            if _no_place(value):  # a day or a time where the address goes: any stated address
+                return found
+            # a stated address with a day or a time after it ("501 Market Street, San Francisco, 2027-06-30")
+            return [r for r in found if normalize(value) and normalize(value) in normalize(r[0])
+                    or value.strip().startswith(r[0]) and _no_place(value.strip()[len(r[0]):])]
         kind = copied_kind(name, spec)
         if kind and looks(kind, value, spec):
             # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…
@@ -195,10 +208,34 @@ def fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
         numbers = stated("number")
         if value < 0 or any(value == m.readings[0] for m in numbers):
             return []
+        if kinds == "integer" and _counting(name, spec) and not VAGUE.search(stated.text) \
+                and not _ADDED.search(stated.text):  # a count said nowhere: the one the request says
+            return [m.readings for m in stated("count")]
         return [m.readings for m in numbers if m.pieces and _extends(m.readings[0], value)
                 and (kinds == "number" or float(m.readings[0]).is_integer())]
     return []
 
+
+# words a number or a time of day may be worked out from: "a couple of us" is 2, "dinner" 19:00
+VAGUE = re.compile(r"\b(?:couple|pair|few|several|both|some|many|handful|half|single|double|twice|once)\b", re.I)
+# words of a count made by adding up: "me and my two kids", "us plus 3"
+_ADDED = re.compile(r"\b(?:me|us|we|myself|plus|including|and I)\b", re.I)
+
+
+def _no_place(text: str) -> bool:
+    """Is `text` no place at all, only a day or a clock time (and punctuation)?"""
+    rest = text
+    for found in mentions.dates(text) + mentions.clock_times(text):
+        rest = rest.replace(str(found.readings[0]), " ")
+    rest = re.sub(rf"{mentions.MONTH}|{mentions.WEEKDAY}|\d+(?:st|nd|rd|th)?|[ap]\.?m\b|[^\w]", " ", rest, flags=re.I)
+    return not rest.strip() and bool(re.search(r"\d", text))
+
+
+def _counting(name: str, spec: dict) -> bool:
+    """Does an integer parameter count things ("parcel_count", "Number of guests", "How many …")?"""
+    desc = str(spec.get("description", "")).lower()
+    return bool({"count", "quantity", "qty"} & set(name_words(name))) or \
+        bool(re.match(r"(?:the )?(?:number of|how many)\b", desc))
 
 def dated(name: str, spec: dict) -> bool:
     """Does the parameter hold a day alone (`format: date`, or YYYY-MM-DD without a time)?"""
