@@ -428,7 +428,7 @@ def test_a_value_of_another_kind_a_count_a_unit_and_a_list_of_options_are_taken_
     assert checked("9 Elm Row, Bath on 2027-06-30", address="9 Elm Row, Bath, Somerset", day="2027-06-30") == \
         {"address": "9 Elm Row, Bath, Somerset", "day": "2027-06-30"}  # more place: the model's
     # a count said nowhere takes the one the request says; not where it may be added up
-    assert checked("88 Kingsland Road, London, 2027-03-03, 4 boxes", address="88 Kingsland Road, London",
+    assert checked("88 Kingsland Road, London, 2027-03-03 after half past one, 4 boxes", address="88 Kingsland Road, London",
                    day="2027-03-03", parcel_count=8)["parcel_count"] == 4
     assert checked("one from me and one each from my 2 neighbours, 9 Elm Row, Bath, 2027-03-03", address="9 Elm Row, Bath",
                    day="2027-03-03", parcel_count=3)["parcel_count"] == 3

@@ -208,7 +208,8 @@ def fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
         numbers = stated("number")
         if value < 0 or any(value == m.readings[0] for m in numbers):
             return []
-        if kinds == "integer" and _counting(name, spec) and not VAGUE.search(stated.text) \
+        untimed = re.sub(r"\bhalf (?:past|an? hour)\b", " ", stated.text, flags=re.I)  # "half past one" is no count
+        if kinds == "integer" and _counting(name, spec) and not VAGUE.search(untimed) \
                 and not _ADDED.search(stated.text):  # a count said nowhere: the one the request says
             return [m.readings for m in stated("count")]
         return [m.readings for m in numbers if m.pieces and _extends(m.readings[0], value)
