@@ -443,3 +443,26 @@ def test_a_value_of_another_kind_a_count_a_unit_and_a_list_of_options_are_taken_
         {"tracking_number": "PX-830014", "instructions": ["ring_bell", "call_on_arrival"]}
     assert checked("PX-830014: don't ring the bell", "instruct", tracking_number="PX-830014") == \
         {"tracking_number": "PX-830014"}
+
+
+QUOTE = {"name": "quote", "description": "Price a parcel between two places", "parameters": {"type": "object", "properties": {
+    "origin": {"type": "string", "description": "City (or postcode) the parcel is sent from."},
+    "destination": {"type": "string", "description": "City (or postcode) the parcel goes to."},
+    "weight_kg": {"type": "number"}}, "required": ["origin", "destination", "weight_kg"]}}
+
+
+def test_a_place_parameter_needs_a_place():
+    def checked(text: str, origin: str, destination: str):
+        call = grounder([QUOTE], [{"role": "user", "content": text}])(
+            ToolCall("quote", {"origin": origin, "destination": destination, "weight_kg": 2}))
+        return call if isinstance(call, str) else (call.arguments["origin"], call.arguments["destination"])
+
+    # words of the request that are no place: asked for instead
+    assert checked("how long does express take compared to standard?", "compared", "standard") == \
+        "To call quote I need the origin and destination: what are they?"
+    assert checked("is it cheaper to send two small parcels or one big one?", "a small town", "big") == \
+        "To call quote I need the origin and destination: what are they?"
+    # a known place in lower case (GeoNames), one written with a capital, a postcode
+    assert checked("2kg dublin to belfast", "dublin", "belfast") == ("dublin", "belfast")
+    assert checked("2kg from kraków to den haag", "krakow", "den haag") == ("krakow", "den haag")
+    assert checked("2kg from Smallville to 10115", "Smallville", "10115") == ("Smallville", "10115")

@@ -98,6 +98,7 @@ from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.labels import whole
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
 from llm_mcp.chat.options import completed
+from llm_mcp.chat.places import place
 from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
 from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, dated, fitting, leaves, looks,
                                  name_words, nearest, own_numbers, stem)
@@ -169,6 +170,8 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
             missing[name] = "identifier"  # no digit where the example has digits ("lithium batteries")
         if dated(name, spec) and not _SOME_DAY.search(stated.text):
             missing[name] = "date"
+        if kind_of(name, spec) == "city" and not place(value, stated.text):
+            missing[name] = "place"  # "compared", "a small town": no place (chat/places.py)
     return missing
 
 
