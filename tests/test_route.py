@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.stated import Stated
-from llm_mcp.chat.route import id_shapes, misrouted, unshaped
+from llm_mcp.chat.route import enum_options, id_shapes, misrouted, unhoused, unshaped
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -52,6 +52,29 @@ def test_a_phrase_where_an_identifier_goes_is_sent_back_where_none_is_stated():
     # the conversation states an identifier of that shape: the tool is right, the value miscopied
     stated = Stated([{"role": "user", "content": "cancel QX-20931, it was for Calle Mayor 5"}])
     assert not unshaped(ToolCall("cancel_order", {"order_id": "calle mayor 5"}), shapes, stated)
+
+
+REDIRECT = _tool("redirect", tracking_number={"type": "string", "description": "Tracking number, like PX-118840"},
+                 new_address={"type": "string", "description": "Full new delivery address"})
+INSTRUCT = _tool("instruct", tracking_number={"type": "string", "description": "Tracking number, like PX-118840"},
+                 instructions={"type": "array", "items": {"type": "string", "enum": [
+                     "leave_at_door", "call_on_arrival", "leave_with_neighbor"]}})
+
+
+def test_words_where_an_address_goes_are_sent_back_where_another_tools_option_is_said():
+    options = enum_options([REDIRECT, INSTRUCT])
+    assert options == {"redirect": set(), "instruct": {"leave_at_door", "call_on_arrival", "leave_with_neighbor"}}
+
+    def sent_back(text: str, address: str) -> bool:
+        call = ToolCall("redirect", {"tracking_number": "PX-205566", "new_address": address})
+        return unhoused(call, REDIRECT["parameters"], options, Stated([{"role": "user", "content": text}]))
+
+    assert sent_back("if I'm out, give PX-205566 to the neighbours", "The neighbours")
+    assert sent_back("PX-205566: please call me when the driver arrives", "I'm not able to call you")
+    # an address with a number, a stated street address, no other tool's option said: it stands
+    assert not sent_back("PX-205566 to the neighbours at 5 Elm Row, Bath", "Elm Row, Bath")
+    assert not sent_back("PX-205566 to 5 Elm Row, Bath", "5 Elm Row, Bath")
+    assert not sent_back("send PX-205566 to my office instead", "my office")
 
 
 def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_tokenizer):

@@ -99,7 +99,7 @@ from llm_mcp.chat.labels import whole
 from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.places import place
-from llm_mcp.chat.route import Redo, id_shapes, misrouted, unshaped
+from llm_mcp.chat.route import Redo, enum_options, id_shapes, misrouted, unhoused, unshaped
 from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, dated, fitting, leaves, looks,
                                  name_words, nearest, own_numbers, stem)
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
@@ -209,6 +209,7 @@ class Grounder:
         self.said = conversation_text(messages)
         self.stated = Stated(messages)
         self.shapes = id_shapes(tools)
+        self.options = enum_options(tools)  # each tool's enum options (chat/route.py `unhoused`)
         self.foreign = {shape for params in self.shapes.values() for shape in params.values()}  # ids' shapes
         self.named = names(tools, self.stated)  # the tools the conversation names (chat/more.py)
         self.made: list[ToolCall] = []  # the reply's calls so far
@@ -222,7 +223,8 @@ class Grounder:
         call = from_own_part(taken_from(call, schema, stated, made, flags), schema, stated, made)
         call = whole(journey(call, schema, stated.text, made), schema, stated.text)
         call = completed(call, schema, stated.text)
-        if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)):
+        if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)
+                                     or unhoused(call, schema, self.options, stated)):
             return Dropped(call) if asked else Redo(call)
         if asked:
             call = another_option(call, schema, made, stated)

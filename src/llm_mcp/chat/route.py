@@ -28,16 +28,25 @@ word, "AB123CD", may be the user's own id in another form, and stands; one witho
 example's digits, "my parcel", is asked about, chat/ground.py `unstated`.) Everything else
 stands.
 
+And a call with no place where an address goes (`unhoused`): asked "please call me when the
+driver arrives" about a parcel, the model may answer `redirect_parcel(new_address="I'm not able
+to call you")`, or for "give it to the neighbours" `new_address="The neighbours"`: an address
+parameter's value without a digit (no house number, no postcode), where the conversation states
+no street address, while it says a word of an option of another tool's enum ("arrives":
+`call_on_arrival`, "neighbours": `leave_with_neighbor`; alike up to its ending, chat/options.py)
+that the called tool does not have. The user asked for that other tool; the call is sent back.
+
 Only a decoder that can go back does this (the local engine, `llm-mcp chat`, `llm-mcp eval`,
 with the guide on); a reply parsed whole (vLLM's, `ChatFormat.parse`) keeps such a call.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from llm_mcp.chat import mentions
-from llm_mcp.chat.kinds import example_of
+from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.stated import copied_kind
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
@@ -99,3 +108,46 @@ def unshaped(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool:
         if not stated("identifier", shape):
             return True
     return False
+
+
+def enum_options(tools: list[dict]) -> dict[str, set[str]]:
+    """Per tool (normalised), the string options of its enums, an array's items' too."""
+    found: dict[str, set[str]] = {}
+    for tool in tools:
+        schema = tool.get("parameters") or {}
+        resolve = Resolver(schema)
+        options: set[str] = set()
+        for spec in (resolve(schema).get("properties") or {}).values():
+            spec = resolve(spec)
+            items = resolve(spec.get("items")) if spec.get("type") == "array" else spec
+            options |= {o for o in items.get("enum") or [] if isinstance(o, str)}
+        found[tool["name"]] = options
+    return found
+
+
+def unhoused(call: ToolCall, schema: dict, options: dict[str, set[str]], stated) -> bool:
+    """Does `call` put words without a digit where an address goes, where the conversation states
+    no street address but names an option of another tool's enum that the call's tool lacks (see
+    the module doc)? `options`: `enum_options`; `stated`: chat.stated.Stated."""
+    resolve = Resolver(schema)
+    homeless = [name for name, spec in (resolve(schema).get("properties") or {}).items()
+                if kind_of(name, resolve(spec)) == "address" and resolve(spec).get("type") == "string"
+                and isinstance(call.arguments.get(name), str) and "@" not in call.arguments[name]
+                and not any(c.isdigit() for c in call.arguments[name])]
+    if not homeless or stated("address"):
+        return False
+    own = options.get(call.name, set())
+    return any(o not in own and _mentioned(o, stated) for tool, theirs in options.items() if tool != call.name
+               for o in theirs)
+
+
+_PLAIN = {"leave", "call", "give", "send", "take", "make", "keep", "have", "with", "from", "into", "only"}
+
+
+def _mentioned(option: str, stated) -> bool:
+    """Does the conversation say a word of `option` of four letters or more, but a plain verb,
+    alike up to its ending ("neighbours" for `leave_with_neighbor`, "arrives" for `call_on_arrival`)?"""
+    from llm_mcp.chat.options import _alike
+
+    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", option).lower())
+    return any(_alike(s, w) for w in words if len(w) >= 4 and w not in _PLAIN for s in stated.stems)
