@@ -443,6 +443,8 @@ def test_a_value_of_another_kind_a_count_a_unit_and_a_list_of_options_are_taken_
         {"tracking_number": "PX-830014", "instructions": ["ring_bell", "call_on_arrival"]}
     assert checked("PX-830014: don't ring the bell", "instruct", tracking_number="PX-830014") == \
         {"tracking_number": "PX-830014"}
+    assert checked("PX-830014: ring the bell. PX-830015: leave it at the door", "instruct",
+                   tracking_number="PX-830014") == {"tracking_number": "PX-830014"}  # whose options?
 
 
 QUOTE = {"name": "quote", "description": "Price a parcel between two places", "parameters": {"type": "object", "properties": {

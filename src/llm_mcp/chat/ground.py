@@ -9,13 +9,15 @@ made; the reply asks for what is missing instead:
 
     reschedule my delivery please   →   To call reschedule_delivery I need the tracking number: what is it?
 
-Three more values come from nowhere (`unstated`): an identifier without the digits or letters
+Four more values come from nowhere (`unstated`): an identifier without the digits or letters
 its description's example has ("can I ship lithium batteries?" → `track_parcel(tracking_number=
 "lithium batteries")`, said but no tracking number); a value of the shape of a tool's identifier
 example ("PX-482913") in a parameter of another kind that no turn states ("my parcel arrived
 damaged" → `get_shipping_quote(origin="PX-nnnn")`), and a date where the conversation names no
 day at all: no date, weekday, month, "today", "tomorrow" or "next week", and no digit ("what's
-the difference between express and overnight?" → `schedule_pickup(pickup_date="2023-01-01")`).
+the difference between express and overnight?" → `schedule_pickup(pickup_date="2023-01-01")`),
+and a place that is no place (chat/places.py: "how long does express take compared to
+standard?" → `get_shipping_quote(origin="compared", destination="standard")`).
 
 Which parameters hold such values is read from their schema (chat/kinds.py: the format, the
 name, the description): strings without an enum whose kind is `identifier`, `email`, `phone`,
@@ -48,6 +50,11 @@ gives its unit, "minutes"; an integer or number), and
 - an identifier of the shape of the description's example, when it gives one;
 - for an address parameter, the street address (chat/mentions.py `addresses`: a street with its
   number and the parts after it in capitals) that the model's value is a part of: it cut it short;
+  or any stated one, where the model wrote a day or a time there, alone or after it ("3 March
+  2027", "501 Market Street, San Francisco, 2027-06-30");
+- for a count ("Number of parcels", `parcel_count`) said nowhere, the one count the request says
+  ("4 boxes"; not the hours of times, house numbers or days), but where it may be added up ("me
+  and my two kids") or is vague ("a couple");
 - a number written in pieces ("3,000", "2.5k", "fifteen thousand") whose digits begin with the
   model's: the model copied its first piece. A number the model may have worked out ("half an
   hour" → 30) is never replaced;
@@ -58,7 +65,7 @@ gives its unit, "minutes"; an integer or number), and
 - not a value another argument of the call holds or contains ("French" inside the text to
   translate), nor one that would repeat a call the reply already made.
 A number said with a word of the parameter's name ("5 results" for `max_results`, "10km" for
-`radius_km`) fits that parameter alone. The source currency of a conversion (a currency
+`radius_km`, "12 kilos" for `weight_kg`: a unit by its other names) fits that parameter alone. The source currency of a conversion (a currency
 parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
 with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
 and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
@@ -79,8 +86,10 @@ it, exactly once: a length of time for a parameter in minutes, seconds or hours 
 call" → `duration_minutes: 45`), an enum's
 option named in its own words ("in fahrenheit" → `unit: fahrenheit`; "leave it at the door"
 does not name `leave_at_door`), a number with a word of its name ("3 parcels" →
-`parcel_count: 3`). A list of an enum's options the model began is finished more loosely
-(chat/options.py: "leave it at the door and call me when you arrive").
+`parcel_count: 3`), a list of an enum's options named loosely (chat/options.py `Words`, in the
+order said: "ring the bell for PX-830014" → `instructions: ["ring_bell"]`). A list of an enum's
+options the model began is finished the same way (chat/options.py: "leave it at the door and
+call me when you arrive").
 Where none or several fit, the model's value stands (and a call with a copied kind's value that
 is nowhere in the conversation is withheld, as above). Relative days ("tomorrow") and names
 are not read: those stay the model's. Enums and consts are left to the grammar.
@@ -356,11 +365,13 @@ def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
     """What the conversation gives for a parameter the call leaves out: a length of time in the
     parameter's unit ("a 45 min call" → duration_minutes 45), or an enum's option named in its own
     words ("in fahrenheit", "leave at door"), or a list of an enum's options named loosely, in the
-    order said ("ring the bell, signature not needed" → `instructions: ["ring_bell"]`)."""
+    order said ("ring the bell, signature not needed" → `instructions: ["ring_bell"]`), where the
+    conversation states one identifier at most."""
     if isinstance(spec.get("enum"), list):
         return [(e,) for e in spec["enum"] if isinstance(e, str) and stated.names(e)]
     items = spec.get("items") if spec.get("type") == "array" else None
-    if isinstance(items, dict) and isinstance(items.get("enum"), list):
+    if isinstance(items, dict) and isinstance(items.get("enum"), list) and len(stated("identifier")) <= 1:
+        # (with several identifiers said, the options may be another parcel's: chat/options.py)
         named = sorted((spots[0], o) for o in items["enum"] if isinstance(o, str) and (spots := stated.loose.named(o)))
         return [([o for _, o in named],)] if named else []
     if spec.get("type") in ("integer", "number"):

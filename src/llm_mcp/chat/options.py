@@ -15,9 +15,9 @@ that it does not, those join the list, in the order the sentence says them:
 they are): the option's words but its small ones ("at", "with", "the"), in order, at most three
 other words between two of them, each word alike up to its ending ("arrive" for "arrival",
 "knocking" for "knock", "neighbour" for "neighbor"), and not after a "not", "never", "don't",
-"without" or "no need to" ("don't leave it at the door" names no `leave_at_door`). That is too
-loose to add a parameter the model left out, and loose enough to finish a list the model began:
-the model chose the parameter and named one option, so the sentence is about that list. An
+"without" or "no need to" ("don't leave it at the door" names no `leave_at_door`). The same
+names add a list the model left out (chat/ground.py `_left_out`: "ring the bell for PX-830014"
+→ `["ring_bell"]`), and finish a list the model began. An
 option named in another sentence than the list's own options ("PX-1: leave at door. PX-2: ring the
 bell"), or with an identifier between them ("PX-1 no knock, PX-2 leave at door": another parcel's
 words), is left to its own call; so is every list where the model's options are not named this
