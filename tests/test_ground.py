@@ -432,6 +432,13 @@ def test_a_value_of_another_kind_a_count_a_unit_and_a_list_of_options_are_taken_
                    day="2027-03-03", parcel_count=8)["parcel_count"] == 4
     assert checked("one from me and one each from my 2 neighbours, 9 Elm Row, Bath, 2027-03-03", address="9 Elm Row, Bath",
                    day="2027-03-03", parcel_count=3)["parcel_count"] == 3
+    # a count said nowhere, where the request says none (a house number counts nothing): left out
+    assert checked("501 Market Street, San Francisco, 2027-06-30", address="501 Market Street, San Francisco",
+                   day="2027-06-30", parcel_count=5) == {"address": "501 Market Street, San Francisco", "day": "2027-06-30"}
+    # an argument the decoder asked for is judged once its value is taken from the request
+    asked = grounder(PARCELS, [{"role": "user", "content": "9 Elm Row, Bath, 2027-03-03, 4 boxes"}])(
+        ToolCall("pickup", {"address": "9 Elm Row, Bath", "day": "2027-03-03", "parcel_count": 8}), False, "parcel_count")
+    assert asked.arguments["parcel_count"] == 4
     # a unit by another of its names: "kilo" for `weight_kg`
     assert checked("half a kilo from 9 Elm Row, Bath", address="9 Elm Row, Bath", day="2027-03-03", weight_kg=5) == \
         {"address": "9 Elm Row, Bath", "day": "2027-03-03", "weight_kg": 0.5}

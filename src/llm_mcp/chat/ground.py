@@ -109,8 +109,8 @@ from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_wor
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.places import place
 from llm_mcp.chat.route import Redo, enum_options, id_shapes, misrouted, unhoused, unshaped
-from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, dated, fitting, leaves, looks,
-                                 name_words, nearest, own_numbers, stem)
+from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, counting, dated, fitting, leaves,
+                                 looks, name_words, nearest, own_numbers, stem)
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
 
 
@@ -227,9 +227,10 @@ class Grounder:
         if call.name not in self.schemas:
             return Dropped(call) if asked else call
         schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
+        call = from_own_part(taken_from(call, schema, stated, made, flags), schema, stated, made)
+        # an argument asked for stands only if grounded, once miscopied values are taken ("4 boxes" for 8)
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
-        call = from_own_part(taken_from(call, schema, stated, made, flags), schema, stated, made)
         call = whole(journey(call, schema, stated.text, made), schema, stated.text)
         call = completed(call, schema, stated.text)
         if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)
@@ -320,7 +321,8 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
     if isinstance(value, str) and value in (spec.get("enum") or []):
         return not stated.names_loosely(value, spec["enum"])
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
-        numbers = {m.readings[0] for m in stated("number")}
+        # (a count: of the numbers that count, not house numbers or the hours of times)
+        numbers = {m.readings[0] for m in stated("count" if counting(name, spec) else "number")}
         held = {v for v in arguments.values() if isinstance(v, (int, float))}
         return value not in numbers | set(own_numbers(name, spec, stated)) and numbers <= held \
             and not VAGUE.search(stated.text)

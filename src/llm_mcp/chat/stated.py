@@ -209,7 +209,7 @@ def fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
         if value < 0 or any(value == m.readings[0] for m in numbers):
             return []
         untimed = re.sub(r"\bhalf (?:past|an? hour)\b", " ", stated.text, flags=re.I)  # "half past one" is no count
-        if kinds == "integer" and _counting(name, spec) and not VAGUE.search(untimed) \
+        if kinds == "integer" and counting(name, spec) and not VAGUE.search(untimed) \
                 and not _ADDED.search(stated.text):  # a count said nowhere: the one the request says
             return [m.readings for m in stated("count")]
         return [m.readings for m in numbers if m.pieces and _extends(m.readings[0], value)
@@ -232,7 +232,7 @@ def _no_place(text: str) -> bool:
     return not rest.strip() and bool(re.search(r"\d", text))
 
 
-def _counting(name: str, spec: dict) -> bool:
+def counting(name: str, spec: dict) -> bool:
     """Does an integer parameter count things ("parcel_count", "Number of guests", "How many …")?"""
     desc = str(spec.get("description", "")).lower()
     return bool({"count", "quantity", "qty"} & set(name_words(name))) or \
