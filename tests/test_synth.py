@@ -355,6 +355,22 @@ def test_the_natural_sets_never_feed_the_generator():
                 assert request not in data_text and request not in train, request
 
 
+def test_the_single_request_tuning_set_copies_no_held_out_request():
+    """Tuning sets are written apart from the held-out sets: no request of the newest one is
+    within a few words of a held-out request (the older tuning sets share some stock phrases)."""
+    import difflib
+
+    def requests(path):
+        return [" ".join(re.findall(r"[a-z0-9]+", json.loads(line)["messages"][-1]["content"].lower()))
+                for line in path.read_text().splitlines()]
+
+    held = [r for path in (REPO / "examples" / "natural.jsonl", REPO / "examples" / "natural_b.jsonl",
+                           REPO / "examples" / "unseen" / "natural.jsonl", REPO / "examples" / "unseen" / "natural_b.jsonl")
+            for r in requests(path)]
+    for request in requests(REPO / "examples" / "dev" / "unseen_single_dev.jsonl"):
+        assert all(difflib.SequenceMatcher(None, request, h).ratio() < 0.85 for h in held), request
+
+
 def test_teacher_verification_keeps_only_requests_that_carry_every_value():
     from llm_mcp.data.synth.teacher import verify
 
