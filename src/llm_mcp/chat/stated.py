@@ -217,18 +217,16 @@ def fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
     return []
 
 
-# words a number or a time of day may be worked out from: "a couple of us" is 2, "dinner" 19:00
+# words a number may be worked out from: "a couple of us" is 2
 VAGUE = re.compile(r"\b(?:couple|pair|few|several|both|some|many|handful|half|single|double|twice|once)\b", re.I)
 # words of a count made by adding up: "me and my two kids", "us plus 3"
 _ADDED = re.compile(r"\b(?:me|us|we|myself|plus|including|and I)\b", re.I)
 
 
 def _no_place(text: str) -> bool:
-    """Is `text` no place at all, only a day or a clock time (and punctuation)?"""
-    rest = text
-    for found in mentions.dates(text) + mentions.clock_times(text):
-        rest = rest.replace(str(found.readings[0]), " ")
-    rest = re.sub(rf"{mentions.MONTH}|{mentions.WEEKDAY}|\d+(?:st|nd|rd|th)?|[ap]\.?m\b|[^\w]", " ", rest, flags=re.I)
+    """Is `text` no place at all, only a day or a clock time: digits, months, weekdays, am/pm and
+    punctuation ("3 March 2027", ", 2027-06-30")?"""
+    rest = re.sub(rf"{mentions.MONTH}|{mentions.WEEKDAY}|\d+(?:st|nd|rd|th)?|[ap]\.?m\b|[^\w]", " ", text, flags=re.I)
     return not rest.strip() and bool(re.search(r"\d", text))
 
 
