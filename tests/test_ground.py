@@ -474,4 +474,5 @@ def test_a_place_parameter_needs_a_place():
     # a known place in lower case (GeoNames), one written with a capital, a postcode
     assert checked("2kg dublin to belfast", "dublin", "belfast") == ("dublin", "belfast")
     assert checked("2kg from kraków to den haag", "krakow", "den haag") == ("krakow", "den haag")
+    assert checked("2kg from the hague to the uk", "the hague", "uk") == ("the hague", "uk")
     assert checked("2kg from Smallville to 10115", "Smallville", "10115") == ("Smallville", "10115")

