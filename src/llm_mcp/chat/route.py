@@ -111,17 +111,14 @@ def unshaped(call: ToolCall, shapes: dict[str, dict[str, str]], stated) -> bool:
 
 
 def enum_options(tools: list[dict]) -> dict[str, set[str]]:
-    """Per tool (normalised), the string options of its enums, an array's items' too."""
+    """Per tool (normalised), the string options of its enums, an array's items' too (chat/more.py)."""
+    from llm_mcp.chat.more import _options
+
     found: dict[str, set[str]] = {}
     for tool in tools:
         schema = tool.get("parameters") or {}
         resolve = Resolver(schema)
-        options: set[str] = set()
-        for spec in (resolve(schema).get("properties") or {}).values():
-            spec = resolve(spec)
-            items = resolve(spec.get("items")) if spec.get("type") == "array" else spec
-            options |= {o for o in items.get("enum") or [] if isinstance(o, str)}
-        found[tool["name"]] = options
+        found[tool["name"]] = set(_options(None, resolve(schema).get("properties") or {}, resolve))
     return found
 
 
