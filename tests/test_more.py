@@ -327,8 +327,12 @@ def test_the_stream_keeps_an_argument_asked_for_only_where_it_is_grounded(smol_t
     fmt = ChatFormat(smol_tokenizer, "hermes")
     asked = [{"role": "user", "content": "find 3 lockers in Leeds"}]
     head = '<tool_call>{"name": "find_lockers", "arguments": {"city": " Leeds"'
-    for value, calls in (("3", {"city": "Leeds", "max_results": 3}), ("5", {"city": "Leeds"})):
-        parser = fmt.stream_parser(TOOLS, asked)
+    # kept where grounded, once a miscopied count is taken from the request ("3 lockers": 5 → 3);
+    # dropped where nothing grounds it ("for the 3 of us" may be added up: no count is taken)
+    for said, value, calls in (("find 3 lockers in Leeds", "3", {"city": "Leeds", "max_results": 3}),
+                               ("find 3 lockers in Leeds", "5", {"city": "Leeds", "max_results": 3}),
+                               ("find lockers in Leeds for the 3 of us", "5", {"city": "Leeds"})):
+        parser = fmt.stream_parser(TOOLS, [{"role": "user", "content": said}])
         parser.feed(head)
         call = parser.wants_arg()
         assert call == parser.open_call() == ToolCall("find_lockers", {"city": "Leeds"})
@@ -336,12 +340,14 @@ def test_the_stream_keeps_an_argument_asked_for_only_where_it_is_grounded(smol_t
         assert parser.wants_arg() is None  # once per call
         events = parser.feed(', "max_results": ' + value + "}}</tool_call>")
         assert [e.call.arguments for e in events if isinstance(e, CallEvent)] == [calls]
-        assert parser.filled == (value == "3")
+        assert parser.filled == ("max_results" in calls)
     # the model's own arguments are the model's: an unsaid optional number it wrote itself
-    # stands while a number of the request is free (chat/ground.py `_made_up`)
-    own = fmt.stream_parser(TOOLS, asked)
-    own.feed(head + ', "max_results": 5}}</tool_call>')
-    assert own.result().calls[0].arguments == {"city": "Leeds", "max_results": 5} and own.filled == 0
+    # stands while a number of the request is free (chat/ground.py `_made_up`), but for a count
+    # the request says ("3 lockers": chat/stated.py `fitting`), which is taken, not asked for
+    for said, count in (("find lockers in Leeds for the 3 of us", 5), ("find 3 lockers in Leeds", 3)):
+        own = fmt.stream_parser(TOOLS, [{"role": "user", "content": said}])
+        own.feed(head + ', "max_results": 5}}</tool_call>')
+        assert own.result().calls[0].arguments == {"city": "Leeds", "max_results": count} and own.filled == 0
     inside = fmt.stream_parser(TOOLS, asked)
     inside.feed('<tool_call>{"name": "find_lockers", "arguments": {"city": " Lee')
     assert inside.open_call() is None and inside.wants_arg() is None  # inside a value
