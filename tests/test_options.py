@@ -29,6 +29,10 @@ def test_a_list_cut_short_takes_the_options_its_sentence_names_in_their_order():
     # an option of the list not named this way ("phone me"): the others go after it
     assert _how("phone me on arrival, ring the bell and no knocking", ["callOnArrival", "ring_bell"]) \
         == ["callOnArrival", "ring_bell", "no_knock"]
+    # an option that says no is named by its other word denied; the word alone names nothing
+    assert _how("ring the bell but please DON'T knock", ["ring_bell"]) == ["ring_bell", "no_knock"]
+    assert _how("ring the bell and knock loudly", ["ring_bell"]) == ["ring_bell"]
+    assert Words("do not knock, the baby sleeps").named("no_knock") and not Words("knock twice").named("no_knock")
 
 
 def test_a_list_is_left_as_the_model_wrote_it_where_nothing_more_is_named():

@@ -15,7 +15,8 @@ that it does not, those join the list, in the order the sentence says them:
 they are): the option's words but its small ones ("at", "with", "the"), in order, at most three
 other words between two of them, each word alike up to its ending ("arrive" for "arrival",
 "knocking" for "knock", "neighbour" for "neighbor"), and not after a "not", "never", "don't",
-"without" or "no need to" ("don't leave it at the door" names no `leave_at_door`). The same
+"without" or "no need to" ("don't leave it at the door" names no `leave_at_door`; "DON'T knock"
+names `no_knock`, an option that says no, by its other word denied). The same
 names add a list the model left out (chat/ground.py `_left_out`: "ring the bell for PX-830014"
 → `["ring_bell"]`), and finish a list the model began. An
 option named in another sentence than the list's own options ("PX-1: leave at door. PX-2: ring the
@@ -93,8 +94,14 @@ class Words:
         want = [w for w in re.findall(r"[a-z0-9]+", split) if w not in SMALL]
         if not want:
             return []
+        # an option that says no ("no_knock") is named by its own words, or by the rest denied ("don't knock")
+        denied = want[1:] if want[0] in ("no", "dont", "never", "without") and len(want) > 1 else None
         found = []
         for start, word in enumerate(self.words):
+            if denied and _alike(word, denied[0]) and self.negated(start):
+                if len(denied) == 1:
+                    found.append((start, self.sentence[start]))
+                continue
             if not _alike(word, want[0]) or self.negated(start):
                 continue
             at = start
