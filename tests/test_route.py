@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.stated import Stated
-from llm_mcp.chat.route import enum_options, id_shapes, misrouted, unhoused, unshaped
+from llm_mcp.chat.route import Redo, enum_options, id_shapes, invented, misrouted, stranded, unhoused, unshaped
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -71,10 +71,77 @@ def test_words_where_an_address_goes_are_sent_back_where_another_tools_option_is
 
     assert sent_back("if I'm out, give PX-205566 to the neighbours", "The neighbours")
     assert sent_back("PX-205566: please call me when the driver arrives", "I'm not able to call you")
+    assert sent_back("PX-205566: leave it at the door and call me when you arrive", "2023-03-29")  # a day
     # an address with a number, a stated street address, no other tool's option said: it stands
     assert not sent_back("PX-205566 to the neighbours at 5 Elm Row, Bath", "Elm Row, Bath")
     assert not sent_back("PX-205566 to 5 Elm Row, Bath", "5 Elm Row, Bath")
     assert not sent_back("send PX-205566 to my office instead", "my office")
+
+
+BOOKING = {"name": "book_table", "description": "Book a table",
+           "parameters": {"type": "object", "required": ["restaurant", "date"], "properties": {
+               "restaurant": {"type": "string", "description": "Restaurant name"},
+               "date": {"type": "string", "description": "Day, YYYY-MM-DD"},
+               "seating": {"type": "array", "items": {"type": "string", "enum": ["window", "terrace", "quiet_corner"]}}}}}
+VAN = {"name": "rent_van", "description": "Rent a van",
+       "parameters": {"type": "object", "required": ["pickup_address", "load_kg"], "properties": {
+           "pickup_address": {"type": "string", "description": "Street address to collect the van from"},
+           "load_kg": {"type": "number", "description": "Weight of the load"}}}}
+BRANCHES = {"name": "find_branch", "description": "Find branches",
+            "parameters": {"type": "object", "required": ["city"], "properties": {
+                "city": {"type": "string", "description": "City"},
+                "max_results": {"type": "integer", "description": "How many to list"},
+                "note": {"type": "string", "description": "Anything to pass on"},
+                "services": {"type": "array", "items": {"type": "string", "enum": ["vans", "trucks", "storage"]}}}}}
+SCHEMAS = {t["name"]: t["parameters"] for t in (BOOKING, VAN, BRANCHES)}
+
+
+def test_a_call_that_makes_a_value_up_while_the_requests_own_go_unused_is_sent_back():
+    def both(text: str, name: str, arguments: dict) -> tuple[bool, bool]:
+        stated, call = Stated([{"role": "user", "content": text}]), ToolCall(name, arguments)
+        return invented(call, SCHEMAS[name], SCHEMAS, stated), stranded(call, SCHEMAS, stated)
+
+    # a day another tool requires, options none of which the request names
+    assert both("Luigi's for 2027-03-14 please", "find_branch", {"city": "Luigi's", "services": ["vans"]}) == (True, True)
+    # a street address another tool requires, a day where an address goes (the call's own: no other needs it)
+    assert both("a van from 12 Mill Lane, Leeds", "book_table", {"restaurant": "Mill", "date": "2027-01-01"}) \
+        == (False, True)
+    assert both("a van from 12 Mill Lane, Leeds", "rent_van", {"pickup_address": "2027-01-01", "load_kg": 5}) \
+        == (True, False)
+    # a weight counted as results: the number is said only with another parameter's unit
+    assert both("I have a 300 kilo load to move in York", "find_branch", {"city": "York", "max_results": 300}) \
+        == (True, True)
+    assert both("the 3 nearest branches in York, for a 300 kilo load", "find_branch",
+                {"city": "York", "max_results": 3}) == (False, True)
+    # options named, loosely; free text that holds the day; the tool that takes the value
+    assert both("vans in York on 2027-03-14", "find_branch", {"city": "York", "services": ["vans"]}) == (False, True)
+    assert both("York, 2027-03-14", "find_branch", {"city": "York", "note": "on 2027-03-14"})[1] is False
+    assert both("a table at Luigi's on 2027-03-14, by the window", "book_table",
+                {"restaurant": "Luigi's", "date": "2027-03-14", "seating": ["window"]}) == (False, False)
+
+
+def test_the_grounder_sends_back_such_a_call_and_keeps_a_first_call_of_two_intents():
+    from llm_mcp.chat.ground import grounder
+
+    tools = [BOOKING, VAN, BRANCHES]
+
+    def answer(text: str, name: str, arguments: dict):
+        return grounder(tools, [{"role": "user", "content": text}], redo=True)(ToolCall(name, arguments))
+
+    assert isinstance(answer("Luigi's for 2027-03-14 please", "find_branch",
+                             {"city": "Luigi's", "services": ["storage"]}), Redo)
+    # a day from nowhere (a street number is no day), an address the call's tool cannot take
+    assert isinstance(answer("a van from 12 Mill Lane, Leeds", "book_table",
+                             {"restaurant": "Mill Lane", "date": "2027-01-01"}), Redo)
+    # nothing made up: the day is left to the next call
+    kept = answer("branches in York, and a table at Luigi's on 2027-03-14", "find_branch", {"city": "York"})
+    assert kept == ToolCall("find_branch", {"city": "York"})
+    # nothing stranded: a day from nowhere is asked about, as before
+    assert answer("book Luigi's please", "book_table", {"restaurant": "Luigi's", "date": "2027-01-01"}) \
+        == "To call book_table I need the date: what is it?"
+    # without a decoder that can go back, the call stands or is asked about
+    plain = grounder(tools, [{"role": "user", "content": "Rome, 2027-03-14"}])
+    assert plain(ToolCall("find_branch", {"city": "Rome", "services": ["storage"]})).name == "find_branch"
 
 
 def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_tokenizer):

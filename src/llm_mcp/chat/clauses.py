@@ -72,9 +72,7 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
     specs = {k: resolve(props.get(k)) for k in call.arguments}
     arguments = dict(call.arguments)
     before = {call_key(c.name, c.arguments) for c in made}
-    # values an earlier call to the tool holds too place no call: they may be copies of its own
-    shared = {k for c in made if c.name == call.name for k, v in c.arguments.items()
-              if k in call.arguments and _same(v, call.arguments[k])}
+    shared = _shared(call, made)
     quotes = {normalize(r[0]) for m in mentions.quoted(stated.text) for r in [m.readings]}
     required = set(resolve(schema).get("required") or [])
     for name, value in call.arguments.items():
@@ -107,6 +105,24 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
         if len(found) == 1:
             arguments[name] = nearest(found.pop(), value)
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def elsewhere(call: ToolCall, schema: dict, stated, made: list[ToolCall], name: str) -> bool:
+    """Do only other requests' parts of the message name options of the call's enum `name`, none
+    of its own (see the module doc)? For an option added to a call after `from_own_part`."""
+    if len(stated.parts) < 2:
+        return False
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    specs = {k: resolve(props.get(k)) for k in call.arguments}
+    return _elsewhere(call, specs, name, stated.parts, _shared(call, made), made)
+
+
+def _shared(call: ToolCall, made: list[ToolCall]) -> set[str]:
+    """The parameters whose value an earlier call to the tool holds too: they place no call, they
+    may be copies of its own."""
+    return {k for c in made if c.name == call.name for k, v in c.arguments.items()
+            if k in call.arguments and _same(v, call.arguments[k])}
 
 
 def _elsewhere(call: ToolCall, specs: dict, name: str, pieces: list, shared: set[str], made: list[ToolCall]) -> bool:

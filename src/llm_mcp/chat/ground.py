@@ -14,8 +14,9 @@ its description's example has ("can I ship lithium batteries?" → `track_parcel
 "lithium batteries")`, said but no tracking number); a value of the shape of a tool's identifier
 example ("PX-482913") in a parameter of another kind that no turn states ("my parcel arrived
 damaged" → `get_shipping_quote(origin="PX-nnnn")`), and a date where the conversation names no
-day at all: no date, weekday, month, "today", "tomorrow" or "next week", and no digit ("what's
-the difference between express and overnight?" → `schedule_pickup(pickup_date="2023-01-01")`),
+day at all: no date, weekday, month, "today", "tomorrow" or "next week", and no digit but those
+of identifiers and street addresses ("what's the difference between express and overnight?" →
+`schedule_pickup(pickup_date="2023-01-01")`; "move PX-746650 please" → `new_date` asked for),
 and a place that is no place (chat/places.py: "how long does express take compared to
 standard?" → `get_shipping_quote(origin="compared", destination="standard")`).
 
@@ -52,6 +53,8 @@ gives its unit, "minutes"; an integer or number), and
   number and the parts after it in capitals) that the model's value is a part of: it cut it short;
   or any stated one, where the model wrote a day or a time there, alone or after it ("3 March
   2027", "501 Market Street, San Francisco, 2027-06-30");
+- for a place or an address, a code the model wrote with its label ("postcode 10115", "zip
+  90210") without it;
 - for a count ("Number of parcels", `parcel_count`) said nowhere, the one count the request says
   ("4 boxes"; not the hours of times, house numbers or days), but where it may be added up ("me
   and my two kids") or is vague ("a couple");
@@ -64,6 +67,9 @@ gives its unit, "minutes"; an integer or number), and
   model's;
 - not a value another argument of the call holds or contains ("French" inside the text to
   translate), nor one that would repeat a call the reply already made.
+A yes/no the model wrote against what the request says of it, by a word of the parameter's name
+(chat/more.py `flag_told`: "someone has to sign for it" → `signature_required: true`; "no
+signature needed" → false), takes the request's.
 A number said with a word of the parameter's name ("5 results" for `max_results`, "10km" for
 `radius_km`, "12 kilos" for `weight_kg`: a unit by its other names) fits that parameter alone. The source currency of a conversion (a currency
 parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
@@ -101,14 +107,15 @@ import re
 from typing import Any
 
 from llm_mcp.chat import mentions
-from llm_mcp.chat.clauses import from_own_part
+from llm_mcp.chat.clauses import elsewhere, from_own_part
 from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.labels import whole
-from llm_mcp.chat.more import Dropped, another_option, fits, flag_said, flag_words, kept, names, untaken, wanted
+from llm_mcp.chat.more import (Dropped, another_option, fits, flag_said, flag_told, flag_words, kept, names, untaken,
+                               wanted)
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.places import place
-from llm_mcp.chat.route import Redo, enum_options, id_shapes, misrouted, unhoused, unshaped
+from llm_mcp.chat.route import Redo, enum_options, id_shapes, invented, misrouted, stranded, unhoused, unshaped
 from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, counting, dated, fitting, leaves,
                                  looks, name_words, nearest, own_numbers, stem)
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
@@ -162,8 +169,9 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
     parameter of another kind that no turn states (a small model asked "my parcel arrived
     damaged" calls `get_shipping_quote(origin="PX-nnnn")`), and a date
     where the conversation names no day at all: no date, no weekday, no "today", "next week" or
-    month, no digit ("what's the difference between express and overnight?" answered with
-    `schedule_pickup(pickup_date="2023-01-01", …)`). Each with its kind."""
+    month, no digit but an identifier's or a street address's ("what's the difference between
+    express and overnight?" answered with `schedule_pickup(pickup_date="2023-01-01", …)`), and a
+    place that is no place (chat/places.py). Each with its kind."""
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     missing = {}
@@ -177,11 +185,20 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
         example = example_of(spec) if copied == "identifier" else None
         if example and not set(mentions.shape(example)) <= set(mentions.shape(value)):
             missing[name] = "identifier"  # no digit where the example has digits ("lithium batteries")
-        if dated(name, spec) and not _SOME_DAY.search(stated.text):
+        if dated(name, spec) and not _SOME_DAY.search(_undigited(stated)):
             missing[name] = "date"
         if kind_of(name, spec) == "city" and not place(value, stated.text):
             missing[name] = "place"  # "compared", "a small town": no place (chat/places.py)
     return missing
+
+
+def _undigited(stated: Stated) -> str:
+    """The conversation's text without its identifiers and street addresses, whose digits name no
+    day ("change the address for px-746650 to 40 George Street")."""
+    text = stated.text
+    for m in [*mentions.identifiers(text), *stated("address")]:
+        text = text.replace(m.readings[0], " ")
+    return text
 
 
 NOUNS = {"email": "email address", "phone": "phone number", "url": "web address", "uuid": "id"}
@@ -232,13 +249,16 @@ class Grounder:
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
         call = whole(journey(call, schema, stated.text, made), schema, stated.text)
-        call = completed(call, schema, stated.text)
+        call = filled(completed(call, schema, stated.text), schema, stated, made)
         if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)
                                      or unhoused(call, schema, self.options, stated)):
             return Dropped(call) if asked else Redo(call)
         if asked:
             call = another_option(call, schema, made, stated)
         missing = {**ungrounded(call, schema, self.said), **unstated(call, schema, self.said, stated, self.foreign)}
+        if (self.redo or asked) and (missing or invented(call, schema, self.schemas, stated)) \
+                and stranded(call, self.schemas, stated):
+            return Dropped(call) if asked else Redo(call)
         if asked and (missing or not fits(call, schema, made, stated, call.name in self.named)):
             return Dropped(call)
         if missing:
@@ -286,17 +306,36 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
                 and call_key(call.name, {**arguments, name: nearest(r, value)}) not in before]
         if len(fits) == 1:
             arguments[name] = nearest(fits[0], value)
-    for name, spec in props.items():  # left out, though the conversation gives it in its own terms
-        held = " ".join(normalize(str(v)) for v in arguments.values())
-        fits = [r for r in _left_out(name, resolve(spec), stated) if name not in arguments
-                and normalize(str(r[0])) not in held and call_key(call.name, {**arguments, name: r[0]}) not in before]
-        if len(fits) == 1:
-            arguments[name] = fits[0][0]
+    for name, value in call.arguments.items():  # a yes/no against what the request says of it
+        told = flag_told(name, arguments, stated) if isinstance(value, bool) else None
+        if told is not None and told != value and call_key(call.name, {**arguments, name: told}) not in before:
+            arguments[name] = told
     required = set(resolve(schema).get("required") or [])
     for name in [n for n in call.arguments if n in arguments and n not in required]:
         if _made_up(name, resolve(props.get(name)), arguments[name], stated, arguments, flags) \
                 or _own_noun(call.name, resolve(props.get(name)), name, arguments[name]):
             del arguments[name]  # an optional value the conversation gives no ground for: its default
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def filled(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall] | None = None) -> ToolCall:
+    """`call` with each parameter it leaves out (or held a made-up value for) that the conversation
+    gives in terms only it can mean (`_left_out`), exactly once, added; not a value another argument
+    holds, nor one that would repeat a call of `made`, nor an option only another request of the
+    message names (chat/clauses.py). Run once the call's values are in place (the
+    two ends of a journey too: "overnight" is no destination, and then names the service)."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    arguments = dict(call.arguments)
+    before = {call_key(c.name, c.arguments) for c in made or []}
+    for name, spec in props.items():
+        held = " ".join(normalize(str(v)) for v in arguments.values())
+        fits = [r for r in _left_out(name, resolve(spec), stated) if name not in arguments
+                and normalize(str(r[0])) not in held and call_key(call.name, {**arguments, name: r[0]}) not in before]
+        # (not an option only another request of the message names: chat/clauses.py)
+        if len(fits) == 1 and not ("enum" in resolve(spec) and elsewhere(
+                ToolCall(call.name, {**arguments, name: fits[0][0]}), schema, stated, made or [], name)):
+            arguments[name] = fits[0][0]
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
 
@@ -317,7 +356,8 @@ def _made_up(name: str, spec: dict, value: Any, stated: Stated, arguments: dict,
     ("Add 'Lunch with Priya' on 2027-05-04" → `duration_minutes: 120`; a birthday on 22 August →
     `time: "08:00"`)."""
     if isinstance(value, bool):
-        return spec.get("type") == "boolean" and not flag_said(name, flags, stated)
+        return spec.get("type") == "boolean" and not flag_said(name, flags, stated) \
+            and flag_told(name, arguments, stated) is None
     if isinstance(value, str) and value in (spec.get("enum") or []):
         return not stated.names_loosely(value, spec["enum"])
     if spec.get("type") in ("integer", "number") and isinstance(value, (int, float)):
@@ -366,11 +406,11 @@ def _sum_currency(arguments: dict, props: dict, resolve: Resolver, stated: State
 def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
     """What the conversation gives for a parameter the call leaves out: a length of time in the
     parameter's unit ("a 45 min call" → duration_minutes 45), or an enum's option named in its own
-    words ("in fahrenheit", "leave at door"), or a list of an enum's options named loosely, in the
-    order said ("ring the bell, signature not needed" → `instructions: ["ring_bell"]`), where the
-    conversation states one identifier at most."""
+    words, not denied ("in fahrenheit", "leave at door"; not "not in the evening"), or a list of
+    an enum's options named loosely, in the order said ("ring the bell, signature not needed" →
+    `instructions: ["ring_bell"]`), where the conversation states one identifier at most."""
     if isinstance(spec.get("enum"), list):
-        return [(e,) for e in spec["enum"] if isinstance(e, str) and stated.names(e)]
+        return [(e,) for e in spec["enum"] if isinstance(e, str) and stated.names(e) and stated.loose.named(e)]
     items = spec.get("items") if spec.get("type") == "array" else None
     if isinstance(items, dict) and isinstance(items.get("enum"), list) and len(stated("identifier")) <= 1:
         # (with several identifiers said, the options may be another parcel's: chat/options.py)

@@ -77,8 +77,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from llm_mcp.chat.kinds import kind_of
+from llm_mcp.chat.options import NOT, Words, _alike
 from llm_mcp.chat.stated import call_key, clock, copied_kind, dated, leaves, looks, name_words, own_numbers, stem
-from llm_mcp.chat.types import Resolver, ToolCall
+from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 MAX_MORE = 2  # calls asked for per reply beyond the model's own
 ROOM = 32  # reply tokens left, at least, to ask for one (one that runs out is dropped)
@@ -315,6 +316,33 @@ def flag_words(tool: dict) -> dict[str, set[str]]:
 def flag_said(name: str, flags: dict[str, set[str]], stated: Any) -> bool:
     """Does the conversation say a word about what the yes/no parameter `name` is (`flag_words`)?"""
     return bool(flags.get(name, set()) & stated.stems)
+
+
+def flag_told(name: str, arguments: dict, stated: Any) -> bool | None:
+    """What the conversation tells the yes/no parameter `name` to be, by a word of its name (but
+    `_FLAG_WORDS`; alike up to its ending, chat/options.py: "sign" for `signature_required`): yes
+    where every such word is said plainly ("someone has to sign for it"), no where every one is
+    denied ("no signature needed", "I don't need the whole history": a "not", "don't", "never",
+    "without" up to five words before it or three after, a "no" just before); None where it says
+    none, or both.
+    Where the conversation states several identifiers, only the parts (chat/clauses.py) that hold
+    one of the call's `arguments` count: "track PX-1 with its history and PX-2" tells PX-2 nothing."""
+    want = [w for w in name_words(name) if len(w) >= 4 and w not in _FLAG_WORDS]
+    if not want:
+        return None
+    texts = [stated.text]
+    if len(stated("identifier")) > 1:
+        held = [normalize(v) for v in arguments.values() if isinstance(v, str) and normalize(v)]
+        texts = [p.text for p in stated.parts if any(h in normalize(p.text) for h in held)]
+    told = set()
+    for text in texts:
+        words = Words(text)
+        for at, word in enumerate(words.words):
+            if any(_alike(word, w) for w in want):
+                near = [words.words[k] for k in range(max(0, at - 5), min(at + 4, len(words.words)))
+                        if k != at and words.sentence[k] == words.sentence[at]]
+                told.add(not (NOT & set(near) or "no" in words.words[max(0, at - 2):at]))
+    return told.pop() if len(told) == 1 else None
 
 
 def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any, flags: dict | None = None) -> bool:

@@ -31,10 +31,24 @@ stands.
 And a call with no place where an address goes (`unhoused`): asked "please call me when the
 driver arrives" about a parcel, the model may answer `redirect_parcel(new_address="I'm not able
 to call you")`, or for "give it to the neighbours" `new_address="The neighbours"`: an address
-parameter's value without a digit (no house number, no postcode), where the conversation states
+parameter's value without a digit (no house number, no postcode) or only a day ("2023-03-29"), where the conversation states
 no street address, while it says a word of an option of another tool's enum ("arrives":
 `call_on_arrival`, "neighbours": `leave_with_neighbor`; alike up to its ending, chat/options.py)
 that the called tool does not have. The user asked for that other tool; the call is sent back.
+
+And a call that makes a value up while the request's own values go unused (`stranded`): asked
+"PX-902716: push it back to 2027-11-01", the model may answer `set_delivery_instructions(
+instructions=["ring_bell", "call_on_arrival"])`, options the request does not name even loosely;
+asked "change the address for px-746650 to 40 George Street, Sydney", `reschedule_delivery(
+new_date="2022-04-04")`, a day from nowhere; asked for "a twenty kilo suitcase … Cheapest
+option?", `find_drop_off_points(max_results=20)`, a weight counted as results. Each call makes
+something up (`invented`: a value chat/ground.py would ask about, a list of an enum's options
+none of which the request names, a number said only with another parameter's unit, a day where
+an address goes), and the
+request states a day, a street address or a measure ("twenty kilo") that the call's tool has no
+parameter for and that another tool requires. The call is sent back. A call that makes nothing
+up stands, so a request of two intents keeps its first call ("track PX-1 and move it to
+2027-11-01": `track_parcel` leaves the day to the next call).
 
 Only a decoder that can go back does this (the local engine, `llm-mcp chat`, `llm-mcp eval`,
 with the guide on); a reply parsed whole (vLLM's, `ChatFormat.parse`) keeps such a call.
@@ -47,7 +61,7 @@ from dataclasses import dataclass
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.stated import copied_kind
+from llm_mcp.chat.stated import copied_kind, dated, no_place, own_numbers
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 MAX_REDOS = 2  # calls sent back per reply: each decodes the rest of the reply again
@@ -123,14 +137,14 @@ def enum_options(tools: list[dict]) -> dict[str, set[str]]:
 
 
 def unhoused(call: ToolCall, schema: dict, options: dict[str, set[str]], stated) -> bool:
-    """Does `call` put words without a digit where an address goes, where the conversation states
+    """Does `call` put words without a digit, or a day, where an address goes, where the conversation states
     no street address but names an option of another tool's enum that the call's tool lacks (see
     the module doc)? `options`: `enum_options`; `stated`: chat.stated.Stated."""
     resolve = Resolver(schema)
     homeless = [name for name, spec in (resolve(schema).get("properties") or {}).items()
                 if kind_of(name, resolve(spec)) == "address" and resolve(spec).get("type") == "string"
                 and isinstance(call.arguments.get(name), str) and "@" not in call.arguments[name]
-                and not any(c.isdigit() for c in call.arguments[name])]
+                and (not any(c.isdigit() for c in call.arguments[name]) or no_place(call.arguments[name]))]
     if not homeless or stated("address"):
         return False
     own = options.get(call.name, set())
@@ -148,3 +162,73 @@ def _mentioned(option: str, stated) -> bool:
 
     words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", option).lower())
     return any(_alike(s, w) for w in words if len(w) >= 4 and w not in _PLAIN for s in stated.stems)
+
+
+def invented(call: ToolCall, schema: dict, schemas: dict[str, dict], stated) -> bool:
+    """Does `call` make a value up beyond what chat/ground.py asks about (see the module doc): a
+    list of an enum's options none of which the conversation names even loosely, or a number it
+    says only with another parameter's unit ("twenty kilo" as `max_results`), or a day where an
+    address goes? `schemas`: every
+    tool's parameters by name."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    for name, value in call.arguments.items():
+        spec = resolve(props.get(name))
+        enum = resolve(spec.get("items")).get("enum") if spec.get("type") == "array" else None
+        if enum and isinstance(value, list) and value \
+                and not any(isinstance(v, str) and stated.names_loosely(v, enum) for v in value):
+            return True
+        if isinstance(value, str) and kind_of(name, spec) == "address" and no_place(value):
+            return True  # a day where an address goes ("2027-11-01")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and value not in own_numbers(name, spec, stated) \
+                and any(value in own_numbers(other, theirs, stated)
+                        for tool, other, theirs in _numeric(schemas) if (tool, other) != (call.name, name)):
+            return True
+    return False
+
+
+def stranded(call: ToolCall, schemas: dict[str, dict], stated) -> bool:
+    """Does the conversation state a day, a street address or a measure that `call`'s tool has no
+    parameter for (and no free text of the call holds), while another tool requires one (see the
+    module doc)? `schemas`: every tool's parameters by name."""
+    resolve = Resolver(schemas.get(call.name, {}))
+    props = resolve(schemas.get(call.name, {})).get("properties") or {}
+    # free text may hold them ("note": "deliver on 2027-11-01"); an address, a name or an id does not
+    held = " ".join(normalize(str(v)) for k, v in call.arguments.items() if kind_of(k, resolve(props.get(k))) in _FREE)
+    for kind in ("date", "address"):
+        said = [m.readings[0] for m in stated(kind)]
+        if said and kind not in _kinds(schemas.get(call.name, {})) \
+                and not any(normalize(str(r)) in held for r in said) \
+                and any(kind in _kinds(s, required=True) for tool, s in schemas.items() if tool != call.name):
+            return True
+    own = {n for tool, name, spec in _numeric(schemas) if tool == call.name for n in own_numbers(name, spec, stated)}
+    return any(tool != call.name and name in (schemas[tool].get("required") or [])
+               and set(own_numbers(name, spec, stated)) - own for tool, name, spec in _numeric(schemas))
+
+
+_FREE = ("text", "word", "query", "subject", "title")  # kinds of free text (chat/kinds.py)
+
+
+def _kinds(schema: dict, required: bool = False) -> set[str]:
+    """Which of "date" and "address" a tool's parameters (its required ones) hold."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    names = [n for n in props if not required or n in (schema.get("required") or [])]
+    kinds = set()
+    for name in names:
+        spec = resolve(props[name])
+        if spec.get("type") == "string" and dated(name, spec):
+            kinds.add("date")
+        if spec.get("type") == "string" and kind_of(name, spec) == "address":
+            kinds.add("address")
+    return kinds
+
+
+def _numeric(schemas: dict[str, dict]):
+    """Every tool's number parameters: (tool, name, spec)."""
+    for tool, schema in schemas.items():
+        resolve = Resolver(schema)
+        for name, spec in (resolve(schema).get("properties") or {}).items():
+            if resolve(spec).get("type") in ("integer", "number"):
+                yield tool, name, resolve(spec)

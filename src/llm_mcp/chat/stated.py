@@ -186,16 +186,18 @@ def fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
             codes = len(value.strip()) == 2  # a code ("ko"), as the model wrote one, or a name
             found = [m.readings for m in stated("language-code" if codes else "language")]
             return [] if any(normalize(value) == normalize(r[0]) for r in found) else found
+        if kind_of(name, spec) in ("city", "address") and (code := _LABELLED.fullmatch(value.strip())):
+            return [(code.group(1),)]  # "postcode 10115": the code without its label
         if kind_of(name, spec) == "address" and "@" not in value:
             # an address cut short ("1016 BR Amsterdam") takes the whole one it is part of
             found = [m.readings for m in stated("address")]
             if any(normalize(value) == normalize(r[0]) for r in found):
                 return []
-            if _no_place(value):  # a day or a time where the address goes: any stated address
+            if no_place(value):  # a day or a time where the address goes: any stated address
                 return found
             # a stated address with a day or a time after it ("501 Market Street, San Francisco, 2027-06-30")
             return [r for r in found if normalize(value) and normalize(value) in normalize(r[0])
-                    or value.strip().startswith(r[0]) and _no_place(value.strip()[len(r[0]):])]
+                    or value.strip().startswith(r[0]) and no_place(value.strip()[len(r[0]):])]
         kind = copied_kind(name, spec)
         if kind and looks(kind, value, spec):
             # a part of a stated value is not that value: "dubois@gmail.com" for mark.dubois@…
@@ -217,13 +219,16 @@ def fitting(name: str, spec: dict, value: Any, stated: Stated) -> list[tuple]:
     return []
 
 
+# a postcode with its label, as people write one and a model copies it
+_LABELLED = re.compile(r"(?:post(?:al)? ?code|zip(?: ?code)?)[: ]+(?=[\w -]*\d)(\w[\w -]{1,9}\w)", re.I)
+
 # words a number may be worked out from: "a couple of us" is 2
 VAGUE = re.compile(r"\b(?:couple|pair|few|several|both|some|many|handful|half|single|double|twice|once)\b", re.I)
 # words of a count made by adding up: "me and my two kids", "us plus 3"
 _ADDED = re.compile(r"\b(?:me|us|we|myself|plus|including|and I)\b", re.I)
 
 
-def _no_place(text: str) -> bool:
+def no_place(text: str) -> bool:
     """Is `text` no place at all, only a day or a clock time: digits, months, weekdays, am/pm and
     punctuation ("3 March 2027", ", 2027-06-30")?"""
     rest = re.sub(rf"{mentions.MONTH}|{mentions.WEEKDAY}|\d+(?:st|nd|rd|th)?|[ap]\.?m\b|[^\w]", " ", text, flags=re.I)
