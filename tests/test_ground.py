@@ -520,3 +520,26 @@ def test_a_yes_or_no_written_against_the_request_takes_what_it_says():
     call = ToolCall("book_room", {"booking": "HB-20932", "breakfast_included": False})
     said = [{"role": "user", "content": "HB-20931 with breakfast and HB-20932 room only"}]
     assert grounder([tool], said)(call).arguments["breakfast_included"] is False
+
+
+def test_a_required_currency_or_number_from_nowhere_is_asked_for():
+    tool = {"name": "convert", "parameters": {"type": "object", "required": ["amount", "from_currency", "to_currency"],
+                                              "properties": {"amount": {"type": "number"},
+                                                             "from_currency": {"type": "string"},
+                                                             "to_currency": {"type": "string"},
+                                                             "rounding": {"type": "integer"}}}}
+
+    def checked(text: str, amount, source: str, target: str):
+        call = ToolCall("convert", {"amount": amount, "from_currency": source, "to_currency": target})
+        out = grounder([tool], [{"role": "user", "content": text}])(call)
+        return out if isinstance(out, str) else out.arguments
+
+    # no currency named at all; no number said at all
+    assert checked("How many minutes are in 3.5 hours?", 3.5, "USD", "GBP") == \
+        "To call convert I need the from currency and to currency: what are they?"
+    assert checked("what does the code CHF stand for", 12.99, "CHF", "GBP") == \
+        "To call convert I need the amount: what is it?"
+    # a number word, "a couple", "a dollar" (1): the model may have worked it out
+    assert checked("convert ten euros to dollars", 10, "EUR", "USD")["amount"] == 10
+    assert checked("convert a couple of quid to euros", 2, "GBP", "EUR")["amount"] == 2
+    assert checked("what's a dollar in euros", 1, "USD", "EUR")["amount"] == 1

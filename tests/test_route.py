@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.stated import Stated
-from llm_mcp.chat.route import Redo, enum_options, id_shapes, invented, misrouted, stranded, unhoused, unshaped
+from llm_mcp.chat.route import (Redo, enum_options, id_shapes, invented, misrouted, repeated, stranded, unhoused,
+                               unshaped)
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -142,6 +143,17 @@ def test_the_grounder_sends_back_such_a_call_and_keeps_a_first_call_of_two_inten
     # without a decoder that can go back, the call stands or is asked about
     plain = grounder(tools, [{"role": "user", "content": "Rome, 2027-03-14"}])
     assert plain(ToolCall("find_branch", {"city": "Rome", "services": ["storage"]})).name == "find_branch"
+
+
+def test_a_call_that_repeats_one_of_the_reply_is_sent_back_unless_the_request_says_twice():
+    quote = ToolCall("get_quote", {"symbol": "MSFT"})
+    made = [ToolCall("find_store", {"city": "Leeds"}), quote]
+    said = Stated([{"role": "user", "content": "price of MSFT, and also find a store in Leeds"}])
+    assert repeated(ToolCall("get_quote", {"symbol": "msft"}), made, said)  # values as eval compares them
+    assert repeated(quote, made, said) and repeated(ToolCall("find_store", {"city": "Leeds"}), made, said)
+    assert not repeated(ToolCall("find_store", {"city": "York"}), made, said)
+    for text in ("price of MSFT, and again in an hour", "two stores in Leeds", "check both"):
+        assert not repeated(quote, made, Stated([{"role": "user", "content": text}])), text
 
 
 def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_tokenizer):

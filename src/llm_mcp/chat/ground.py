@@ -9,7 +9,7 @@ made; the reply asks for what is missing instead:
 
     reschedule my delivery please   →   To call reschedule_delivery I need the tracking number: what is it?
 
-Four more values come from nowhere (`unstated`): an identifier without the digits or letters
+More values come from nowhere (`unstated`): an identifier without the digits or letters
 its description's example has ("can I ship lithium batteries?" → `track_parcel(tracking_number=
 "lithium batteries")`, said but no tracking number); a value of the shape of a tool's identifier
 example ("PX-482913") in a parameter of another kind that no turn states ("my parcel arrived
@@ -17,8 +17,11 @@ damaged" → `get_shipping_quote(origin="PX-nnnn")`), and a date where the conve
 day at all: no date, weekday, month, "today", "tomorrow" or "next week", and no digit but those
 of identifiers and street addresses ("what's the difference between express and overnight?" →
 `schedule_pickup(pickup_date="2023-01-01")`; "move PX-746650 please" → `new_date` asked for),
-and a place that is no place (chat/places.py: "how long does express take compared to
-standard?" → `get_shipping_quote(origin="compared", destination="standard")`).
+a place that is no place (chat/places.py: "how long does express take compared to
+standard?" → `get_shipping_quote(origin="compared", destination="standard")`); and for a
+required parameter, a currency where the conversation names none ("How many minutes are in 3.5
+hours?" → `convert_currency(from_currency="USD", …)`), and a number where it says none at all
+(`amount: 12.99` for "what does the currency code CHF stand for").
 
 Which parameters hold such values is read from their schema (chat/kinds.py: the format, the
 name, the description): strings without an enum whose kind is `identifier`, `email`, `phone`,
@@ -115,7 +118,8 @@ from llm_mcp.chat.more import (Dropped, another_option, fits, flag_said, flag_to
                                wanted)
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.places import place
-from llm_mcp.chat.route import Redo, enum_options, id_shapes, invented, misrouted, stranded, unhoused, unshaped
+from llm_mcp.chat.route import (Redo, enum_options, id_shapes, invented, misrouted, repeated, stranded, unhoused,
+                                unshaped)
 from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, counting, dated, fitting, leaves,
                                  looks, name_words, nearest, own_numbers, stem)
 from llm_mcp.chat.types import Message, Resolver, ToolCall, normalize
@@ -171,14 +175,25 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
     where the conversation names no day at all: no date, no weekday, no "today", "next week" or
     month, no digit but an identifier's or a street address's ("what's the difference between
     express and overnight?" answered with `schedule_pickup(pickup_date="2023-01-01", …)`), and a
-    place that is no place (chat/places.py). Each with its kind."""
+    place that is no place (chat/places.py); and for a required parameter, a currency where the
+    conversation names none ("How many minutes are in 3.5 hours?" → `convert_currency(
+    from_currency="USD", …)`), and a number where it says none at all, no digit, number word or
+    "a couple" (`amount: 12.99` for "what does the currency code CHF stand for"; 0 and 1 aside:
+    "a dollar"). Each with its kind."""
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
+    required = set(resolve(schema).get("required") or [])
     missing = {}
     for name, value in call.arguments.items():
         spec = resolve(props.get(name))
+        if name in required and spec.get("type") in ("integer", "number") and isinstance(value, (int, float)) \
+                and not isinstance(value, bool) and value not in (0, 1) and not stated("number") \
+                and not VAGUE.search(stated.text):
+            missing[name] = "number"
         if spec.get("type") != "string" or not isinstance(value, str) or "enum" in spec:
             continue
+        if name in required and kind_of(name, spec) == "currency" and not stated("currency"):
+            missing[name] = "currency"
         copied = copied_kind(name, spec)
         if not copied and mentions.shape(value) in shapes and normalize(value) not in said:
             missing[name] = "identifier"
@@ -253,6 +268,8 @@ class Grounder:
         if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)
                                      or unhoused(call, schema, self.options, stated)):
             return Dropped(call) if asked else Redo(call)
+        if self.redo and not asked and repeated(call, made, stated):
+            return Redo(call)
         if asked:
             call = another_option(call, schema, made, stated)
         missing = {**ungrounded(call, schema, self.said), **unstated(call, schema, self.said, stated, self.foreign)}

@@ -50,6 +50,11 @@ parameter for and that another tool requires. The call is sent back. A call that
 up stands, so a request of two intents keeps its first call ("track PX-1 and move it to
 2027-11-01": `track_parcel` leaves the day to the next call).
 
+And a call that repeats one the reply made, value for value (`repeated`), where the request says
+nothing of doing a thing twice ("again", "another", "both", "each", "two"): asked "convert 250
+GBP to JPY, and also tell me the current price of MSFT", a small model may write the conversion
+twice; the second is sent back, and the model's next choice, `get_stock_price`, takes its place.
+
 Only a decoder that can go back does this (the local engine, `llm-mcp chat`, `llm-mcp eval`,
 with the guide on); a reply parsed whole (vLLM's, `ChatFormat.parse`) keeps such a call.
 """
@@ -61,7 +66,7 @@ from dataclasses import dataclass
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.stated import copied_kind, dated, no_place, own_numbers
+from llm_mcp.chat.stated import call_key, copied_kind, dated, no_place, own_numbers
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 MAX_REDOS = 2  # calls sent back per reply: each decodes the rest of the reply again
@@ -232,3 +237,14 @@ def _numeric(schemas: dict[str, dict]):
         for name, spec in (resolve(schema).get("properties") or {}).items():
             if resolve(spec).get("type") in ("integer", "number"):
                 yield tool, name, resolve(spec)
+
+
+# words of doing a thing more than once: "two timers of 5 minutes", "the same again"
+_AGAIN = re.compile(r"\b(?:again|another|twice|both|each|every|two|second|same|2)\b", re.I)
+
+
+def repeated(call: ToolCall, made: list[ToolCall], stated) -> bool:
+    """Does `call` repeat, value for value, a call the reply made, where the conversation says no
+    word of doing a thing more than once (see the module doc)?"""
+    key = call_key(call.name, call.arguments)
+    return any(call_key(c.name, c.arguments) == key for c in made) and not _AGAIN.search(stated.text)
