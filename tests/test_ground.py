@@ -468,7 +468,7 @@ def test_a_place_parameter_needs_a_place():
 
     # words of the request that are no place: asked for instead
     assert checked("how long does express take compared to standard?", "compared", "standard") == \
-        "To call quote I need the origin and destination: what are they?"
+        "To call quote I need the origin, destination and weight kg: what are they?"  # no number said either
     assert checked("is it cheaper to send two small parcels or one big one?", "a small town", "big") == \
         "To call quote I need the origin and destination: what are they?"
     # a known place in lower case (GeoNames), one written with a capital, a postcode

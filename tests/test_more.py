@@ -321,6 +321,16 @@ def test_an_argument_is_asked_for_and_kept_only_where_the_request_grounds_it():
     assert not kept("recipient_name", send, {**at, "recipient_name": "Amira"}, [], Stated(said))  # part of a name
     assert not wanted(send, {"address": "7 Elm Row, Bath, for Amira Haddad"}, [], Stated(said))
     assert not wanted(send, at, [], Stated([{"role": "user", "content": "send it to 7 Elm Row, Bath on Monday May 3"}]))
+    # a list of an enum's options, one named loosely: asked for, kept where every option written is named
+    handover = _tool("instruct", ["parcel"], parcel={"type": "string"}, how={"type": "array", "items": {
+        "type": "string", "enum": ["leave_at_door", "call_on_arrival", "ring_bell"]}})["parameters"]
+    said = [{"role": "user", "content": "PX-612207 - please call me when the driver arrives"}]
+    assert wanted(handover, {"parcel": "PX-612207"}, [], Stated(said))
+    assert kept("how", handover, {"parcel": "PX-612207", "how": ["call_on_arrival"]}, [], Stated(said))
+    assert not kept("how", handover, {"parcel": "PX-612207", "how": ["call_on_arrival", "ring_bell"]}, [], Stated(said))
+    assert not wanted(handover, {"parcel": "PX-612207"}, [], Stated([{"role": "user", "content": "where is PX-612207"}]))
+    assert not wanted(handover, {"parcel": "PX-612207"}, [ToolCall("instruct", {"parcel": "PX-1", "how": ["call_on_arrival"]})],
+                      Stated(said))  # held by an earlier call
 
 
 def test_the_stream_keeps_an_argument_asked_for_only_where_it_is_grounded(smol_tokenizer):

@@ -59,3 +59,16 @@ def test_an_option_is_named_loosely_word_by_word():
     assert Words("knocking is fine, leaving is not").named("no_knock") == []
     assert Words("no knocking please").named("no_knock") == [(0, 0)]
     assert Words("leave it on the front step by the door").named("leave_at_door") == []  # too far apart
+
+
+def test_an_option_is_mentioned_by_its_words_but_plain_verbs_in_one_sentence_none_denied():
+    def mentioned(text: str) -> list:
+        return [o for o in HANDOVER if Words(text).mentioned(o)]
+
+    assert mentioned("PX-612207 - please call me when the driver arrives") == ["callOnArrival"]
+    assert mentioned("if I'm out, give PX-205566 to the neighbours") == ["leave_with_neighbor"]
+    assert mentioned("ring the bell") == ["ring_bell"]
+    # a word denied, the verb's too; a short word alone ("door"); another sentence; an option that says no
+    for text in ("don't leave it at the door", "knock on the door loudly", "no need to call on arrival",
+                 "the driver arrives at noon. Call me", "no knocking"):
+        assert mentioned(text) == [], text

@@ -431,7 +431,8 @@ def _left_out(name: str, spec: dict, stated: Stated) -> list[tuple]:
     items = spec.get("items") if spec.get("type") == "array" else None
     if isinstance(items, dict) and isinstance(items.get("enum"), list) and len(stated("identifier")) <= 1:
         # (with several identifiers said, the options may be another parcel's: chat/options.py)
-        named = sorted((spots[0], o) for o in items["enum"] if isinstance(o, str) and (spots := stated.loose.named(o)))
+        named = sorted((spots[0], o) for o in items["enum"]
+                       if isinstance(o, str) and (spots := stated.loose.named(o) or stated.loose.mentioned(o)))
         return [([o for _, o in named],)] if named else []
     if spec.get("type") in ("integer", "number"):
         return [(n,) for n in own_numbers(name, spec, stated)]

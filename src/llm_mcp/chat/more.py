@@ -47,12 +47,14 @@ holds, within the parameter's range; a yes/no it says a word about, "history" fo
 `include_history`, "every scan" for its description "Return every scan event …" (`flag_words`:
 words of the name, and of the description that neither the tool nor another parameter uses);
 a person's name it states that no string of the reply holds, for a parameter of people's
-names; an option of its enum the conversation names and no value holds, not in a greeting),
+names; an option of its enum the conversation names and no value holds, not in a greeting; for
+a list of an enum's options, one it names even loosely that no value holds, "call me when the
+driver arrives" for `call_on_arrival`),
 the decoder writes `, "` in place of the closing brace and the model names
 one more argument (the guide holds it to the parameters still open) and writes its value. The
 argument is kept only if the conversation grounds it (`kept`): a number it states that no other
-argument holds, a yes/no it says a word about, an option it names, such a name (two words
-or more, word for word); else the call is made without it (the raw text keeps what the model
+argument holds, a yes/no it says a word about, an option it names, a list of options each
+named loosely, such a name (two words or more, word for word); else the call is made without it (the raw text keeps what the model
 wrote):
 
     find 3 drop-off points in Leeds
@@ -365,6 +367,9 @@ def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any, fla
             continue
         if spec.get("type") in ("integer", "number") and _free_numbers(name, schema, arguments, made, stated):
             return True
+        if _loose_list(spec, resolve) and any(stated.names_loosely(o, _loose_list(spec, resolve))
+                                              and o not in _held(made, arguments) for o in _loose_list(spec, resolve)):
+            return True  # a list of options, one named loosely ("call me when the driver arrives")
         if spec.get("type") == "boolean" and flag_said(name, flags, stated):
             return True
         if spec.get("type") == "string" and kind_of(name, spec) == "person" and _free_names(arguments, made, stated):
@@ -377,7 +382,8 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
     """Is the argument `name` that a call was asked for (and wrote into `arguments`) one the
     conversation grounds: a number it states that no other argument holds (or says in the
     parameter's own terms), a yes/no it says a word about (`flag_words`), an option it names, a
-    clock time or day it states ("starts at 10 in the morning", asked for by the number 10)?"""
+    list of options it names each loosely (`Stated.names_loosely`), a clock time or day it states
+    ("starts at 10 in the morning", asked for by the number 10)?"""
     resolve = Resolver(schema)
     spec = resolve((resolve(schema).get("properties") or {}).get(name))
     value = arguments.get(name)
@@ -389,11 +395,19 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
         return value in _free_numbers(name, schema, others, made, stated) or value in own_numbers(name, spec, stated)
     if isinstance(value, str) and "enum" in spec:
         return stated.names(value.strip())
+    if isinstance(value, list) and (options := _loose_list(spec, resolve)):
+        return bool(value) and all(v in options and stated.names_loosely(v, options) for v in value)
     if isinstance(value, str) and (clock(name, spec) or dated(name, spec)):
         return said(name, spec, value, stated) and not any(v == value for v in _held(made, others))
     if isinstance(value, str) and kind_of(name, spec) == "person":
         return len(value.split()) >= 2 and any(_words(value) in _words(n) for n in _free_names(others, made, stated))
     return False
+
+
+def _loose_list(spec: dict, resolve: Resolver) -> list[str]:
+    """The options of a parameter that is a list of an enum's options, else []."""
+    items = resolve(spec.get("items")) if spec.get("type") == "array" else {}
+    return [o for o in items.get("enum") or [] if isinstance(o, str)]
 
 
 def _free_numbers(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated: Any) -> list:

@@ -18,7 +18,12 @@ other words between two of them, each word alike up to its ending ("arrive" for 
 "without" or "no need to" ("don't leave it at the door" names no `leave_at_door`; "DON'T knock"
 names `no_knock`, an option that says no, by its other word denied). The same
 names add a list the model left out (chat/ground.py `_left_out`: "ring the bell for PX-830014"
-→ `["ring_bell"]`), and finish a list the model began. An
+→ `["ring_bell"]`), and finish a list the model began. Looser
+still (`Words.mentioned`, for a list the model left out, and `Stated.names_loosely`): the
+option's words but small words and plain verbs ("leave", "call", "give"), in one sentence, in any
+order, none of its words denied, a plain verb said where the option has one, six letters at
+least ("call me when the driver arrives": `call_on_arrival`; "give it to the neighbours":
+`leave_with_neighbor`; "door" alone names nothing). An
 option named in another sentence than the list's own options ("PX-1: leave at door. PX-2: ring the
 bell"), or with an identifier between them ("PX-1 no knock, PX-2 leave at door": another parcel's
 words), is left to its own call; so is every list where the model's options are not named this
@@ -37,6 +42,8 @@ from llm_mcp.chat.types import Resolver, ToolCall, normalize
 GAP = 3  # other words, at most, between two words of an option
 SMALL = {"a", "an", "the", "at", "on", "in", "of", "to", "for", "by", "with", "and", "or", "from"}
 NOT = {"not", "never", "dont", "t", "without", "cannot"}  # "t": of "don't", "won't", "can't"
+# verbs that say little of which option is meant: "leave" it with, "call" me, "give" it to
+PLAIN = {"leave", "call", "give", "send", "take", "make", "keep", "have", "with", "from", "into", "only"}
 
 
 def completed(call: ToolCall, schema: dict, text: str) -> ToolCall:
@@ -114,11 +121,45 @@ class Words:
                 found.append((start, self.sentence[start]))
         return found
 
+    def mentioned(self, option: Any) -> list[tuple[int, int]]:
+        """Where a sentence says every word of `option` but its small words and plain verbs, each
+        alike up to its ending, and denies none of its words ("call me when the driver arrives"
+        for `call_on_arrival`, "give it to the neighbours" for `leave_with_neighbor`; not "don't
+        leave it at the door"), and a plain verb where the option has one ("the driver arrives at
+        noon" asks for no call): (word position of the first, sentence) of each. Words of six
+        letters at least ("door" alone says too little: "knock on the door"); an option that says
+        no ("no_knock") is left to `named`."""
+        split = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(option)).lower()
+        words = re.findall(r"[a-z0-9]+", split)
+        want = [w for w in words if len(w) >= 4 and w not in SMALL and w not in PLAIN]
+        if sum(map(len, want)) < 6 or words[0] in ("no", "dont", "never", "without"):
+            return []  # "door" alone says too little ("knock on the door")
+
+        def alike(word: str, ws: list[str]) -> bool:
+            return any(_alike(word, w) or _alike(stem(word), w) for w in ws)
+
+        spots: dict[int, list[int]] = {}
+        denied = set()  # sentences that deny a word of the option, its verb too ("don't leave it …")
+        for at, word in enumerate(self.words):
+            if alike(word, words):
+                spots.setdefault(self.sentence[at], []).append(at)
+                if self.negated(at):
+                    denied.add(self.sentence[at])
+        verb = any(w in PLAIN for w in words)  # the option has one: the sentence says one too, any
+        return [(places[0], sentence) for sentence, places in spots.items() if sentence not in denied
+                and all(any(alike(self.words[at], [w]) for at in places) for w in want)
+                and (not verb or any(w in PLAIN for k, w in enumerate(self.words) if self.sentence[k] == sentence))]
+
     def negated(self, at: int) -> bool:
         """Does a "not", "never", "don't", "without" or "no need to" come at most three words
         before the word at `at`, in its sentence?"""
         before = [self.words[k] for k in range(max(0, at - 3), at) if self.sentence[k] == self.sentence[at]]
         return bool(NOT & set(before)) or before[-3:] == ["no", "need", "to"]
+
+
+def stem(word: str) -> str:
+    """A word without its plural's ending ("parcels" → "parcel", "boxes" → "box", "arrives" → "arriv")."""
+    return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
 
 
 def _alike(word: str, want: str) -> bool:

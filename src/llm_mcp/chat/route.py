@@ -157,16 +157,13 @@ def unhoused(call: ToolCall, schema: dict, options: dict[str, set[str]], stated)
                for o in theirs)
 
 
-_PLAIN = {"leave", "call", "give", "send", "take", "make", "keep", "have", "with", "from", "into", "only"}
-
-
 def _mentioned(option: str, stated) -> bool:
     """Does the conversation say a word of `option` of four letters or more, but a plain verb,
     alike up to its ending ("neighbours" for `leave_with_neighbor`, "arrives" for `call_on_arrival`)?"""
-    from llm_mcp.chat.options import _alike
+    from llm_mcp.chat.options import PLAIN, _alike
 
     words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", option).lower())
-    return any(_alike(s, w) for w in words if len(w) >= 4 and w not in _PLAIN for s in stated.stems)
+    return any(_alike(s, w) for w in words if len(w) >= 4 and w not in PLAIN for s in stated.stems)
 
 
 def invented(call: ToolCall, schema: dict, schemas: dict[str, dict], stated) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 from llm_mcp.chat import mentions
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.options import Words
+from llm_mcp.chat.options import Words, stem  # noqa: F401 (stem: shared by the rules that import it from here)
 from llm_mcp.chat.types import Message, normalize
 
 COPIED = ("identifier", "email", "phone", "url", "uuid")  # kinds a value can only be copied as
@@ -93,10 +93,11 @@ class Stated:
 
     def names_loosely(self, option: str, options: list = ()) -> bool:
         """Does the conversation name an enum's option at all: loosely (chat/options.py `Words`:
-        "mornings" for `morning`, "arrive" for `call_on_arrival`; not after a negation), with a
+        "mornings" for `morning`, "arrive" for `call_on_arrival`; not after a negation; or its
+        words but plain verbs in one sentence, "give it to the neighbours"), with a
         word misspelt ("celcius"), or by its initial in capitals where no other of `options`
         shares it ("degrees C", "°F")?"""
-        if self.loose.named(option):
+        if self.loose.named(option) or self.loose.mentioned(option):
             return True
         initial = option[:1].upper()
         if initial.isalpha() and initial not in "AI" and [str(o)[:1].upper() for o in options].count(initial) == 1 \
@@ -150,11 +151,6 @@ def own_numbers(name: str, spec: dict, stated: Stated) -> list:
         found = [m.readings[0] for m in stated("quantity") if stem(m.noun) in words]
     return [int(n) if float(n).is_integer() else n for n in found
             if spec.get("type") == "number" or float(n).is_integer()]
-
-
-def stem(word: str) -> str:
-    """A word without its plural's ending ("parcels" → "parcel", "boxes" → "box")."""
-    return re.sub(r"(?<=[a-z]{3})e?s$", "", word)
 
 
 def call_key(name: str, arguments: dict) -> tuple:
