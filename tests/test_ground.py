@@ -539,7 +539,8 @@ def test_a_required_currency_or_number_from_nowhere_is_asked_for():
         "To call convert I need the from currency and to currency: what are they?"
     assert checked("what does the code CHF stand for", 12.99, "CHF", "GBP") == \
         "To call convert I need the amount: what is it?"
-    # a number word, "a couple", "a dollar" (1): the model may have worked it out
+    # a code in lower case; a number word, "a couple", "a dollar" (1): the model may have worked it out
+    assert checked("99.99 usd -> inr?", 99.99, "USD", "INR")["from_currency"] == "USD"
     assert checked("convert ten euros to dollars", 10, "EUR", "USD")["amount"] == 10
     assert checked("convert a couple of quid to euros", 2, "GBP", "EUR")["amount"] == 2
     assert checked("what's a dollar in euros", 1, "USD", "EUR")["amount"] == 1

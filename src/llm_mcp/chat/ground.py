@@ -192,8 +192,9 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
             missing[name] = "number"
         if spec.get("type") != "string" or not isinstance(value, str) or "enum" in spec:
             continue
-        if name in required and kind_of(name, spec) == "currency" and not stated("currency"):
-            missing[name] = "currency"
+        if name in required and kind_of(name, spec) == "currency" and not stated("currency") \
+                and not re.search(rf"(?<!\w){re.escape(value.strip())}(?!\w)", stated.text, re.I):
+            missing[name] = "currency"  # (a code in lower case, "usd -> inr", is one)
         copied = copied_kind(name, spec)
         if not copied and mentions.shape(value) in shapes and normalize(value) not in said:
             missing[name] = "identifier"
