@@ -156,6 +156,23 @@ def test_a_call_that_repeats_one_of_the_reply_is_sent_back_unless_the_request_sa
         assert not repeated(quote, made, Stated([{"role": "user", "content": text}])), text
 
 
+def test_a_reply_decoded_again_keeps_the_tool_sent_back_out_where_the_kept_text_calls_it(smol_tokenizer):
+    import torch
+
+    from llm_mcp.chat.guide import RedoGuide
+
+    fmt = ChatFormat(smol_tokenizer, "hermes")
+    kept = '<tool_call>{"name": "get_quote", "arguments": {"symbol": "MSFT"}}</tool_call>\n'
+    guide = RedoGuide(fmt.guide(TOOLS, ("get_quote",)), fmt.guide(TOOLS), len(kept))
+    logits = torch.zeros(len(smol_tokenizer))
+    guide.apply(logits, kept + '<tool_call>{"name": "')
+    # the guide without get_quote is not released by the kept call to it: it still holds the name
+    assert not guide.first.released
+    allowed = {smol_tokenizer.decode([i]) for i in torch.nonzero(logits == 0).flatten().tolist()}
+    assert allowed and not any(t and "get_quote".startswith(t) for t in allowed)
+    assert any(t and "find_store".startswith(t) for t in allowed)
+
+
 def test_the_stream_stops_at_a_call_sent_back_and_a_whole_reply_keeps_it(smol_tokenizer):
     fmt = ChatFormat(smol_tokenizer, "hermes")
     reply = ('Sure.\n<tool_call>{"name": "cancel_order", "arguments": {"order_id": "QX-20931"}}</tool_call>\n'

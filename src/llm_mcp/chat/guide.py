@@ -164,14 +164,17 @@ class CallGuide:
 
 class RedoGuide:
     """The guide of a reply decoded again from `at` (serve/decode.py, chat/route.py): `first`
-    (the tools but the one sent back) until the first call after `at` closes, `rest` (all of
-    them) after it."""
+    (the tools but the one sent back), fed the text from `at` on, until the first call after
+    `at` closes; `rest` (all of them, the whole text) after it."""
 
     def __init__(self, first: CallGuide, rest: CallGuide, at: int):
         self.first, self.rest, self.at = first, rest, at
 
     def apply(self, logits, text: str) -> None:
-        (self.rest if CLOSE in text[self.at:] else self.first).apply(logits, text)
+        if CLOSE in text[self.at:]:
+            self.rest.apply(logits, text)
+        else:  # from `at` only: the kept text may hold a call to the tool sent back (a repeat)
+            self.first.apply(logits, text[self.at:])
 
 
 def apply_guide(logits, guide: CallGuide | RedoGuide, text: str) -> None:
