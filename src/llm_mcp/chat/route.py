@@ -31,10 +31,10 @@ stands.
 And a call with no place where an address goes (`unhoused`): asked "please call me when the
 driver arrives" about a parcel, the model may answer `redirect_parcel(new_address="I'm not able
 to call you")`, or for "give it to the neighbours" `new_address="The neighbours"`: an address
-parameter's value without a digit (no house number, no postcode) or only a day ("2023-03-29"), where the conversation states
-no street address, while it says a word of an option of another tool's enum ("arrives":
-`call_on_arrival`, "neighbours": `leave_with_neighbor`; alike up to its ending, chat/options.py)
-that the called tool does not have. The user asked for that other tool; the call is sent back.
+parameter's value without a digit (no house number, no postcode) or only a day ("2023-03-29"),
+where the conversation states no street address, while it says a word of an option of another
+tool's enum ("arrives": `call_on_arrival`, "neighbours": `leave_with_neighbor`; alike up to its
+ending, chat/options.py) that the called tool does not have. The user asked for that other tool; the call is sent back.
 
 And a call that makes a value up while the request's own values go unused (`stranded`): asked
 "PX-902716: push it back to 2027-11-01", the model may answer `set_delivery_instructions(
@@ -44,9 +44,8 @@ new_date="2022-04-04")`, a day from nowhere; asked for "a twenty kilo suitcase â
 option?", `find_drop_off_points(max_results=20)`, a weight counted as results. Each call makes
 something up (`invented`: a value chat/ground.py would ask about, a list of an enum's options
 none of which the request names, a number said only with another parameter's unit, a day where
-an address goes), and the
-request states a day, a street address or a measure ("twenty kilo") that the call's tool has no
-parameter for and that another tool requires. The call is sent back. A call that makes nothing
+an address goes), and the request states a day, a street address or a measure ("twenty kilo")
+that the call's tool has no parameter for and that another tool requires. The call is sent back. A call that makes nothing
 up stands, so a request of two intents keeps its first call ("track PX-1 and move it to
 2027-11-01": `track_parcel` leaves the day to the next call).
 
@@ -142,9 +141,9 @@ def enum_options(tools: list[dict]) -> dict[str, set[str]]:
 
 
 def unhoused(call: ToolCall, schema: dict, options: dict[str, set[str]], stated) -> bool:
-    """Does `call` put words without a digit, or a day, where an address goes, where the conversation states
-    no street address but names an option of another tool's enum that the call's tool lacks (see
-    the module doc)? `options`: `enum_options`; `stated`: chat.stated.Stated."""
+    """Does `call` put words without a digit, or a day, where an address goes, where the
+    conversation states no street address but names an option of another tool's enum that the
+    call's tool lacks (see the module doc)? `options`: `enum_options`; `stated`: chat.stated.Stated."""
     resolve = Resolver(schema)
     homeless = [name for name, spec in (resolve(schema).get("properties") or {}).items()
                 if kind_of(name, resolve(spec)) == "address" and resolve(spec).get("type") == "string"
@@ -170,8 +169,7 @@ def invented(call: ToolCall, schema: dict, schemas: dict[str, dict], stated) -> 
     """Does `call` make a value up beyond what chat/ground.py asks about (see the module doc): a
     list of an enum's options none of which the conversation names even loosely, or a number it
     says only with another parameter's unit ("twenty kilo" as `max_results`), or a day where an
-    address goes? `schemas`: every
-    tool's parameters by name."""
+    address goes? `schemas`: every tool's parameters by name."""
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     for name, value in call.arguments.items():
