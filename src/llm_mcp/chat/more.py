@@ -367,8 +367,8 @@ def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any, fla
             continue
         if spec.get("type") in ("integer", "number") and _free_numbers(name, schema, arguments, made, stated):
             return True
-        if _loose_list(spec, resolve) and any(stated.names_loosely(o, _loose_list(spec, resolve))
-                                              and o not in _held(made, arguments) for o in _loose_list(spec, resolve)):
+        options = _loose_list(spec, resolve)
+        if options and any(stated.names_loosely(o, options) for o in set(options) - set(_held(made, arguments))):
             return True  # a list of options, one named loosely ("call me when the driver arrives")
         if spec.get("type") == "boolean" and flag_said(name, flags, stated):
             return True

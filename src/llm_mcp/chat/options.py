@@ -42,6 +42,7 @@ from llm_mcp.chat.types import Resolver, ToolCall, normalize
 GAP = 3  # other words, at most, between two words of an option
 SMALL = {"a", "an", "the", "at", "on", "in", "of", "to", "for", "by", "with", "and", "or", "from"}
 NOT = {"not", "never", "dont", "t", "without", "cannot"}  # "t": of "don't", "won't", "can't"
+SAYS_NO = ("no", "dont", "never", "without")  # an option's first word that makes it a "no" ("no_knock")
 # verbs that say little of which option is meant: "leave" it with, "call" me, "give" it to
 PLAIN = {"leave", "call", "give", "send", "take", "make", "keep", "have", "with", "from", "into", "only"}
 
@@ -102,7 +103,7 @@ class Words:
         if not want:
             return []
         # an option that says no ("no_knock") is named by its own words, or by the rest denied ("don't knock")
-        denied = want[1:] if want[0] in ("no", "dont", "never", "without") and len(want) > 1 else None
+        denied = want[1:] if want[0] in SAYS_NO and len(want) > 1 else None
         found = []
         for start, word in enumerate(self.words):
             if denied and _alike(word, denied[0]) and self.negated(start):
@@ -132,7 +133,7 @@ class Words:
         split = re.sub(r"([a-z])([A-Z])", r"\1 \2", str(option)).lower()
         words = re.findall(r"[a-z0-9]+", split)
         want = [w for w in words if len(w) >= 4 and w not in SMALL and w not in PLAIN]
-        if sum(map(len, want)) < 6 or words[0] in ("no", "dont", "never", "without"):
+        if sum(map(len, want)) < 6 or words[0] in SAYS_NO:
             return []  # "door" alone says too little ("knock on the door")
 
         def alike(word: str, ws: list[str]) -> bool:
