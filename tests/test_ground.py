@@ -173,6 +173,7 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     assert read(mentions.languages, "put it in Scottish Gaelic, norwegian or KOREAN") == \
         [("Scottish Gaelic",), ("Norwegian",), ("Korean",)]
     assert read(mentions.languages, "in korean", True) == [("ko",)]
+    assert read(mentions.languages, "how many korean won for 100 swiss francs, in japanese yen?") == []  # money
     # lengths of time, in seconds
     assert read(mentions.durations, "1 hour 15 minutes, half an hour, an hour and a half, 90 min, 1h15, "
                 "two and a half hours, 45 sec; 5 m of cable") == [(4500,), (1800,), (5400,), (9000,), (45,)]
@@ -544,3 +545,4 @@ def test_a_required_currency_or_number_from_nowhere_is_asked_for():
     assert checked("convert ten euros to dollars", 10, "EUR", "USD")["amount"] == 10
     assert checked("convert a couple of quid to euros", 2, "GBP", "EUR")["amount"] == 2
     assert checked("what's a dollar in euros", 1, "USD", "EUR")["amount"] == 1
+

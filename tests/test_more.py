@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.stated import Stated
-from llm_mcp.chat.more import another_option, fits, kept, untaken, wanted
+from llm_mcp.chat.more import another_option, fits, kept, takers, wanted
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -59,6 +59,29 @@ def test_a_call_asked_for_is_kept_only_if_it_asks_for_something_new():
     made = [ToolCall("get_quote", {"symbol": "ORCL"})]
     assert not _fits(ToolCall("get_quote", {"symbol": "top 5 only"}), made, "ORCL quote, top 5 only")
 
+    # a number held as digits inside another call's words ("10am" for "10:00") is no new one
+    said = "lockers near 14 Elm Road"
+    assert not takers(TOOLS, [ToolCall("find_lockers", {"city": "14 Elm Road"})], Stated([{"role": "user", "content": said}]))
+    assert takers(TOOLS, [ToolCall("find_lockers", {"city": "Elm Road"})], Stated([{"role": "user", "content": said}])) \
+        == {"book_parking", "exchange"}  # 14 is held by no call: their required numbers could take it
+
+    # a value said only inside free text a call holds (the text to translate) is that request's
+    said = "translate 'a table for two by the window' to Portuguese"
+    made = [ToolCall("translate", {"text": "a table for two by the window", "language": "Portuguese"})]
+    assert not takers(TOOLS, made, Stated([{"role": "user", "content": said}]))
+    assert not _fits(ToolCall("book_parking", {"city": "Lisbon", "hours": 2}), made, said + " and park in Lisbon")
+    assert _fits(ToolCall("book_parking", {"city": "Lisbon", "hours": 2}), made, said + ", park 2 hours in Lisbon")
+
+    # another tool's option is no free value ("Celsius" where a language goes, after the weather)
+    said = "how warm is it in Lima? Celsius please, and say thanks in Spanish"
+    weather = ToolCall("weather", {"city": "Lima", "unit": "celsius"})
+    translate = {"type": "object", "required": ["text", "language"], "properties": {
+        "text": {"type": "string"}, "language": {"type": "string", "description": "Target language"}}}
+    for value, kept in [("Celsius", False), ("Spanish", True)]:
+        call = ToolCall("translate", {"text": "thanks", "language": value})
+        assert fits(call, translate, [weather], Stated([{"role": "user", "content": said}]),
+                    others={"celsius", "fahrenheit"}) is kept
+
     # readings count as said: a currency's code for its name, a number in words
     said = "change forty pounds into yen, and forty into euros"
     made = [ToolCall("exchange", {"amount": 40, "sell_currency": "GBP", "buy_currency": "JPY"})]
@@ -76,16 +99,22 @@ def test_a_tool_the_request_names_that_no_call_is_to_is_something_new():
     assert named("park in Lyon for 3 hours, then find me lockers there") == {"book_parking", "find_lockers"}
     assert named("anything open late near me?") == {"find_lockers"}
     assert named("can you book something or find something?") == set()
+    assert named("where can I park this week") == {"book_parking"}  # alike up to an ending
+    shops = _tool("find_shops", ["city"], city={"type": "string"}, open_weekends={"type": "boolean"})
+    assert names([shops, QUOTES], Stated([{"role": "user", "content": "any open at weekends?"}])) == {"find_shops"}
+    assert names([shops, QUOTES], Stated([{"role": "user", "content": "I moved last week"}])) == set()  # no weekend
+    timer = _tool("start_timer", ["minutes"], minutes={"type": "integer"})
+    assert names([timer, QUOTES], Stated([{"role": "user", "content": "same time tomorrow"}])) == set()  # no timer
     said = "park in Lyon for 3 hours, and show me lockers in Lyon too"
     stated = Stated([{"role": "user", "content": said}])
     made = [ToolCall("book_parking", {"city": "Lyon", "hours": 3})]
-    assert untaken(TOOLS, made, stated, named(said))  # lockers are named, no call is to them
+    assert takers(TOOLS, made, stated, named(said)) == {"find_lockers"}  # named, no call is to them
     locker = ToolCall("find_lockers", {"city": "Lyon"})
     assert fits(locker, LOCKERS["parameters"], made, stated, named=True)
     assert not fits(locker, LOCKERS["parameters"], made, stated)  # not named: a city alone is free words
     assert not fits(ToolCall("find_lockers", {"city": "Paris"}), LOCKERS["parameters"], made, stated, named=True)
     assert not fits(locker, LOCKERS["parameters"], [*made, locker], stated, named=True)  # a call is to them
-    assert not untaken(TOOLS, [*made, locker], stated, named(said))
+    assert not takers(TOOLS, [*made, locker], stated, named(said))
 
 
 def test_an_item_of_a_list_of_names_that_no_call_holds_is_something_new():
@@ -98,14 +127,14 @@ def test_an_item_of_a_list_of_names_that_no_call_holds_is_something_new():
     said = "find lockers in Berlin, Vienna and Prague"
     stated = Stated([{"role": "user", "content": said}])
     made = [ToolCall("find_lockers", {"city": "Berlin"}), ToolCall("find_lockers", {"city": "Prague"})]
-    assert untaken(TOOLS, made, stated)
+    assert takers(TOOLS, made, stated) == {"find_lockers"}  # the tool of the calls that hold the list's items
     assert fits(ToolCall("find_lockers", {"city": "Vienna"}), LOCKERS["parameters"], made, stated)
     assert not fits(ToolCall("find_lockers", {"city": "Paris"}), LOCKERS["parameters"], made, stated)
     done = [*made, ToolCall("find_lockers", {"city": "Vienna"})]
-    assert not untaken(TOOLS, done, stated)
+    assert not takers(TOOLS, done, stated)
     # a list no call holds an item of is no list of this reply's
-    assert not untaken(TOOLS, [ToolCall("book_parking", {"city": "Lyon", "hours": 2})],
-                       Stated([{"role": "user", "content": "park in Lyon for 2 hours, with Ann and Bob"}]))
+    assert not takers(TOOLS, [ToolCall("book_parking", {"city": "Lyon", "hours": 2})],
+                      Stated([{"role": "user", "content": "park in Lyon for 2 hours, with Ann and Bob"}]))
 
 
 def test_an_option_the_request_names_that_no_call_holds_is_something_new():
@@ -122,7 +151,7 @@ def test_an_option_the_request_names_that_no_call_holds_is_something_new():
         return fits(call, schema, made, Stated([{"role": "user", "content": said}]))
 
     def asks(made: list[ToolCall], said: str) -> bool:
-        return untaken(tools, made, Stated([{"role": "user", "content": said}]))
+        return bool(takers(tools, made, Stated([{"role": "user", "content": said}])))
 
     said = "4 kg from Leeds, standard vs express?"
     made = [ToolCall("ship_quote", {"origin": "Leeds", "kg": 4, "speed": "express"})]
@@ -141,6 +170,17 @@ def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     # an identifier not of its example's shape is none, though said ("my office" is no parcel id)
     assert not new(ToolCall("handover", {"parcel_id": "my office", "steps": ["call_on_arrival"]}), made, said)
     assert not asks([ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["call_on_arrival"]})], said)
+    # a list's options named loosely ("ring the bell") after a call that holds the id: the
+    # tool with that list is the one to ask; its call is new for the options each named so
+    track = _tool("track", ["parcel_id"], parcel_id={"type": "string", "description": "Parcel id, like PX-482913"})
+    tools.append(track)
+    said = "track PX-550913, and the driver should ring the bell"
+    made = [ToolCall("track", {"parcel_id": "PX-550913"})]
+    assert takers(tools, made, Stated([{"role": "user", "content": said}])) == {"handover"}
+    assert new(ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["ring_bell"]}), made, said)
+    assert not new(ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["ring_bell", "call_on_arrival"]}),
+                   made, said)  # "call on arrival" is said nowhere
+    assert not asks(made, "track PX-550913, and the driver should not ring the bell")
 
 
 def test_an_asked_call_that_repeats_one_takes_the_option_named_that_no_call_holds():
@@ -267,6 +307,54 @@ def test_a_call_asked_for_that_repeats_one_is_dropped_and_the_reply_stands(tiny_
     assert more.calls == plain.parsed.calls and row.finish_reason == "stop"
     assert row.stream.text().rstrip() == plain.raw.rstrip() and row.tokens <= plain.completion_tokens
     assert sum(isinstance(e, CallEvent) for e in events) == 1
+
+
+def test_a_call_asked_for_and_dropped_is_asked_for_again_off_its_tool(tiny_llama):
+    """Taught to answer with the ORCL quote (twice as often) or the lockers call, the model stops
+    after the quote; asked for one more, held to the tools that could take what is left (IBM, the
+    lockers named), it repeats the quote. The decoder goes back and asks again, the guide holding
+    the call off the quote tool, and the model's call to the lockers is kept."""
+    from conftest import taught
+    from transformers import AutoTokenizer
+
+    from llm_mcp.serve.decode import Decoder, Row, decode_all
+    from llm_mcp.serve.generate import generate_reply
+
+    fmt = ChatFormat(AutoTokenizer.from_pretrained(tiny_llama), "hermes")
+    messages = [{"role": "user", "content": "quote for ORCL and IBM, and lockers in Leeds"}]
+    tools = [QUOTES, LOCKERS]
+    orcl = {"name": "get_quote", "arguments": {"symbol": "ORCL"}}
+    model = taught(tiny_llama, fmt, messages, tools,
+                   [[orcl], [orcl], [{"name": "find_lockers", "arguments": {"city": "Leeds"}}]], steps=240)
+    plain = generate_reply(model, fmt, messages, tools, max_new_tokens=120, grounded=False)
+    assert [c.name for c in plain.parsed.calls] == ["get_quote"]
+    row = Row(fmt.prompt_ids(messages, tools), fmt, max_new_tokens=120, guide=fmt.guide(tools),
+              tools=tools, messages=messages)
+    decode_all(Decoder(lambda: model), [row], batch=1)
+    assert row.asked == 2 and row.unasked == ("get_quote",)  # ORCL again: dropped, then asked off get_quote
+    reply = row.stream.finish()
+    assert [(c.name, c.arguments) for c in reply.calls] == [("get_quote", {"symbol": "ORCL"}),
+                                                           ("find_lockers", {"city": "Leeds"})]
+    assert row.stream.parser.added == 1 and fmt.parse(row.stream.text(), tools, messages).calls == reply.calls
+
+
+def test_a_value_the_request_labels_that_no_value_holds_is_asked_for():
+    timer = _tool("start_timer", ["minutes"], minutes={"type": "integer", "description": "How long"},
+                  label={"type": "string", "description": "What it is for"})["parameters"]
+
+    def ask(said: str, made: list | None = None, **arguments) -> bool:
+        return wanted(timer, arguments, made or [], Stated([{"role": "user", "content": said}]))
+
+    def keep(said: str, label: str) -> bool:
+        return kept("label", timer, {"minutes": 20, "label": label}, [], Stated([{"role": "user", "content": said}]))
+
+    said = "weather in Oslo, and a 20 minute timer labelled 'green tea'"
+    assert ask(said, minutes=20)
+    assert keep(said, "green tea") and keep(said, "tea")  # a part is taken whole (chat/labels.py)
+    assert not keep(said, "coffee")
+    assert not ask("weather in Oslo, and a 20 minute timer", minutes=20)  # nothing labelled
+    assert not ask(said, [ToolCall("start_timer", {"minutes": 5, "label": "green tea"})], minutes=20)  # held
+    assert not ask("a 20 minute timer labelled 'tea', no, labelled 'coffee'", minutes=20)  # labelled twice
 
 
 def test_an_argument_is_asked_for_and_kept_only_where_the_request_grounds_it():

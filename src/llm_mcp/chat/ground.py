@@ -114,7 +114,7 @@ from llm_mcp.chat.clauses import elsewhere, from_own_part
 from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.labels import whole
-from llm_mcp.chat.more import (Dropped, another_option, fits, flag_said, flag_told, flag_words, kept, names, untaken,
+from llm_mcp.chat.more import (Dropped, another_option, fits, flag_said, flag_told, flag_words, kept, names, takers,
                                wanted)
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.places import place
@@ -277,16 +277,17 @@ class Grounder:
         if (self.redo or asked) and (missing or invented(call, schema, self.schemas, stated)) \
                 and stranded(call, self.schemas, stated):
             return Dropped(call) if asked else Redo(call)
-        if asked and (missing or not fits(call, schema, made, stated, call.name in self.named)):
+        others = {o for name, options in self.options.items() if name != call.name for o in options}
+        if asked and (missing or not fits(call, schema, made, stated, call.name in self.named, others)):
             return Dropped(call)
         if missing:
             return question(call, missing)
         made.append(call)
         return call
 
-    def untaken(self) -> bool:
-        """Is a value stated that no call holds yet, that one more call could take? (chat/more.py)"""
-        return untaken(self.tools, self.made, self.stated, self.named)
+    def takers(self) -> set[str]:
+        """The tools that could take a value stated that no call holds yet (chat/more.py)."""
+        return takers(self.tools, self.made, self.stated, self.named)
 
     def wanted(self, call: ToolCall) -> bool:
         """Does `call`, closing with its arguments, leave out one the conversation may fill? (chat/more.py)"""

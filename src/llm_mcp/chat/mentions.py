@@ -198,9 +198,12 @@ def _currency_spans(text: str, lower: bool = False) -> list[tuple[int, int, tupl
 
 def languages(text: str, codes: bool = False) -> list[Mention]:
     """Languages named in the text ("korean", "Brazilian Portuguese" → "Portuguese"), as CLDR's
-    English names of the ISO 639-1 languages (Babel), or as their codes ("ko") with `codes`."""
+    English names of the ISO 639-1 languages (Babel), or as their codes ("ko") with `codes`; not
+    a word of a currency's name ("korean won", "japanese yen")."""
     names = _language_names()
-    words = re.findall(r"[^\W\d_]+", text.lower())
+    money = [range(start, end) for start, end, _ in _currency_spans(text)]
+    words = [m.group(0) for m in re.finditer(r"[^\W\d_]+", text.lower())
+             if not any(m.start() in span for span in money)]
     found, i = [], 0
     while i < len(words):
         pair = " ".join(words[i:i + 2])

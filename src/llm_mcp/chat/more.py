@@ -19,10 +19,14 @@ ends where the model ended it:
 "Something new": every required argument (but booleans and enums) holds a value the
 conversation states, and at least one of them is a value of a kind with a form of its own
 (`typed`: a number, an address, an identifier or ticker, a day, a time, a currency, a language)
-that no call of the reply holds or contains; or the call holds an option of one of its enums
-that the conversation names in the option's own words and no call holds ("standard vs express"
-answered with express alone; "… and tell the driver to call on arrival", `call_on_arrival`,
-after a redirect); or the call is to a tool the conversation names that no call is to (`names`:
+that no call of the reply holds or contains (as a value, or as digits inside one: "10am" is held
+by "10:00", "14" by "14 Rue Oberkampf"), said outside the free text the reply's calls hold
+(`_outside`: "translate 'a table for two by the window'" asks for no two-minute timer); or the
+call holds an option of one of its enums that the conversation names in the option's own words
+and no call holds ("standard vs express" answered with express alone; "… and tell the driver to
+call on arrival", `call_on_arrival`, after a redirect), or a list of an enum's options each
+named even loosely, one no call holds ("… the driver should ring the bell", `ring_bell`, after
+a `track_parcel`); or the call is to a tool the conversation names that no call is to (`names`:
 "… and show me the nearest drop-off points in Stockholm too" after a pickup); or it holds an
 item of a list of names the conversation says that no call holds, where a call holds another
 ("weather in Berlin, Vienna and Prague" answered for Berlin and Prague: Vienna); a call that
@@ -36,10 +40,18 @@ Free words alone are no sign of another request: in a chatty message any phrase 
 a query or a title ("I'm European, so celsius" → `get_weather(location="European")`), so a second
 city or query is left to the model unless a named tool or a list says so. One is
 asked for only where the conversation states such a value, names such an option or tool, or says
-such a list, that no call holds yet (`untaken`: else nothing could be kept, and the decoding would
-be spent for nothing).
+such a list, that no call holds yet (`takers`: else nothing could be kept, and the decoding would
+be spent for nothing), and the guide holds it to the tools that could take such a value (those
+`takers` gives). A call asked for and dropped is asked for again in its place (serve/decode.py
+`Row.ask_again`: the reply goes back to before it), the guide holding it off the dropped call's
+tool, where another tool could take what is left:
+
+    quote for ORCL and IBM, and lockers in Leeds          (could take what is left: get_quote, find_lockers)
+        get_quote(ORCL)                                + get_quote(ORCL)                dropped (a repeat)
+                                                       + find_lockers(city="Leeds")     kept (asked off get_quote)
+
 A kept call is followed by the model's own choice to stop or go on; a reply asks for at most
-`MAX_MORE`.
+`MAX_MORE` (asked again counts).
 
 The same goes for an argument. Where the model closes a call's arguments leaving out an optional
 parameter the conversation may fill (`wanted`: a number it states that no argument of the reply
@@ -49,12 +61,14 @@ words of the name, and of the description that neither the tool nor another para
 a person's name it states that no string of the reply holds, for a parameter of people's
 names; an option of its enum the conversation names and no value holds, not in a greeting; for
 a list of an enum's options, one it names even loosely that no value holds, "call me when the
-driver arrives" for `call_on_arrival`),
+driver arrives" for `call_on_arrival`; for free text, a value it labels once with a word of the
+parameter's name that no value holds, "a 20 minute timer labelled 'tea'", chat/labels.py),
 the decoder writes `, "` in place of the closing brace and the model names
 one more argument (the guide holds it to the parameters still open) and writes its value. The
 argument is kept only if the conversation grounds it (`kept`): a number it states that no other
 argument holds, a yes/no it says a word about, an option it names, a list of options each
-named loosely, such a name (two words or more, word for word); else the call is made without it (the raw text keeps what the model
+named loosely, such a name (two words or more, word for word), the labelled value or a part of it
+(taken whole by chat/labels.py); else the call is made without it (the raw text keeps what the model
 wrote):
 
     find 3 drop-off points in Leeds
@@ -74,13 +88,14 @@ Only a decoder that can write into the reply does this (the local engine, `llm-m
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from llm_mcp.chat.kinds import kind_of
 from llm_mcp.chat.options import NOT, Words, _alike
-from llm_mcp.chat.stated import call_key, clock, copied_kind, dated, leaves, looks, name_words, own_numbers, stem
+from llm_mcp.chat.stated import Stated, call_key, clock, copied_kind, dated, leaves, looks, name_words, own_numbers, stem
 from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 MAX_MORE = 2  # calls asked for per reply beyond the model's own
@@ -96,20 +111,23 @@ class Dropped:
     call: ToolCall
 
 
-def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named: bool = False) -> bool:
+def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named: bool = False,
+         others: set[str] = frozenset()) -> bool:
     """Is `call`, asked for after the reply's calls `made`, one to keep (see the module doc)?
     `stated`: chat.stated.Stated, the conversation's values; `named`: does the conversation name
-    the call's tool (`names`)?"""
+    the call's tool (`names`)? `others`: the enum options of the other tools, no free value either
+    ("Celsius" as a language)."""
     resolve = Resolver(schema)
     top = resolve(schema)
     props = top.get("properties") or {}
     if call_key(call.name, call.arguments) in {call_key(m.name, m.arguments) for m in made}:
         return False
-    held = _held(made)
-    new = _named_free(_options(call.arguments, props, resolve), held, stated) \
+    held, rest = _held(made), _outside(made, stated)
+    new = _named_free(_options(call.arguments, props, resolve), held, rest) \
+        or _loose_free(props, resolve, held, rest, call.arguments) \
         or named and all(m.name != call.name for m in made) \
         or any(_words(v) in _unheld(made, stated) for v in call.arguments.values() if isinstance(v, str))
-    options = {_words(option) for option in _options(None, props, resolve)}
+    options = {_words(option) for option in [*_options(None, props, resolve), *others]}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
         value = call.arguments.get(name)
@@ -117,7 +135,8 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
             continue
         if not said(name, spec, value, stated) or _words(str(value)) in options or _unlike(name, spec, value):
             return False  # said nowhere, another parameter's option ("economy" as an origin), no id
-        new = new or (typed(name, spec, value) and not any(_holds(h, value) for h in held))
+        new = new or (typed(name, spec, value) and not any(_holds(h, value) for h in held)
+                      and said(name, spec, value, rest))
     return new
 
 
@@ -146,35 +165,41 @@ def _unlike(name: str, spec: dict, value: Any) -> bool:
     return example is not None and mentions.shape(str(value)) != mentions.shape(example)
 
 
-def untaken(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str] = frozenset()) -> bool:
-    """Does the conversation state a value no call of the reply holds, of a kind with a form of
-    its own, that some tool's required parameter takes, or name an option of a tool's enum in its
-    own words ("express", "call on arrival"), or name a tool no call is to (`named`: `names`)?
-    Where it does not, no call asked for could be kept (`fits`), and none is asked for."""
+def takers(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str] = frozenset()) -> set[str]:
+    """The tools that could take what the conversation states and no call of the reply holds: a
+    value of a kind with a form of its own that one of the tool's required parameters takes, an
+    option of one of its enums named in its own words ("express", "call on arrival"), the tool
+    itself named and no call to it (`named`: `names`), an item of a list a call's value is an
+    item of (that call's tool). Where there is none, no call asked for could be kept (`fits`),
+    and none is asked for; where there are, the guide holds a call asked for to them."""
     from llm_mcp.chat.kinds import example_of
 
-    if named - {m.name for m in made} or _unheld(made, stated):
-        return True
-    held = _held(made)
+    found = set(named) - {m.name for m in made}
+    if unheld := _unheld(made, stated):
+        lists = [items for items in ({_words(r) for r in m.readings} for m in stated("list")) if items & unheld]
+        found |= {m.name for m in made for v in leaves(m.arguments)
+                  if isinstance(v, str) and any(_words(v) in items for items in lists)}
+    held, stated = _held(made), _outside(made, stated)
     for tool in tools:
         schema = tool.get("parameters") or {}
         resolve = Resolver(schema)
         top = resolve(schema)
-        if _named_free(_options(None, top.get("properties") or {}, resolve), held, stated):
-            return True
+        props = top.get("properties") or {}
+        if _named_free(_options(None, props, resolve), held, stated) or _loose_free(props, resolve, held, stated):
+            found.add(tool["name"])
         for name in top.get("required") or []:
             spec = resolve((top.get("properties") or {}).get(name))
             if spec.get("type") in ("integer", "number"):
-                found = [m.readings for m in stated("number")]
+                values = [m.readings for m in stated("number")]
             elif (kind := kind_of(name, spec)) == "ticker":  # a word in capitals
-                found = [(w,) for w in re.findall(r"\b[A-Z]{2,5}\b", stated.text)]
+                values = [(w,) for w in re.findall(r"\b[A-Z]{2,5}\b", stated.text)]
             elif kind in TYPED and kind != "date-time":
-                found = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]
+                values = [m.readings for m in stated(kind, example_of(spec) if kind == "identifier" else None)]
             else:
                 continue
-            if any(not any(_holds(h, r) for h in held for r in readings) for readings in found):
-                return True
-    return False
+            if any(not any(_holds(h, r) for h in held for r in readings) for readings in values):
+                found.add(tool["name"])
+    return found
 
 
 # verbs of tools' names that say little of what a tool is for
@@ -188,9 +213,8 @@ def names(tools: list[dict], stated: Any) -> set[str]:
     "include"), four letters or more, that no other tool's name, nor the name of another tool's
     yes/no parameter, has ("drop" and "points" of `find_drop_off_points`, "signature" of its
     `signature_required`; not "parcel", which several parcel tools' names have), alike up to its
-    ending ("park" for `book_parking`: chat/options.py)."""
-    from llm_mcp.chat.options import _alike
-
+    ending ("park" for `book_parking`: chat/options.py), where what follows the part they share
+    is an ending in both (`_ENDINGS`: "week" is no word of `open_weekends`)."""
     def words(tool: dict) -> set[str]:
         props = (tool.get("parameters") or {}).get("properties") or {}
         flags = [n for n, spec in props.items() if isinstance(spec, dict) and spec.get("type") == "boolean"]
@@ -199,7 +223,21 @@ def names(tools: list[dict], stated: Any) -> set[str]:
 
     every = [words(t) for t in tools]
     return {t["name"] for k, t in enumerate(tools)
-            if any(_alike(w, s) for w in every[k] - set().union(*every[:k], *every[k + 1:]) for s in stated.stems)}
+            if any(_inflected(w, s) for w in every[k] - set().union(*every[:k], *every[k + 1:]) for s in stated.stems)}
+
+
+# what may follow the part two forms of a word share ("park", "parking"; "arrive", "arrival")
+_ENDINGS = {"", "s", "es", "e", "ed", "d", "ing", "er", "ers", "al", "ly", "y", "ies", "ied", "ion", "ions", "ation",
+            "ment", "able"}
+
+
+def _inflected(word: str, want: str) -> bool:
+    """Are `word` and `want` alike up to an ending (`_alike`), what follows their shared part an
+    ending in both, or "our" and "or" ("neighbour", "neighbor"; not "week", "weekend", nor "time",
+    "timer")?"""
+    common = os.path.commonprefix([word, want])
+    ends = {word[len(common):], want[len(common):]}
+    return _alike(word, want) and (ends <= _ENDINGS or ends == {"ur", "r"})
 
 
 def _unheld(made: list[ToolCall], stated: Any) -> set[str]:
@@ -225,6 +263,31 @@ def _options(arguments: dict | None, props: dict, resolve: Resolver) -> list[str
 def _named_free(options: list[str], held: list, stated: Any) -> bool:
     """Does the conversation name one of `options` in its own words that no value of `held` holds?"""
     return any(stated.names(option) and not any(_holds(h, option) for h in held) for option in options)
+
+
+def _outside(made: list[ToolCall], stated: Any) -> Any:
+    """The conversation without the free text the reply's calls hold (a value of three words or
+    more, as said: the text to translate, an email's body): what is said only there belongs to
+    that request ("translate 'a table for two by the window'" asks for no timer of two minutes)."""
+    text = stated.text
+    for value in _held(made):
+        if isinstance(value, str) and len(value.split()) >= 3:
+            text = re.sub(re.escape(value.strip()), " ", text, flags=re.IGNORECASE)
+    return stated if text == stated.text else Stated([{"role": "user", "content": text}])
+
+
+def _loose_free(props: dict, resolve: Resolver, held: list, stated: Any, arguments: dict | None = None) -> bool:
+    """Does a parameter of `props` that is a list of an enum's options have an option the
+    conversation names even loosely ("ring the bell first" for `ring_bell`) that no value of
+    `held` holds: any, or (with `arguments`) one of the list they hold, each of which it names so?"""
+    for name, spec in props.items():
+        options = _loose_list(resolve(spec), resolve)
+        chosen = options if arguments is None else arguments.get(name)
+        if options and isinstance(chosen, list) and chosen \
+                and (arguments is None or all(o in options and stated.names_loosely(o, options) for o in chosen)) \
+                and any(stated.names_loosely(o, options) and not any(_holds(h, o) for h in held) for o in chosen):
+            return True
+    return False
 
 
 def _held(made: list[ToolCall], arguments: dict | None = None) -> list:
@@ -275,7 +338,10 @@ def said(name: str, spec: dict, value: Any, stated: Any) -> bool:
 
 
 def _holds(held: Any, value: Any) -> bool:
-    """Does an earlier call's value `held` hold `value` (a number: equal; words: one inside the other)?"""
+    """Does an earlier call's value `held` hold `value` (a number: equal, or digits of it inside
+    words, "14 Rue Oberkampf", "10:00"; words: one inside the other)?"""
+    if isinstance(value, (int, float)) and isinstance(held, str):
+        return value in {float(d) for d in re.findall(r"\d+(?:\.\d+)?", held)}
     if isinstance(value, (int, float)) or isinstance(held, (int, float)):
         return isinstance(value, (int, float)) and isinstance(held, (int, float)) and held == value
     a, b = _words(str(held)), _words(str(value))
@@ -374,6 +440,8 @@ def wanted(schema: dict, arguments: dict, made: list[ToolCall], stated: Any, fla
             return True
         if spec.get("type") == "string" and kind_of(name, spec) == "person" and _free_names(arguments, made, stated):
             return True
+        if spec.get("type") == "string" and _free_label(name, spec, _held(made, arguments), stated):
+            return True  # a value the request labels that no value holds: "a 20 minute timer labelled 'tea'"
     return False
 
 
@@ -401,7 +469,20 @@ def kept(name: str, schema: dict, arguments: dict, made: list[ToolCall], stated:
         return said(name, spec, value, stated) and not any(v == value for v in _held(made, others))
     if isinstance(value, str) and kind_of(name, spec) == "person":
         return len(value.split()) >= 2 and any(_words(value) in _words(n) for n in _free_names(others, made, stated))
+    if isinstance(value, str) and (label := _free_label(name, spec, _held(made, others), stated)):
+        return bool(_words(value).strip()) and _words(value) in _words(label)  # a part: taken whole (labels.whole)
     return False
+
+
+def _free_label(name: str, spec: dict, held: list, stated: Any) -> str | None:
+    """The value the conversation labels once with a word of the free-text parameter's name
+    (chat/labels.py: "labelled 'tea'", "subject: Boiler broken") where no value of `held` holds it."""
+    from llm_mcp.chat.labels import FREE, labelled
+
+    if "enum" in spec or kind_of(name, spec) not in FREE:
+        return None
+    values = labelled(name, spec, stated.text)
+    return values[0] if len(values) == 1 and not any(_holds(h, values[0]) for h in held) else None
 
 
 def _loose_list(spec: dict, resolve: Resolver) -> list[str]:

@@ -239,6 +239,7 @@ class StreamParser:
         # one that asks for nothing new is dropped, the parser stops, `dropped` says where it began
         self.asked_from: int | None = None
         self.dropped: int | None = None
+        self.dropped_tool: str | None = None  # the tool of the call dropped (None: a block left open)
         self.added = 0  # calls asked for and kept
         # one more argument asked for (chat/more.py): (where its block began, the keys before it)
         self.arg_asked: tuple[int, tuple[str, ...]] | None = None
@@ -284,8 +285,12 @@ class StreamParser:
     def wants_more(self) -> bool:
         """Could one more call be kept here (chat/more.py): a reply of calls alone, and a value the
         conversation states that none of them holds?"""
-        untaken = getattr(self.ground, "untaken", None)
-        return self.only_calls and untaken is not None and untaken()
+        return self.only_calls and bool(self.takers())
+
+    def takers(self) -> set[str]:
+        """The tools that could take a value the conversation states and no call holds (chat/more.py)."""
+        takers = getattr(self.ground, "takers", None)
+        return takers() if takers is not None else set()
 
     @property
     def in_call(self) -> bool:
@@ -335,7 +340,7 @@ class StreamParser:
                 arg = next((k for k in call.arguments if k not in self.arg_asked[1]), None)
             checked = (self.ground(call, asked, arg) if asked or arg else self.ground(call)) if self.ground else call
             if isinstance(checked, Dropped):
-                self.dropped, self._buf = at, ""
+                self.dropped, self.dropped_tool, self._buf = at, call.name, ""
                 return
             if isinstance(checked, Redo):
                 if at is not None and self.redo_from is not None and at >= self.redo_from:

@@ -69,6 +69,8 @@ class Row:
     without: tuple = field(default=(), init=False)  # the tools sent back from the call at `redo_at`
     redo_at: int = field(default=-1, init=False)
     asked: int = field(default=0, init=False)  # call blocks opened beyond the model's own (chat/more.py)
+    unasked: tuple = field(default=(), init=False)  # the tools of calls asked for and dropped at `asked_at`
+    asked_at: int = field(default=-1, init=False)
     args_asked: int = field(default=0, init=False)  # arguments asked for beyond the model's own (chat/more.py)
     forced: list = field(default_factory=list, init=False)  # the next tokens, whatever the logits say
     finish_reason: str | None = None  # stop, length, cancelled, error
@@ -121,32 +123,75 @@ class Row:
         self.forced = self.fmt.fixed_ids(ARG_OPENING)
         self.args_asked += 1
 
-    def more(self) -> None:
-        """Write the opening of one more call block in place of the end of turn."""
+    def more(self, dropped: tuple = ()) -> None:
+        """Write the opening of one more call block in place of the end of turn, the guide holding
+        the call to the tools that could take what no call holds yet (chat/more.py `takers`), but
+        those `dropped` here."""
+        from llm_mcp.chat.guide import RedoGuide
         from llm_mcp.chat.more import OPENING
+        from llm_mcp.chat.types import normalize_tools
 
+        takers = self.stream.parser.takers() - set(dropped)
+        without = tuple(t["name"] for t in normalize_tools(self.tools) if t["name"] not in takers)
+        first, rest = self.fmt.guide(self.tools, without), self.fmt.guide(self.tools)
+        if first and rest:
+            self.guide = RedoGuide(first, rest, len(self.stream.seen))
         self.stream.ask()
         self.forced = self.fmt.fixed_ids(OPENING)
         self.asked += 1
 
+    def may_ask_again(self) -> bool:
+        """A call asked for was dropped: may one more be asked for in its place, off its tool
+        (chat/more.py)? Where room is left, and a tool besides those dropped there could take
+        what no call holds."""
+        from llm_mcp.chat.more import MAX_MORE
+
+        tool = self.stream.parser.dropped_tool
+        return tool is not None and self.asked < MAX_MORE and self._may_ask() \
+            and bool(self.stream.parser.takers() - {*self._unasked(), tool})
+
+    def ask_again(self) -> None:
+        """Go back to just before the call asked for and dropped, and ask for one more in its
+        place, the guide keeping it off that call's tool (and off those dropped at the same place
+        before)."""
+        at, tool = self._dropped_at(), self.stream.parser.dropped_tool
+        self.unasked, self.asked_at = (*self._unasked(), tool), at
+        self._go_back(at, self.unasked)
+        self.more(self.unasked)
+
+    def _dropped_at(self) -> int:
+        """Where the call asked for and dropped begins, the line break its opening writes included."""
+        at = self.stream.dropped
+        return at - 1 if self.stream.seen[:at].endswith("\n") else at
+
+    def _unasked(self) -> tuple:
+        """The tools of calls asked for and dropped where the one just dropped begins."""
+        return self.unasked if self._dropped_at() == self.asked_at else ()
+
     def redo(self) -> None:
-        """Go back to just before the call the stream sent back (chat/route.py): the reply's tokens
-        before it join the prompt, and the guide keeps the next call off its tool (and off those
-        sent back from the same place before)."""
+        """Go back to just before the call the stream sent back (chat/route.py), the guide keeping
+        the next call off its tool (and off those sent back from the same place before)."""
+        at, tool = self.stream.redo
+        self.without = (*(self.without if at == self.redo_at else ()), tool)
+        self.redo_at, self.redos = at, self.redos + 1
+        self._go_back(at, self.without)
+
+    def _go_back(self, at: int, without: tuple) -> None:
+        """The reply's tokens before `at` (in the text so far) join the prompt, and decoding goes
+        on from there, the guide keeping the next call off the tools `without`."""
         from llm_mcp.chat.guide import RedoGuide
         from llm_mcp.serve.generate import ReplyStream
 
-        at, tool = self.stream.redo
+        before = self.stream.parser
         n = self.stream.ids_before(at)
         ids = self.stream.ids[:n]
         self.prompt, self.kept = self.prompt + ids, self.kept + n
         self.prefix = self.prefix + self.fmt.reply_text(ids)
-        self.without = (*(self.without if at == self.redo_at else ()), tool)
-        self.redo_at, self.redos = at, self.redos + 1
-        first, rest = self.fmt.guide(self.tools, self.without), self.fmt.guide(self.tools)
+        first, rest = self.fmt.guide(self.tools, without), self.fmt.guide(self.tools)
         self.guide = RedoGuide(first, rest, len(self.prefix)) if first and rest else rest
         self.stream = ReplyStream(self.fmt, self._send, self.prefix, self.tools, self.messages,
                                   self._may_redo() and first is not None, resumed=True)
+        self.stream.parser.added, self.stream.parser.filled = before.added, before.filled  # the calls kept
 
     def _send(self, event) -> None:
         if self.on_event:
@@ -426,6 +471,8 @@ class Decoder:
                 continue
             if row.stream.redo:  # a call sent back (chat/route.py): the row goes back and joins again
                 ended.append((row, "redo", None))
+            elif row.stream.dropped is not None and row.may_ask_again():  # asked again, off its tool
+                ended.append((row, "again", None))
             elif row.stream.dropped is not None:  # a call asked for that asked for nothing new
                 row.stream.cut()
                 ended.append((row, "stop", None))
@@ -467,8 +514,8 @@ class Decoder:
             self.mask = self.last = self.pos = None
         for row in leaving:
             kind, err = (why or {}).get(id(row), (reason, None))
-            if kind == "redo":
-                row.redo()
+            if kind in ("redo", "again"):
+                row.redo() if kind == "redo" else row.ask_again()
                 self.pending.append(row)
             else:
                 self._close(row, kind, err)
