@@ -546,3 +546,25 @@ def test_a_required_currency_or_number_from_nowhere_is_asked_for():
     assert checked("convert a couple of quid to euros", 2, "GBP", "EUR")["amount"] == 2
     assert checked("what's a dollar in euros", 1, "USD", "EUR")["amount"] == 1
 
+
+def test_a_ticker_that_is_no_code_is_asked_for():
+    quote = {"name": "stock_price", "parameters": {"type": "object", "required": ["symbol"], "properties": {
+        "symbol": {"type": "string", "description": "Ticker symbol, e.g. AAPL"}}}}
+    depot = {"name": "restock", "parameters": {"type": "object", "required": ["depot"], "properties": {
+        "depot": {"type": "string", "description": "Where the stock is kept"}}}}
+
+    def checked(tool: dict, text: str, value: str):
+        name = next(iter(tool["parameters"]["properties"]))
+        out = grounder([tool], [{"role": "user", "content": text}])(ToolCall(tool["name"], {name: value}))
+        return out if isinstance(out, str) else out.arguments[name]
+
+    # a name where a code goes: asked for ("order a pizza from Domino's" is no stock request)
+    assert checked(quote, "order me a pizza from Domino's", "Domino's") == \
+        "To call stock_price I need the symbol: what is it?"
+    assert checked(quote, "how is apple doing on the market?", "Apple").startswith("To call stock_price")
+    # codes stand, in capitals or typed in lower case, with a class's or a market's suffix
+    assert checked(quote, "how is apple doing on the market?", "AAPL") == "AAPL"
+    assert checked(quote, "price of brk.b and btc-usd", "BRK.B") == "BRK.B"
+    assert checked(quote, "aapl price", "aapl") == "aapl"
+    # "stock" in a description alone does not make a parameter a ticker's
+    assert checked(depot, "restock the Main Hall depot", "Main Hall") == "Main Hall"

@@ -175,7 +175,8 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
     where the conversation names no day at all: no date, no weekday, no "today", "next week" or
     month, no digit but an identifier's or a street address's ("what's the difference between
     express and overnight?" answered with `schedule_pickup(pickup_date="2023-01-01", …)`), and a
-    place that is no place (chat/places.py); and for a required parameter, a currency where the
+    place that is no place (chat/places.py), a ticker that is no code ("Domino's", "Apple": a
+    name where the description shows "AAPL"); and for a required parameter, a currency where the
     conversation names none ("How many minutes are in 3.5 hours?" → `convert_currency(
     from_currency="USD", …)`), and a number where it says none at all, no digit, number word or
     "a couple" (`amount: 12.99` for "what does the currency code CHF stand for"; 0 and 1 aside:
@@ -205,7 +206,14 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
             missing[name] = "date"
         if kind_of(name, spec) == "city" and not place(value, stated.text):
             missing[name] = "place"  # "compared", "a small town": no place (chat/places.py)
+        if kind_of(name, spec) == "ticker" and not _TICKER.fullmatch(value.strip()) \
+                and (re.search(r"ticker|symbol", name, re.I) or _TICKER.fullmatch(example_of(spec) or "")):
+            missing[name] = "ticker"  # a name where a code goes: "Domino's", "Apple"
     return missing
+
+
+# a ticker: a code in capitals (or typed all in lower case), with an exchange's or class's suffix
+_TICKER = re.compile(r"[A-Z0-9]{1,6}(?:[.-][A-Z0-9]{1,4})?|[a-z0-9]{1,6}(?:[.-][a-z0-9]{1,4})?")
 
 
 def _undigited(stated: Stated) -> str:
