@@ -568,3 +568,34 @@ def test_a_ticker_that_is_no_code_is_asked_for():
     assert checked(quote, "aapl price", "aapl") == "aapl"
     # "stock" in a description alone does not make a parameter a ticker's
     assert checked(depot, "restock the Main Hall depot", "Main Hall") == "Main Hall"
+
+
+def test_a_number_said_in_another_parameters_terms_moves_there():
+    points = {"name": "find_points", "parameters": {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string"}, "radius_km": {"type": "integer", "minimum": 1, "maximum": 50},
+        "max_results": {"type": "integer", "minimum": 1, "maximum": 20}}}}
+
+    def checked(text: str, **arguments) -> dict:
+        return grounder([points], [{"role": "user", "content": text}])(ToolCall("find_points", arguments)).arguments
+
+    assert checked("points in Bristol, up to 10 km away", city="Bristol", max_results=10) == \
+        {"city": "Bristol", "radius_km": 10}
+    # said in its own terms too, or the other parameter held: it stands
+    assert checked("3 results in Bristol within 3 km", city="Bristol", max_results=3, radius_km=3) == \
+        {"city": "Bristol", "max_results": 3, "radius_km": 3}
+    assert checked("5 results in Bristol within 10 km", city="Bristol", max_results=5) == \
+        {"city": "Bristol", "max_results": 5, "radius_km": 10}
+    assert checked("points in Bristol, up to 80 km away", city="Bristol", max_results=80)["max_results"] == 80  # range
+
+
+def test_a_yes_no_the_request_says_plainly_by_its_name_is_added():
+    points = {"name": "find_points", "parameters": {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string"}, "open_weekends": {"type": "boolean"}}}}
+
+    def checked(text: str) -> dict:
+        return grounder([points], [{"role": "user", "content": text}])(
+            ToolCall("find_points", {"city": "Bristol"})).arguments
+
+    assert checked("points in Bristol that are open on weekends") == {"city": "Bristol", "open_weekends": True}
+    assert checked("points in Bristol, not weekends") == {"city": "Bristol"}  # denied: left to the default
+    assert checked("points in Bristol") == {"city": "Bristol"}

@@ -273,7 +273,7 @@ class Grounder:
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
         call = whole(journey(call, schema, stated.text, made), schema, stated.text)
-        call = filled(completed(call, schema, stated.text), schema, stated, made)
+        call = filled(moved(completed(call, schema, stated.text), schema, stated), schema, stated, made)
         if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)
                                      or unhoused(call, schema, self.options, stated)):
             return Dropped(call) if asked else Redo(call)
@@ -345,9 +345,35 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
 
+def moved(call: ToolCall, schema: dict, stated: Stated) -> ToolCall:
+    """`call` with an optional number it holds that the conversation says only in another
+    parameter's own terms (chat/stated.py `own_numbers`: its unit, or a word of its name), where
+    the call leaves that parameter out, moved there: "drop-off points in Bristol up to 10 km
+    away" answered `max_results: 10` becomes `radius_km: 10`. Said in its own terms too ("10
+    results within 10 km"), it stands."""
+    resolve = Resolver(schema)
+    top = resolve(schema)
+    props, required = top.get("properties") or {}, set(top.get("required") or [])
+    arguments = dict(call.arguments)
+    for name, value in call.arguments.items():
+        spec = resolve(props.get(name))
+        if name in required or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or value in own_numbers(name, spec, stated):
+            continue
+        for other, other_spec in ((k, resolve(v)) for k, v in props.items()):
+            if other not in arguments and other_spec.get("type") in ("integer", "number") \
+                    and value in own_numbers(other, other_spec, stated) \
+                    and other_spec.get("minimum", value) <= value <= other_spec.get("maximum", value):
+                arguments[other] = arguments.pop(name)
+                break
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
 def filled(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall] | None = None) -> ToolCall:
     """`call` with each parameter it leaves out (or held a made-up value for) that the conversation
-    gives in terms only it can mean (`_left_out`), exactly once, added; not a value another argument
+    gives in terms only it can mean (`_left_out`), exactly once, added, and each yes/no it leaves
+    out that the conversation says plainly by a word of its name (`flag_told`: "open on
+    weekends" → `open_weekends: true`); not a value another argument
     holds, nor one that would repeat a call of `made`, nor an option only another request of the
     message names (chat/clauses.py). Run once the call's values are in place (the
     two ends of a journey too: "overnight" is no destination, and then names the service)."""
@@ -356,6 +382,10 @@ def filled(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall] | 
     arguments = dict(call.arguments)
     before = {call_key(c.name, c.arguments) for c in made or []}
     for name, spec in props.items():
+        if resolve(spec).get("type") == "boolean" and name not in arguments \
+                and flag_told(name, arguments, stated) is True:  # "open on weekends": open_weekends
+            arguments[name] = True
+            continue
         held = " ".join(normalize(str(v)) for v in arguments.values())
         fits = [r for r in _left_out(name, resolve(spec), stated) if name not in arguments
                 and normalize(str(r[0])) not in held and call_key(call.name, {**arguments, name: r[0]}) not in before]
