@@ -401,6 +401,7 @@ def _spelled(text: str) -> str:
     text = re.sub(r"\bhalf a dozen\b", "6", text, flags=re.I)
     text = re.sub(r"\b(?:a|one) dozen\b", "12", text, flags=re.I)
     text = re.sub(rf"\bhalf an? (?={_MEASURE})", "0.5 ", text, flags=re.I)  # "half a kilo"
+    text = _NO_AMOUNT.sub(lambda m: m.group(1) or "", text)
     try:
         text = alpha2digit(text, "en", threshold=0)
     except Exception:  # noqa: BLE001 - text2num cannot read it: the digits as written
@@ -409,6 +410,12 @@ def _spelled(text: str) -> str:
     text = re.sub(rf"\b(\d+) and a half (?={_MEASURE})", lambda m: f"{m.group(1)}.5 ", text, flags=re.I)
     return re.sub(rf"\b(?:a|1) ({_MEASURE}) and a half\b", r"1.5 \1", text, flags=re.I)
 
+
+# number words that count nothing: "one" as a pronoun ("I'm the one picking her up"), ordinals
+# said in words ("ring the bell first"; text2num reads "1st"). ("second" is also a unit of time.)
+_NO_AMOUNT = re.compile(r"\b(the|this|that|which|no|any|every|each) one\b(?!-)|"
+                        r"\b(?:(?:twenty|thirty)[- ])?(?:first|third|fourth|fifth|sixth|seventh|eighth|ninth)\b|"
+                        r"\b(?:tenth|eleventh|twelfth|\w+teenth|twentieth|thirtieth)\b", re.I)
 
 # units of weight, length and volume said with "half": "half a kilo", "1 and a half miles"
 _MEASURE = r"(?:kilo(?:gram)?s?|kgs?|grams?|pounds?|lbs?|litres?|liters?|miles?|km|kilomet(?:re|er)s?|met(?:re|er)s?)\b"
