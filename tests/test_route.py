@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.stated import Stated
-from llm_mcp.chat.route import (Redo, enum_options, id_shapes, invented, misrouted, repeated, stranded, unhoused,
+from llm_mcp.chat.route import (Redo, copied, enum_options, id_shapes, invented, misrouted, repeated, stranded, unhoused,
                                unshaped)
 from llm_mcp.chat.toolcalls import CallEvent
 
@@ -154,6 +154,52 @@ def test_a_call_that_repeats_one_of_the_reply_is_sent_back_unless_the_request_sa
     assert not repeated(ToolCall("find_store", {"city": "York"}), made, said)
     for text in ("price of MSFT, and again in an hour", "two stores in Leeds", "check both"):
         assert not repeated(quote, made, Stated([{"role": "user", "content": text}])), text
+
+
+def test_a_call_that_repeats_one_but_for_text_another_call_holds_is_a_copy():
+    event = ToolCall("create_event", {"title": "Pick up Lucia at airport", "date": "2027-05-03"})
+    weather = ToolCall("get_weather", {"location": "Mexico City"})
+    said = Stated([{"role": "user", "content": "add 'Pick up Lucia at airport' on 3 May 2027, and the weather "
+                                               "in Mexico City there"}])
+    assert copied(ToolCall("get_weather", {"location": "Lucia at airport"}), [event, weather], said)
+    # said outside the title too, or not held by another call: a second request of its own
+    both = Stated([{"role": "user", "content": "add 'Lunch in Paris' on 3 May 2027, and the weather in Rome "
+                                               "and in Paris"}])
+    lunch = ToolCall("create_event", {"title": "Lunch in Paris", "date": "2027-05-03"})
+    rome = ToolCall("get_weather", {"location": "Rome"})
+    assert not copied(ToolCall("get_weather", {"location": "Paris"}), [lunch, rome], both)
+    assert not copied(ToolCall("get_weather", {"location": "Lima"}), [event, weather], said)
+    # no earlier call to its tool: nothing to be a copy of
+    assert not copied(ToolCall("get_weather", {"location": "Lucia at airport"}), [event], said)
+    # an address held whole by another call, as a city, a number held by another parameter
+    moving = Stated([{"role": "user", "content": "PX-390058 should go to Via Nizza 88, 10126 Torino instead. "
+                                                 "And lockers in Torino within 3 km?"}])
+    made = [ToolCall("redirect_parcel", {"tracking_number": "PX-390058", "new_address": "Via Nizza 88, 10126 Torino"}),
+            ToolCall("find_points", {"city": "Torino", "radius_km": 3})]
+    assert copied(ToolCall("find_points", {"city": "Via Nizza 88, 10126 Torino", "max_results": 3}), made, moving)
+
+
+def test_the_grounder_drops_a_copy_where_it_can_go_back():
+    from llm_mcp.chat.ground import grounder
+    from llm_mcp.chat.more import Dropped
+
+    weather = _tool("get_weather", location={"type": "string", "description": "City"})
+    event = _tool("create_event", title={"type": "string", "description": "Title of the event"})
+    asked = [{"role": "user", "content": "add 'Pick up Lucia at airport', and the weather in Mexico City"}]
+    for redo in (True, False):
+        check = grounder([weather, event], asked, redo=redo)
+        check(ToolCall("create_event", {"title": "Pick up Lucia at airport"}))
+        check(ToolCall("get_weather", {"location": "Mexico City"}))
+        copy = check(ToolCall("get_weather", {"location": "Lucia at airport"}))
+        assert isinstance(copy, Dropped) if redo else copy.name == "get_weather"  # a reply parsed whole keeps it
+
+
+def test_a_value_another_call_of_the_reply_holds_strands_nothing():
+    made = [ToolCall("rent_van", {"pickup_address": "12 Mill Lane, Leeds", "load_kg": 300})]
+    stated = Stated([{"role": "user", "content": "a van from 12 Mill Lane, Leeds for a 300 kilo load, and the "
+                                                 "branches in Leeds"}])
+    call = ToolCall("find_branch", {"city": "Leeds"})
+    assert stranded(call, SCHEMAS, stated) and not stranded(call, SCHEMAS, stated, made)
 
 
 def test_a_reply_decoded_again_keeps_the_tool_sent_back_out_where_the_kept_text_calls_it(smol_tokenizer):

@@ -53,6 +53,11 @@ And a call that repeats one the reply made, value for value (`repeated`), where 
 nothing of doing a thing twice ("again", "another", "both", "each", "two"): asked "convert 250
 GBP to JPY, and also tell me the current price of MSFT", a small model may write the conversion
 twice; the second is sent back, and the model's next choice, `get_stock_price`, takes its place.
+Or one that repeats a call of its tool but for values the reply's other calls hold, text among
+them said nowhere else in the conversation (`copied`): asked to "add 'Pick up Lucia at airport'
+to my calendar … and tell me what the weather's like there", the model may write
+`get_weather(location="Mexico City")` and then `get_weather(location="Lucia at airport")`, a
+piece of the event's title; the copy is sent back.
 
 Only a decoder that can go back does this (the local engine, `llm-mcp chat`, `llm-mcp eval`,
 with the guide on); a reply parsed whole (vLLM's, `ChatFormat.parse`) keeps such a call.
@@ -188,21 +193,25 @@ def invented(call: ToolCall, schema: dict, schemas: dict[str, dict], stated) -> 
     return False
 
 
-def stranded(call: ToolCall, schemas: dict[str, dict], stated) -> bool:
+def stranded(call: ToolCall, schemas: dict[str, dict], stated, made: list[ToolCall] = ()) -> bool:
     """Does the conversation state a day, a street address or a measure that `call`'s tool has no
-    parameter for (and no free text of the call holds), while another tool requires one (see the
-    module doc)? `schemas`: every tool's parameters by name."""
+    parameter for (and no free text of the call holds, nor a call of `made`, the reply's earlier
+    calls), while another tool requires one (see the module doc)? `schemas`: every tool's
+    parameters by name."""
     resolve = Resolver(schemas.get(call.name, {}))
     props = resolve(schemas.get(call.name, {})).get("properties") or {}
     # free text may hold them ("note": "deliver on 2027-11-01"); an address, a name or an id does not
     held = " ".join(normalize(str(v)) for k, v in call.arguments.items() if kind_of(k, resolve(props.get(k))) in _FREE)
+    taken = [v for c in made for v in c.arguments.values()]  # (used already: "redirect it to …, and lockers near")
     for kind in ("date", "address"):
         said = [m.readings[0] for m in stated(kind)]
+        said = [r for r in said if not any(normalize(str(r)) == normalize(str(v)) for v in taken)]
         if said and kind not in _kinds(schemas.get(call.name, {})) \
                 and not any(normalize(str(r)) in held for r in said) \
                 and any(kind in _kinds(s, required=True) for tool, s in schemas.items() if tool != call.name):
             return True
     own = {n for tool, name, spec in _numeric(schemas) if tool == call.name for n in own_numbers(name, spec, stated)}
+    own |= {v for v in taken if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return any(tool != call.name and name in (schemas[tool].get("required") or [])
                and set(own_numbers(name, spec, stated)) - own for tool, name, spec in _numeric(schemas))
 
@@ -243,3 +252,22 @@ def repeated(call: ToolCall, made: list[ToolCall], stated) -> bool:
     word of doing a thing more than once (see the module doc)?"""
     key = call_key(call.name, call.arguments)
     return any(call_key(c.name, c.arguments) == key for c in made) and not _AGAIN.search(stated.text)
+
+
+def copied(call: ToolCall, made: list[ToolCall], stated) -> bool:
+    """Does `call` repeat a call of its tool the reply made but for values the reply's calls hold
+    elsewhere, text among them that the conversation says nowhere else (see the module doc)?"""
+    from llm_mcp.chat.more import outside
+
+    rest = normalize(outside(made, stated).text)
+
+    def elsewhere(value) -> bool:  # held by another argument, whole or inside free text
+        return (isinstance(value, str) and normalize(value) not in rest or not isinstance(value, str)) and any(
+            held == value or isinstance(value, str) and isinstance(held, str) and normalize(value) in normalize(held)
+            for c in made for held in c.arguments.values())
+
+    for earlier in (c for c in made if c.name == call.name):
+        new = [v for k, v in call.arguments.items() if earlier.arguments.get(k) != v]
+        if any(isinstance(v, str) for v in new) and all(elsewhere(v) for v in new):
+            return True
+    return False
