@@ -185,6 +185,9 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
     assert found == [(15000, True), (3000, True), (2500, True), (5, False), (35, False)]
+    # "one" as a pronoun and ordinals in words count nothing; one hour is one hour
+    assert read(mentions.numbers, "I'm the one picking her up; ring the bell first, then the third door; "
+                "one hour and 2 bags") == [(1,), (2,)]
     # halves of a unit of weight or length ("half an hour" is a length of time, `durations`)
     assert read(mentions.numbers, "half a kilo, two and a half kg, a mile and a half, half an hour") == \
         [(0.5,), (2.5,), (1.5,)]
@@ -586,6 +589,9 @@ def test_a_number_said_in_another_parameters_terms_moves_there():
     assert checked("5 results in Bristol within 10 km", city="Bristol", max_results=5) == \
         {"city": "Bristol", "max_results": 5, "radius_km": 10}
     assert checked("points in Bristol, up to 80 km away", city="Bristol", max_results=80)["max_results"] == 80  # range
+    # held there already: the copy goes
+    assert checked("points in Bristol within 3 km", city="Bristol", max_results=3, radius_km=3) == \
+        {"city": "Bristol", "radius_km": 3}
 
 
 def test_a_yes_no_the_request_says_plainly_by_its_name_is_added():
@@ -598,4 +604,11 @@ def test_a_yes_no_the_request_says_plainly_by_its_name_is_added():
 
     assert checked("points in Bristol that are open on weekends") == {"city": "Bristol", "open_weekends": True}
     assert checked("points in Bristol, not weekends") == {"city": "Bristol"}  # denied: left to the default
+    # the first word of a compound says nothing of it (a week is no weekend); a word cut short does
+    assert checked("I'm moving this week; points in Bristol?") == {"city": "Bristol"}
+    history = {"name": "track", "parameters": {"type": "object", "required": ["number"], "properties": {
+        "number": {"type": "string"}, "include_history": {"type": "boolean"}}}}
+    tracked = grounder([history], [{"role": "user", "content": "trck PX-445566 full hist"}])(
+        ToolCall("track", {"number": "PX-445566"}))
+    assert tracked.arguments == {"number": "PX-445566", "include_history": True}
     assert checked("points in Bristol") == {"city": "Bristol"}

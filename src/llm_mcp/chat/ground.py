@@ -118,7 +118,7 @@ from llm_mcp.chat.more import (Dropped, another_option, fits, flag_said, flag_to
                                wanted)
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.places import place
-from llm_mcp.chat.route import (Redo, enum_options, id_shapes, invented, misrouted, repeated, stranded, unhoused,
+from llm_mcp.chat.route import (Redo, copied, enum_options, id_shapes, invented, misrouted, repeated, stranded, unhoused,
                                 unshaped)
 from llm_mcp.chat.stated import (VAGUE, Stated, call_key, clock, copied_kind, counting, dated, fitting, leaves,
                                  looks, name_words, nearest, own_numbers, stem)
@@ -193,7 +193,8 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
             missing[name] = "number"
         if spec.get("type") != "string" or not isinstance(value, str) or "enum" in spec:
             continue
-        if name in required and kind_of(name, spec) == "currency" and not stated("currency") \
+        kind = kind_of(name, spec)
+        if name in required and kind == "currency" and not stated("currency") \
                 and not re.search(rf"(?<!\w){re.escape(value.strip())}(?!\w)", stated.text, re.I):
             missing[name] = "currency"  # (a code in lower case, "usd -> inr", is one)
         copied = copied_kind(name, spec)
@@ -204,9 +205,9 @@ def unstated(call: ToolCall, schema: dict, said: str, stated: Stated, shapes: se
             missing[name] = "identifier"  # no digit where the example has digits ("lithium batteries")
         if dated(name, spec) and not _SOME_DAY.search(_undigited(stated)):
             missing[name] = "date"
-        if kind_of(name, spec) == "city" and not place(value, stated.text):
+        if kind == "city" and not place(value, stated.text):
             missing[name] = "place"  # "compared", "a small town": no place (chat/places.py)
-        if kind_of(name, spec) == "ticker" and not _TICKER.fullmatch(value.strip()) \
+        if kind == "ticker" and not _TICKER.fullmatch(value.strip()) \
                 and (re.search(r"ticker|symbol", name, re.I) or _TICKER.fullmatch(example_of(spec) or "")):
             missing[name] = "ticker"  # a name where a code goes: "Domino's", "Apple"
     return missing
@@ -260,6 +261,8 @@ class Grounder:
         self.stated = Stated(messages)
         self.shapes = id_shapes(tools)
         self.options = enum_options(tools)  # each tool's enum options (chat/route.py `unhoused`)
+        self.others = {tool: {o for name, options in self.options.items() if name != tool for o in options}
+                       for tool in self.schemas}  # the enum options of the tools but each one
         self.foreign = {shape for params in self.shapes.values() for shape in params.values()}  # ids' shapes
         self.named = names(tools, self.stated)  # the tools the conversation names (chat/more.py)
         self.made: list[ToolCall] = []  # the reply's calls so far
@@ -279,14 +282,16 @@ class Grounder:
             return Dropped(call) if asked else Redo(call)
         if self.redo and not asked and repeated(call, made, stated):
             return Redo(call)
+        if self.redo and copied(call, made, stated):
+            return Dropped(call)
         if asked:
             call = another_option(call, schema, made, stated)
         missing = {**ungrounded(call, schema, self.said), **unstated(call, schema, self.said, stated, self.foreign)}
         if (self.redo or asked) and (missing or invented(call, schema, self.schemas, stated)) \
-                and stranded(call, self.schemas, stated):
+                and stranded(call, self.schemas, stated, made):
             return Dropped(call) if asked else Redo(call)
-        others = {o for name, options in self.options.items() if name != call.name for o in options}
-        if asked and (missing or not fits(call, schema, made, stated, call.name in self.named, others)):
+        if asked and (missing or not fits(call, schema, made, stated, call.name in self.named,
+                                          self.others[call.name])):
             return Dropped(call)
         if missing:
             return question(call, missing)
@@ -349,8 +354,8 @@ def moved(call: ToolCall, schema: dict, stated: Stated) -> ToolCall:
     """`call` with an optional number it holds that the conversation says only in another
     parameter's own terms (chat/stated.py `own_numbers`: its unit, or a word of its name), where
     the call leaves that parameter out, moved there: "drop-off points in Bristol up to 10 km
-    away" answered `max_results: 10` becomes `radius_km: 10`. Said in its own terms too ("10
-    results within 10 km"), it stands."""
+    away" answered `max_results: 10` becomes `radius_km: 10`; where that parameter holds it
+    already, it goes. Said in its own terms too ("10 results within 10 km"), it stands."""
     resolve = Resolver(schema)
     top = resolve(schema)
     props, required = top.get("properties") or {}, set(top.get("required") or [])
@@ -361,6 +366,9 @@ def moved(call: ToolCall, schema: dict, stated: Stated) -> ToolCall:
                 or value in own_numbers(name, spec, stated):
             continue
         for other, other_spec in ((k, resolve(v)) for k, v in props.items()):
+            if other != name and arguments.get(other) == value and value in own_numbers(other, other_spec, stated):
+                del arguments[name]  # held there already: "within 3 km" as `radius_km: 3, max_results: 3`
+                break
             if other not in arguments and other_spec.get("type") in ("integer", "number") \
                     and value in own_numbers(other, other_spec, stated) \
                     and other_spec.get("minimum", value) <= value <= other_spec.get("maximum", value):

@@ -21,7 +21,7 @@ conversation states, and at least one of them is a value of a kind with a form o
 (`typed`: a number, an address, an identifier or ticker, a day, a time, a currency, a language)
 that no call of the reply holds or contains (as a value, or as digits inside one: "10am" is held
 by "10:00", "14" by "14 Rue Oberkampf"), said outside the free text the reply's calls hold
-(`_outside`: "translate 'a table for two by the window'" asks for no two-minute timer); or the
+(`outside`: "translate 'a table for two by the window'" asks for no two-minute timer); or the
 call holds an option of one of its enums that the conversation names in the option's own words
 and no call holds ("standard vs express" answered with express alone; "… and tell the driver to
 call on arrival", `call_on_arrival`, after a redirect), or a list of an enum's options each
@@ -88,6 +88,7 @@ Only a decoder that can write into the reply does this (the local engine, `llm-m
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
     props = top.get("properties") or {}
     if call_key(call.name, call.arguments) in {call_key(m.name, m.arguments) for m in made}:
         return False
-    held, rest = _held(made), _outside(made, stated)
+    held, rest = _held(made), outside(made, stated)
     new = _named_free(_options(call.arguments, props, resolve), held, rest) \
         or _loose_free(props, resolve, held, rest, call.arguments) \
         or named and all(m.name != call.name for m in made) \
@@ -168,7 +169,8 @@ def _unlike(name: str, spec: dict, value: Any) -> bool:
 def takers(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str] = frozenset()) -> set[str]:
     """The tools that could take what the conversation states and no call of the reply holds: a
     value of a kind with a form of its own that one of the tool's required parameters takes, an
-    option of one of its enums named in its own words ("express", "call on arrival"), the tool
+    option of one of its enums named in its own words ("express", "call on arrival"), or of a list
+    of an enum's options named loosely ("ring the bell", `_loose_free`), the tool
     itself named and no call to it (`named`: `names`), an item of a list a call's value is an
     item of (that call's tool). Where there is none, no call asked for could be kept (`fits`),
     and none is asked for; where there are, the guide holds a call asked for to them."""
@@ -179,7 +181,7 @@ def takers(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str]
         lists = [items for items in ({_words(r) for r in m.readings} for m in stated("list")) if items & unheld]
         found |= {m.name for m in made for v in leaves(m.arguments)
                   if isinstance(v, str) and any(_words(v) in items for items in lists)}
-    held, stated = _held(made), _outside(made, stated)
+    held, stated = _held(made), outside(made, stated)
     for tool in tools:
         schema = tool.get("parameters") or {}
         resolve = Resolver(schema)
@@ -240,6 +242,23 @@ def _inflected(word: str, want: str) -> bool:
     return _alike(word, want) and (ends <= _ENDINGS or ends == {"ur", "r"})
 
 
+def _compound(word: str, want: str) -> bool:
+    """Is one of `word` and `want` the other and a common English word after it (Faker's list of
+    them; a plural's "s" aside): "week" and "weekends", not "hist" and "history"?"""
+    short, long = sorted((word, want), key=len)
+    rest = long[len(short):]
+    rest = rest[:-1] if rest.endswith("s") and len(rest) > 3 else rest
+    return long.startswith(short) and len(rest) >= 3 and rest in _common()
+
+
+@functools.cache
+def _common() -> frozenset[str]:
+    """About a thousand common English words (Faker's lorem list for en_US)."""
+    from faker.providers.lorem.en_US import Provider
+
+    return frozenset(Provider.word_list)
+
+
 def _unheld(made: list[ToolCall], stated: Any) -> set[str]:
     """The items of a list of names the conversation says ("Berlin, Vienna and Prague") that no
     call's value is, of a list some call's value is an item of (its `_words`)."""
@@ -265,7 +284,7 @@ def _named_free(options: list[str], held: list, stated: Any) -> bool:
     return any(stated.names(option) and not any(_holds(h, option) for h in held) for option in options)
 
 
-def _outside(made: list[ToolCall], stated: Any) -> Any:
+def outside(made: list[ToolCall], stated: Any) -> Any:
     """The conversation without the free text the reply's calls hold (a value of three words or
     more, as said: the text to translate, an email's body): what is said only there belongs to
     that request ("translate 'a table for two by the window'" asks for no timer of two minutes)."""
@@ -388,7 +407,9 @@ def flag_said(name: str, flags: dict[str, set[str]], stated: Any) -> bool:
 
 def flag_told(name: str, arguments: dict, stated: Any) -> bool | None:
     """What the conversation tells the yes/no parameter `name` to be, by a word of its name (but
-    `_FLAG_WORDS`; alike up to its ending, chat/options.py: "sign" for `signature_required`): yes
+    `_FLAG_WORDS`; alike up to its ending, chat/options.py: "sign" for `signature_required`,
+    "hist" for `include_history`, but not the first word of a compound, `_compound`: "week" for
+    `open_weekends`): yes
     where every such word is said plainly ("someone has to sign for it"), no where every one is
     denied ("no signature needed", "I don't need the whole history": a "not", "don't", "never",
     "without" up to five words before it or three after, a "no" just before); None where it says
@@ -406,7 +427,7 @@ def flag_told(name: str, arguments: dict, stated: Any) -> bool | None:
     for text in texts:
         words = Words(text)
         for at, word in enumerate(words.words):
-            if any(_alike(word, w) for w in want):
+            if any(_alike(word, w) and not _compound(word, w) for w in want):
                 near = [words.words[k] for k in range(max(0, at - 5), min(at + 4, len(words.words)))
                         if k != at and words.sentence[k] == words.sentence[at]]
                 told.add(not (NOT & set(near) or "no" in words.words[max(0, at - 2):at]))
@@ -499,15 +520,12 @@ def _free_numbers(name: str, schema: dict, arguments: dict, made: list[ToolCall]
     resolve = Resolver(schema)
     props = resolve(schema).get("properties") or {}
     spec = resolve(props.get(name))
-    held = {n for other, s in props.items() if other != name for n in own_numbers(other, resolve(s), stated)}
-    for value in _held(made, arguments):
-        if isinstance(value, (int, float)):
-            held.add(value)
-        elif isinstance(value, str):
-            held.update(float(d) for d in re.findall(r"\d+(?:\.\d+)?", value))
+    theirs = {n for other, s in props.items() if other != name for n in own_numbers(other, resolve(s), stated)}
+    values = _held(made, arguments)
     low, high = spec.get("minimum", float("-inf")), spec.get("maximum", float("inf"))
     return [n for n in (m.readings[0] for m in stated("number"))
-            if n not in held and low <= n <= high and (spec.get("type") == "number" or float(n).is_integer())]
+            if n not in theirs and not any(_holds(v, n) for v in values) and low <= n <= high
+            and (spec.get("type") == "number" or float(n).is_integer())]
 
 
 def _free_names(arguments: dict, made: list[ToolCall], stated: Any) -> list[str]:
