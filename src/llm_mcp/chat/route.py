@@ -57,7 +57,9 @@ Or one that repeats a call of its tool but for values the reply's other calls ho
 them said nowhere else in the conversation (`copied`): asked to "add 'Pick up Lucia at airport'
 to my calendar … and tell me what the weather's like there", the model may write
 `get_weather(location="Mexico City")` and then `get_weather(location="Lucia at airport")`, a
-piece of the event's title; the copy is sent back.
+piece of the event's title. The copy is not decoded again (off its tool the model writes a
+third call from nowhere) but dropped (chat/more.py `Dropped`): the reply ends before it, or is
+asked for one more call off its tool.
 
 Only a decoder that can go back does this (the local engine, `llm-mcp chat`, `llm-mcp eval`,
 with the guide on); a reply parsed whole (vLLM's, `ChatFormat.parse`) keeps such a call.
