@@ -47,3 +47,47 @@ def test_a_labelled_value_copied_in_part_or_from_another_is_taken_whole():
         {"to": "ann@x.org", "subject": "the trip", "body": "are we still on for Saturday? Bring water"}
     said = "email ann@x.org subject 'Hi' or subject 'Hello', body 'ok'"
     assert checked(said, to="ann@x.org", subject="H", body="ok")["subject"] == "H"
+
+
+SEARCH = {"name": "web_search", "description": "Search the web", "parameters": {
+    "type": "object", "required": ["query"], "properties": {"query": {"type": "string", "description": "Search query"}}}}
+TIMER = {"name": "set_timer", "description": "Start a countdown timer", "parameters": {
+    "type": "object", "required": ["minutes"], "properties": {
+        "minutes": {"type": "integer"}, "label": {"type": "string", "description": "Optional label"}}}}
+WEATHER = {"name": "get_weather", "description": "Current weather", "parameters": {
+    "type": "object", "required": ["location"], "properties": {"location": {"type": "string"}}}}
+
+
+def test_free_text_that_runs_into_another_request_is_cut_where_it_joins_it():
+    tools = [SEARCH, TIMER, WEATHER]
+
+    def checked(text: str, name: str, **arguments) -> dict:
+        return grounder(tools, [{"role": "user", "content": text}])(ToolCall(name, arguments)).arguments
+
+    said = "search how to descale a nespresso machine then set timer for 25 min"
+    assert checked(said, "web_search", query="how to descale a nespresso machine then set timer") == \
+        {"query": "how to descale a nespresso machine"}
+    # a join whose words name no other tool stays ("pros and cons"), as does running text
+    assert checked("search pros and cons of heat pumps", "web_search", query="pros and cons of heat pumps") == \
+        {"query": "pros and cons of heat pumps"}
+    # an optional label that is only another request's words goes, unless the request labels it
+    assert checked("5 min timer, chicago weather in fahrenheit", "set_timer", minutes=5, label="Chicago weather") \
+        == {"minutes": 5}
+    assert checked("a 5 min timer labelled 'weather check', and the weather in Chicago", "set_timer", minutes=5,
+                   label="weather check") == {"minutes": 5, "label": "weather check"}
+
+
+def test_a_value_said_only_in_the_free_text_another_tool_is_given_is_not_a_calls_own():
+    event = {"name": "create_event", "description": "Add an event", "parameters": {
+        "type": "object", "required": ["title", "time"], "properties": {
+            "title": {"type": "string"}, "time": {"type": "string", "description": "Start time, HH:MM"}}}}
+    said = [{"role": "user", "content": "Add 'Dentist' at 08:30, then email boss@x.io with the subject 'Late' "
+                                        "saying: I will be in around 10:00 because of the dentist."}]
+    check = grounder([event, EMAIL], said)
+    assert check(ToolCall("create_event", {"title": "Dentist", "time": "10:00"})).arguments["time"] == "08:30"
+    # the email's own values stand; with no time of its own said, the event's stands too
+    body = "I will be in around 10:00 because of the dentist."
+    assert check(ToolCall("send_email", {"to": "boss@x.io", "subject": "Late", "body": body})).arguments["body"] == body
+    alone = [{"role": "user", "content": "Add 'Dentist', then email boss@x.io saying: see you at 10:00 or so"}]
+    assert grounder([event, EMAIL], alone)(ToolCall("create_event", {"title": "Dentist", "time": "10:00"})) \
+        .arguments["time"] == "10:00"

@@ -52,12 +52,12 @@ from llm_mcp.chat.types import Resolver, ToolCall, normalize
 
 # (a comma before a capital, or a number and a capital, is an address's or a list's: "Unit 4,
 # Riverside Trading Estate, Reading", "Herengracht 180, 1016 BR Amsterdam")
-_CUT = re.compile(r"(?<=[.;:!?])\s+|\n+|,\s+(?![A-Z]|\d+ [A-Z])|\s+(?:and then|and|then|also|plus)\s+")
+CUT = re.compile(r"(?<=[.;:!?])\s+|\n+|,\s+(?![A-Z]|\d+ [A-Z])|\s+(?:and then|and|then|also|plus)\s+")
 
 
 def parts(text: str) -> list[str]:
     """The text cut where people join requests (see the module doc)."""
-    return [p for p in _CUT.split(text) if p.strip()]
+    return [p for p in CUT.split(text) if p.strip()]
 
 
 def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) -> ToolCall:

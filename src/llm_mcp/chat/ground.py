@@ -113,7 +113,7 @@ from llm_mcp.chat import mentions
 from llm_mcp.chat.clauses import elsewhere, from_own_part
 from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
-from llm_mcp.chat.labels import whole
+from llm_mcp.chat.labels import free_texts, trimmed, whole, without_theirs
 from llm_mcp.chat.more import (Dropped, another_option, fits, flag_said, flag_told, flag_words, kept, names, takers,
                                wanted)
 from llm_mcp.chat.options import completed
@@ -266,16 +266,21 @@ class Grounder:
         self.foreign = {shape for params in self.shapes.values() for shape in params.values()}  # ids' shapes
         self.named = names(tools, self.stated)  # the tools the conversation names (chat/more.py)
         self.made: list[ToolCall] = []  # the reply's calls so far
+        texts = free_texts(tools, self.stated.text)  # per tool, the conversation without others' free text
+        self.own = {t: Stated([{"role": "user", "content": own}])
+                    for t in self.schemas if (own := without_theirs(t, texts, self.stated.text)) != self.stated.text}
 
     def __call__(self, call: ToolCall, asked: bool = False, arg: str | None = None) -> ToolCall | str | Redo | Dropped:
         if call.name not in self.schemas:
             return Dropped(call) if asked else call
         schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
-        call = from_own_part(taken_from(call, schema, stated, made, flags), schema, stated, made)
+        own = self.own.get(call.name, stated)  # (what is said only in another tool's free text is not its)
+        call = from_own_part(taken_from(call, schema, own, made, flags), schema, stated, made)
         # an argument asked for stands only if grounded, once miscopied values are taken ("4 boxes" for 8)
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
-        call = whole(journey(call, schema, stated.text, made), schema, stated.text)
+        call = trimmed(whole(journey(call, schema, stated.text, made), schema, stated.text), schema, stated.text,
+                       self.tools)
         call = filled(moved(completed(call, schema, stated.text), schema, stated), schema, stated, made)
         if (self.redo or asked) and (misrouted(call, self.shapes, stated) or unshaped(call, self.shapes, stated)
                                      or unhoused(call, schema, self.options, stated)):

@@ -65,6 +65,31 @@ def labelled(name: str, spec: dict, text: str) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in found if v.strip()))
 
 
+def free_texts(tools: list[dict], text: str) -> dict[str, set[str]]:
+    """Per tool, the free text of three words or more that `text` labels for one of its
+    parameters (`labelled`: "saying: I will be in around 10:00 on 9 April")."""
+    found = {}
+    for tool in tools:
+        schema = tool.get("parameters") or {}
+        resolve = Resolver(schema)
+        specs = {k: resolve(v) for k, v in (resolve(schema).get("properties") or {}).items()}
+        found[tool["name"]] = {v for k, spec in specs.items() if spec.get("type") == "string" and "enum" not in spec
+                               and kind_of(k, spec) in FREE for v in labelled(k, spec, text) if len(v.split()) >= 3}
+    return found
+
+
+def without_theirs(tool: str, texts: dict[str, set[str]], text: str) -> str:
+    """`text` without the free text it labels for other tools than `tool` and not for `tool`
+    (`texts`: `free_texts`): what is said only there is the other request's ("add the dentist on
+    2027-04-09 at 08:30, then email my boss saying: I will be in around 10:00" → the event's time
+    is not 10:00)."""
+    for other, values in texts.items():
+        if other != tool:
+            for value in values - texts.get(tool, set()):
+                text = text.replace(value, " ")
+    return text
+
+
 def whole(call: ToolCall, schema: dict, text: str) -> ToolCall:
     """`call` with each free-text value the request labels taken whole (see the module doc)."""
     resolve = Resolver(schema)
@@ -83,4 +108,37 @@ def whole(call: ToolCall, schema: dict, text: str) -> ToolCall:
         others = [normalize(v) for k, vs in free.items() if k != name for v in vs]
         if value in normalize(values[0]) or any(value in o for o in others) or value not in said:
             arguments[name] = values[0]
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def trimmed(call: ToolCall, schema: dict, text: str, tools: list[dict]) -> ToolCall:
+    """`call` with a short free-text value (a query, a subject, a title, a label: not running
+    text) that runs on into another request of the message cut where it joins it, and an optional
+    label that is only another request's words left out. Asked "search how to descale a nespresso
+    machine then set timer for 25 min", the query "how to descale a nespresso machine then set
+    timer" becomes "how to descale a nespresso machine": the words after "then" name another tool
+    (chat/more.py `names`: "timer", `set_timer`). Asked "5 min timer, chicago weather in
+    fahrenheit", the label "Chicago weather" goes, where the request labels nothing (`labelled`)."""
+    from llm_mcp.chat.clauses import CUT
+    from llm_mcp.chat.more import names
+    from llm_mcp.chat.stated import Stated
+
+    def another(piece: str) -> bool:  # does the piece name a tool other than the call's?
+        return bool(names(tools, Stated([{"role": "user", "content": piece}])) - {call.name})
+
+    resolve = Resolver(schema)
+    top = resolve(schema)
+    props, required = top.get("properties") or {}, set(top.get("required") or [])
+    arguments = dict(call.arguments)
+    for name, value in call.arguments.items():
+        spec = resolve(props.get(name))
+        kind = kind_of(name, spec)
+        if not isinstance(value, str) or spec.get("type") != "string" or "enum" in spec \
+                or kind not in FREE - {"text"} or labelled(name, spec, text):
+            continue
+        joins = [m for m in CUT.finditer(value) if another(CUT.split(value[m.end():])[0])]
+        if joins and value[:joins[0].start()].strip(" ,.;:"):
+            arguments[name] = value[:joins[0].start()].strip(" ,.;:")
+        elif not joins and kind == "label" and name not in required and another(value):
+            del arguments[name]
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
