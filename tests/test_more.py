@@ -137,6 +137,22 @@ def test_an_item_of_a_list_of_names_that_no_call_holds_is_something_new():
                       Stated([{"role": "user", "content": "park in Lyon for 2 hours, with Ann and Bob"}]))
 
 
+def test_a_journey_the_request_states_that_no_call_holds_is_something_new():
+    ship = _tool("quote", ["origin", "destination", "weight_kg"], origin={"type": "string", "description": "From"},
+                 destination={"type": "string", "description": "To"},
+                 weight_kg={"type": "number", "description": "Weight"})
+    said = "quote: 20kg Rotterdam -> Antwerp, overnight. and 20kg Rotterdam -> Brussels"
+    stated = Stated([{"role": "user", "content": said}])
+    first = ToolCall("quote", {"origin": "Rotterdam", "destination": "Antwerp", "weight_kg": 20})
+    assert takers([*TOOLS, ship], [first], stated) == {"quote"}
+    assert fits(ToolCall("quote", {"origin": "Rotterdam", "destination": "Brussels", "weight_kg": 20}),
+                ship["parameters"], [first], stated)
+    assert not fits(ToolCall("quote", {"origin": "Antwerp", "destination": "Rotterdam", "weight_kg": 20}),
+                    ship["parameters"], [first], stated)  # no journey said
+    both = [first, ToolCall("quote", {"origin": "Rotterdam", "destination": "Brussels", "weight_kg": 20})]
+    assert not takers([*TOOLS, ship], both, stated)
+
+
 def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     quote = _tool("ship_quote", ["origin", "kg"], origin={"type": "string", "description": "From"},
                   kg={"type": "number", "description": "Weight"},

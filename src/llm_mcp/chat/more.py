@@ -29,7 +29,9 @@ named even loosely, one no call holds ("… the driver should ring the bell", `r
 a `track_parcel`); or the call is to a tool the conversation names that no call is to (`names`:
 "… and show me the nearest drop-off points in Stockholm too" after a pickup); or it holds an
 item of a list of names the conversation says that no call holds, where a call holds another
-("weather in Berlin, Vienna and Prague" answered for Berlin and Prague: Vienna); a call that
+("weather in Berlin, Vienna and Prague" answered for Berlin and Prague: Vienna); or, for a tool
+with the two ends of a journey (chat/ends.py), a journey the conversation states that no call
+holds ("quote: 20kg Rotterdam -> Antwerp, overnight. and 20kg Rotterdam -> Brussels"); a call that
 repeats one made, on a tool with such an option, takes it first (`another_option`: asked again
 after express, the model writes express again). A required value
 that is said nowhere (the model making up a city, a ticker, an amount), that is another
@@ -127,7 +129,8 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
     new = _named_free(_options(call.arguments, props, resolve), held, rest) \
         or _loose_free(props, resolve, held, rest, call.arguments) \
         or named and all(m.name != call.name for m in made) \
-        or any(_words(v) in _unheld(made, stated) for v in call.arguments.values() if isinstance(v, str))
+        or any(_words(v) in _unheld(made, stated) for v in call.arguments.values() if isinstance(v, str)) \
+        or _journey_of(call) in _free_journeys(schema, made, rest)
     options = {_words(option) for option in [*_options(None, props, resolve), *others]}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
@@ -172,7 +175,7 @@ def takers(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str]
     option of one of its enums named in its own words ("express", "call on arrival"), or of a list
     of an enum's options named loosely ("ring the bell", `_loose_free`), the tool
     itself named and no call to it (`named`: `names`), an item of a list a call's value is an
-    item of (that call's tool). Where there is none, no call asked for could be kept (`fits`),
+    item of (that call's tool), a journey no call holds (`_free_journeys`, for a tool with two ends). Where there is none, no call asked for could be kept (`fits`),
     and none is asked for; where there are, the guide holds a call asked for to them."""
     from llm_mcp.chat.kinds import example_of
 
@@ -187,7 +190,8 @@ def takers(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str]
         resolve = Resolver(schema)
         top = resolve(schema)
         props = top.get("properties") or {}
-        if _named_free(_options(None, props, resolve), held, stated) or _loose_free(props, resolve, held, stated):
+        if _named_free(_options(None, props, resolve), held, stated) or _loose_free(props, resolve, held, stated) \
+                or _free_journeys(schema, made, stated):
             found.add(tool["name"])
         for name in top.get("required") or []:
             spec = resolve((top.get("properties") or {}).get(name))
@@ -307,6 +311,27 @@ def _loose_free(props: dict, resolve: Resolver, held: list, stated: Any, argumen
                 and any(stated.names_loosely(o, options) and not any(_holds(h, o) for h in held) for o in chosen):
             return True
     return False
+
+
+def _free_journeys(schema: dict, made: list[ToolCall], stated: Any) -> set[tuple[str, str]]:
+    """The journeys the conversation states (chat/ends.py `journeys`: "20kg Rotterdam -> Brussels")
+    that no call of the reply holds, end for end, for a tool of `schema` with the two ends."""
+    from llm_mcp.chat.ends import ends, journeys
+
+    if not ends(schema):
+        return set()
+    strings = [v for v in _held(made) if isinstance(v, str)]
+    held = {pair for pair in map(_journey_of, made) if pair}
+    return {(normalize(a), normalize(b)) for a, b in journeys(stated.text, strings)} - held
+
+
+def _journey_of(call: ToolCall) -> tuple[str, str] | None:
+    """The (origin, destination) a call holds, by its parameters' names (chat/ends.py `ends`)."""
+    from llm_mcp.chat.ends import FROM, TO
+
+    start = [v for k, v in call.arguments.items() if isinstance(v, str) and set(name_words(k)) & FROM]
+    stop = [v for k, v in call.arguments.items() if isinstance(v, str) and set(name_words(k)) & TO]
+    return (normalize(start[0]), normalize(stop[0])) if len(start) == 1 and len(stop) == 1 else None
 
 
 def _held(made: list[ToolCall], arguments: dict | None = None) -> list:
