@@ -173,10 +173,11 @@ def takers(tools: list[dict], made: list[ToolCall], stated: Any, named: set[str]
     """The tools that could take what the conversation states and no call of the reply holds: a
     value of a kind with a form of its own that one of the tool's required parameters takes, an
     option of one of its enums named in its own words ("express", "call on arrival"), or of a list
-    of an enum's options named loosely ("ring the bell", `_loose_free`), the tool
-    itself named and no call to it (`named`: `names`), an item of a list a call's value is an
-    item of (that call's tool), a journey no call holds (`_free_journeys`, for a tool with two ends). Where there is none, no call asked for could be kept (`fits`),
-    and none is asked for; where there are, the guide holds a call asked for to them."""
+    of an enum's options named loosely ("ring the bell", `_loose_free`), the tool itself named and
+    no call to it (`named`: `names`), an item of a list a call's value is an item of (that call's
+    tool), a journey no call holds (`_free_journeys`, for a tool with two ends). Where there is
+    none, no call asked for could be kept (`fits`), and none is asked for; where there are, the
+    guide holds a call asked for to them."""
     from llm_mcp.chat.kinds import example_of
 
     found = set(named) - {m.name for m in made}

@@ -264,9 +264,10 @@ def copied(call: ToolCall, made: list[ToolCall], stated) -> bool:
     rest = normalize(outside(made, stated).text)
 
     def elsewhere(value) -> bool:  # held by another argument, whole or inside free text
-        return (isinstance(value, str) and normalize(value) not in rest or not isinstance(value, str)) and any(
-            held == value or isinstance(value, str) and isinstance(held, str) and normalize(value) in normalize(held)
-            for c in made for held in c.arguments.values())
+        if isinstance(value, str) and normalize(value) in rest:
+            return False  # said outside the reply's free text too: the request's own
+        return any(held == value or isinstance(value, str) and isinstance(held, str)
+                   and normalize(value) in normalize(held) for c in made for held in c.arguments.values())
 
     for earlier in (c for c in made if c.name == call.name):
         new = [v for k, v in call.arguments.items() if earlier.arguments.get(k) != v]
