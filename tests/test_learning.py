@@ -37,7 +37,9 @@ def test_the_default_recipe_teaches_smollm2_to_call_tools(smol_dir, tmp_path):
     natural = _eval("natural.jsonl", tools, tmp_path / "natural", "--adapter", str(out))["tools"]
     base = _eval("natural.jsonl", tools, tmp_path / "base", "--base", limit=40)["base"]
     assert natural["examples"] == 118 and base["examples"] == 40
-    assert base["ast"] == 0.0  # it does not call tools out of the box
+    # it barely calls tools out of the box: a rare call of its own that the serve-time checks make
+    # right (one of 29 on 2026-12-07) is all it gets, far below what the adapter learnt
+    assert base["ast"] <= 0.05 and natural["ast"] >= base["ast"] + 0.1, (base, natural)
     # measured in docs/benchmarks.md ("Natural requests"): 74% well-formed, 59% right tool, 22%
     # AST, 93% no-call; far from the goal (85% AST), so these thresholds hold the gain over the
     # base and over the 640-example data (13% AST, 61% no-call), with a margin for run-to-run noise
