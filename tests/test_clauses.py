@@ -26,13 +26,15 @@ PICKUP = _tool("schedule_pickup", address={"type": "string", "description": "Str
 MOVE = _tool("reschedule_delivery", tracking_number={"type": "string", "description": "Like PX-100200"},
              new_date={"type": "string", "format": "date"},
              time_slot={"type": "string", "enum": ["morning", "afternoon", "evening"]})
+POINTS = _tool("find_drop_off_points", city={"type": "string"}, radius_km={"type": "integer"},
+               max_results={"type": "integer"})
 EMAIL = _tool("send_email", to={"type": "string", "format": "email"}, subject={"type": "string"},
               body={"type": "string"})
 
 
 def reply(text: str, *calls: tuple[str, dict]) -> list[dict]:
     """The arguments of a reply's calls, each checked in turn as a reply's are."""
-    check = grounder([EVENT, TIMER, CONVERT, EMAIL, PICKUP, MOVE], [{"role": "user", "content": text}])
+    check = grounder([EVENT, TIMER, CONVERT, EMAIL, PICKUP, MOVE, POINTS], [{"role": "user", "content": text}])
     return [check(ToolCall(name, arguments)).arguments for name, arguments in calls]
 
 
@@ -88,6 +90,21 @@ def test_an_optional_option_only_another_request_names_is_left_out():
     said = "Move PX-873310 to 2027-08-02 in the morning, and PX-873311 to 2027-08-03, in the evening please"
     second = {"tracking_number": "PX-873311", "new_date": "2027-08-03", "time_slot": "evening"}
     assert reply(said, ("reschedule_delivery", first), ("reschedule_delivery", second))[1] == second
+
+
+def test_an_optional_value_only_a_part_naming_another_tool_states_is_left_out():
+    # "(just 2)" belongs to the drop-off points, a part that names their tool and not the pickup's
+    said = "Schedule a pickup at Kungsgatan 33, Stockholm on 2027-09-09 from 08:00, and show me the nearest " \
+           "drop-off points in Stockholm too (just 2)."
+    pickup = {"address": "Kungsgatan 33, Stockholm", "pickup_date": "2027-09-09", "earliest_time": "08:00"}
+    assert reply(said, ("schedule_pickup", {**pickup, "parcel_count": 2}),
+                 ("find_drop_off_points", {"city": "Stockholm", "radius_km": 2})) == \
+        [pickup, {"city": "Stockholm", "max_results": 2}]
+    # said in the call's own part, it stands; so does a value a part that names no tool states
+    assert reply("Schedule a pickup at Kungsgatan 33, Stockholm on 2027-09-09 for 2 parcels, and show me the "
+                 "nearest drop-off points", ("schedule_pickup", {**pickup, "parcel_count": 2}))[0]["parcel_count"] == 2
+    assert reply("Schedule a pickup at Kungsgatan 33, Stockholm on 2027-09-09 from 08:00. There are 2 of them",
+                 ("schedule_pickup", {**pickup, "parcel_count": 2}))[0]["parcel_count"] == 2
 
 
 def test_a_value_from_a_part_that_is_no_other_request_stands():

@@ -181,6 +181,9 @@ def test_values_are_read_from_text_as_a_call_holds_them():
     assert [(m.readings[0], m.noun) for m in mentions.quantities(
         "3 drop-off points within 10km, three parcels of 2.5 kg, at 9am, for 45 min on 3 May")] == \
         [(3, "drop"), (10, "km"), (3, "parcels"), (2.5, "kg")]
+    # numbers said as how many to show; not with what they count after them
+    assert read(mentions.limits, "the 3 closest shops, top five, (just 2), at most 10; just 4 parcels, "
+                "up to 9 km, only 7km, 2 guests") == [(3,), (5,), (2,), (10,)]
     # numbers, spelled or grouped ("pieces": the model may copy the first piece only); dates are not numbers
     found = [(m.readings[0], m.pieces) for m in mentions.numbers(
         "fifteen thousand euros, 3,000 usd, 2.5k, 5kg and 35 min on 3 May 2027 (or May 5th) 2026-12-01")]
@@ -592,6 +595,11 @@ def test_a_number_said_in_another_parameters_terms_moves_there():
     # held there already: the copy goes
     assert checked("points in Bristol within 3 km", city="Bristol", max_results=3, radius_km=3) == \
         {"city": "Bristol", "radius_km": 3}
+    # how many to show, said as such, is the parameter that says how many results: added, or moved there
+    assert checked("the 3 closest points in Galway", city="Galway") == {"city": "Galway", "max_results": 3}
+    assert checked("nearest points in Stockholm (just 2)", city="Stockholm", radius_km=2) == \
+        {"city": "Stockholm", "max_results": 2}
+    assert checked("points in Leeds for just 2 parcels", city="Leeds") == {"city": "Leeds"}
 
 
 def test_a_yes_no_the_request_says_plainly_by_its_name_is_added():

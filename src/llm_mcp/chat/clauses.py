@@ -28,6 +28,12 @@ stated nowhere that several stated values would fit (chat/stated.py `fitting`: "
 free text said in quotes takes the words in quotes of the home ('team offsite' for the title
 'offsite dinner' of the next request).
 
+A part also belongs to another request where it names another tool and not the call's (chat/more.py
+`names`: "show me the nearest drop-off points in Stockholm too (just 2)" is not the pickup's). An
+optional value that only such parts state, where the call's own parts state none of its kind, is
+left out, to the tool's default: `parcel_count: 2` for the pickup of that message. (Not one an
+earlier call to the same tool holds too: "move BK-4471 to 9pm, and BK-5555 too".)
+
 An optional enum's option that only parts of other requests name, none of the call's own
 ("PX-873310 to 2027-08-02 in the morning, and PX-873311 to 2027-08-03, any time is ok": the second
 call's `time_slot`, morning or another), is left out, to the tool's default.
@@ -60,10 +66,12 @@ def parts(text: str) -> list[str]:
     return [p for p in CUT.split(text) if p.strip()]
 
 
-def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) -> ToolCall:
+def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall], theirs: set[int] = frozenset()) \
+        -> ToolCall:
     """`call` with each value it took from another request's part of the message replaced by the
-    one its own part states (see the module doc); `stated`: chat/stated.py `Stated`; `made`: the
-    reply's earlier calls."""
+    one its own part states, or an optional one left out where its own parts state none (see the
+    module doc); `stated`: chat/stated.py `Stated`; `made`: the reply's earlier calls; `theirs`:
+    the parts (by index) that name other tools and not the call's (chat/more.py `names`)."""
     pieces = stated.parts
     if len(pieces) < 2 or len(call.arguments) < 2:
         return call
@@ -89,13 +97,19 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall]) ->
         skip = shared | {name}
         home = _home(call, specs, skip, pieces)
         here = [_holds(name, spec, value, p) for p in pieces]
-        if not home or any(here[i] for i in home) or not all(
-                _claimed(pieces[i], call, specs, skip, made) for i, h in enumerate(here) if h):
+
+        def claimed(i: int) -> bool:
+            return (i in theirs and i not in home) or _claimed(pieces[i], call, specs, skip, made)
+
+        if not home or any(here[i] for i in home) or not all(claimed(i) for i, h in enumerate(here) if h):
             continue
         found = {r for i in home for r in read(pieces[i]) or []}
-        for part in [] if found else pieces[home[-1] + 1:]:  # a request goes on till another begins
-            if _claimed(part, call, specs, skip, made) or (found := set(read(part) or [])):
+        for i in [] if found else range(home[-1] + 1, len(pieces)):  # a request goes on till another begins
+            if claimed(i) or (found := set(read(pieces[i]) or [])):
                 break
+        if not found and any(here) and read is not _quoted and name not in required | shared:
+            del arguments[name]  # said only in other requests: "…, and the nearest drop-off points (just 2)"
+            continue
         if not any(here):  # stated nowhere: only what fits it as a whole (a miscopy) may replace it
             whole = {tuple(r) for r in fitting(name, spec, value, stated)}
             found = {r for r in found if r in whole}

@@ -74,7 +74,9 @@ A yes/no the model wrote against what the request says of it, by a word of the p
 (chat/more.py `flag_told`: "someone has to sign for it" → `signature_required: true`; "no
 signature needed" → false), takes the request's.
 A number said with a word of the parameter's name ("5 results" for `max_results`, "10km" for
-`radius_km`, "12 kilos" for `weight_kg`: a unit by its other names) fits that parameter alone. The source currency of a conversion (a currency
+`radius_km`, "12 kilos" for `weight_kg`: a unit by its other names), or said as how many to show
+("the 3 closest", "top 5", "(just 2)": chat/mentions.py `limits`) for a parameter that says how
+many results (`max_results`, `limit`, `top_k`: chat/stated.py `limiting`), fits that parameter alone. The source currency of a conversion (a currency
 parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
 with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
 and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
@@ -106,6 +108,7 @@ are not read: those stay the model's. Enums and consts are left to the grammar.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -261,21 +264,17 @@ class Grounder:
         self.stated = Stated(messages)
         self.shapes = id_shapes(tools)
         self.options = enum_options(tools)  # each tool's enum options (chat/route.py `unhoused`)
-        self.others = {tool: {o for name, options in self.options.items() if name != tool for o in options}
-                       for tool in self.schemas}  # the enum options of the tools but each one
         self.foreign = {shape for params in self.shapes.values() for shape in params.values()}  # ids' shapes
         self.named = names(tools, self.stated)  # the tools the conversation names (chat/more.py)
         self.made: list[ToolCall] = []  # the reply's calls so far
-        texts = free_texts(tools, self.stated.text)  # per tool, the conversation without others' free text
-        self.own = {t: Stated([{"role": "user", "content": own}])
-                    for t in self.schemas if (own := without_theirs(t, texts, self.stated.text)) != self.stated.text}
 
     def __call__(self, call: ToolCall, asked: bool = False, arg: str | None = None) -> ToolCall | str | Redo | Dropped:
         if call.name not in self.schemas:
             return Dropped(call) if asked else call
         schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
         own = self.own.get(call.name, stated)  # (what is said only in another tool's free text is not its)
-        call = from_own_part(taken_from(call, schema, own, made, flags), schema, stated, made)
+        theirs = {i for i, tools in enumerate(self.part_names) if tools and call.name not in tools}
+        call = from_own_part(taken_from(call, schema, own, made, flags), schema, stated, made, theirs)
         # an argument asked for stands only if grounded, once miscopied values are taken ("4 boxes" for 8)
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
@@ -302,6 +301,25 @@ class Grounder:
             return question(call, missing)
         made.append(call)
         return call
+
+    @functools.cached_property
+    def others(self) -> dict[str, set[str]]:
+        """Per tool, the enum options of the other tools."""
+        return {tool: {o for name, options in self.options.items() if name != tool for o in options}
+                for tool in self.schemas}
+
+    @functools.cached_property
+    def own(self) -> dict[str, Stated]:
+        """Per tool, the conversation without the free text it labels for other tools (chat/labels.py),
+        where that leaves something out."""
+        texts = free_texts(self.tools, self.stated.text)
+        return {t: Stated([{"role": "user", "content": own}])
+                for t in self.schemas if (own := without_theirs(t, texts, self.stated.text)) != self.stated.text}
+
+    @functools.cached_property
+    def part_names(self) -> list[set[str]]:
+        """The tools each part of the message names (chat/clauses.py `parts`, chat/more.py `names`)."""
+        return [names(self.tools, part) for part in self.stated.parts]
 
     def takers(self) -> set[str]:
         """The tools that could take a value stated that no call holds yet (chat/more.py)."""

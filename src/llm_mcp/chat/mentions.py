@@ -384,6 +384,20 @@ def quantities(text: str) -> list[Mention]:
     return list(dict.fromkeys(found))
 
 
+# how many to show: "top 5", "the 3 closest" (a superlative after the number), "just 2" and "at
+# most 10" with no word after the number (a word is what it counts: "just 2 parcels")
+_LIMIT = re.compile(r"\btop (\d+)\b|(?<![\w.,:/-])(\d+) (?:best|[a-z]{3,}est)\b|"
+                    r"\b(?:just|only|at most|no more than|max(?:imum)?|limit(?: it)? to) (\d+)\b(?![.,:/-]?\w| ?[^\W\d_])",
+                    re.I)
+
+
+def limits(text: str) -> list[Mention]:
+    """The numbers said as how many results to give: "top 5", "the 3 closest drop-off shops",
+    "(just 2)", "at most 10"; not with what they count after them ("just 2 parcels", "up to 10 km")."""
+    text = _spelled(_undated(text))
+    return _unique(int(next(g for g in m.groups() if g)) for m in _LIMIT.finditer(text))
+
+
 def _free(m: re.Match, taken: list[range]) -> bool:
     """Is match `m` clear of the spans already read (`taken`: a longer reading came first)? If so
     its span is taken."""

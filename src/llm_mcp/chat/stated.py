@@ -3,7 +3,7 @@
 `Stated` reads a conversation's values by kind (chat/mentions.py) once each, and its words and
 parts; `fitting` says which stated values could replace a value the model wrote for a parameter
 (chat/ground.py takes one where exactly one fits). The helpers that say what a parameter holds
-(`copied_kind`, `dated`, `clock`, `time_unit`, `own_numbers`) and what two calls share
+(`copied_kind`, `dated`, `clock`, `time_unit`, `own_numbers`, `limiting`) and what two calls share
 (`call_key`) are shared by the grounder's rules: chat/ground.py, clauses.py, more.py, ends.py,
 labels.py and route.py.
 """
@@ -124,7 +124,7 @@ class Stated:
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,
-                       "quantity": mentions.quantities, "count": mentions.counts, "person": mentions.people, "list": mentions.lists,
+                       "quantity": mentions.quantities, "count": mentions.counts, "limit": mentions.limits, "person": mentions.people, "list": mentions.lists,
                        "language-code": lambda text: mentions.languages(text, codes=True)}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)
@@ -149,8 +149,21 @@ def own_numbers(name: str, spec: dict, stated: Stated) -> list:
         words = {stem(w) for w in name_words(name) if w not in _GENERIC}
         words |= {stem(other) for w in words for other in _UNITS.get(w, ())}
         found = [m.readings[0] for m in stated("quantity") if stem(m.noun) in words]
+        if limiting(name, spec):  # "the 3 closest", "top 5", "(just 2)" for `max_results`
+            found += [m.readings[0] for m in stated("limit")]
     return [int(n) if float(n).is_integer() else n for n in found
             if spec.get("type") == "number" or float(n).is_integer()]
+
+
+# the words of a parameter that says how many results to give: `max_results`, `limit`, `top_k`
+_LIMITS = {"max", "maximum", "limit", "top", "k", "n", "num", "number", "count", "results", "result", "items",
+           "hits", "page", "size"}
+
+
+def limiting(name: str, spec: dict) -> bool:
+    """Does the parameter say how many results to give (an integer whose name has no word but
+    `_LIMITS`': `max_results`, `limit`, `top_k`; not `parcel_count`, which counts parcels)?"""
+    return spec.get("type") == "integer" and set(name_words(name)) <= _LIMITS
 
 
 def call_key(name: str, arguments: dict) -> tuple:
