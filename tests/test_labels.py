@@ -29,6 +29,12 @@ def test_values_given_under_a_parameters_name():
     assert labelled("subject", TEXT, said) == ["Address change"]
     assert labelled("label", TEXT, "a 20 minute timer labelled 'tea'") == ["tea"]
     assert labelled("body", TEXT, "email her saying 'see you at 5'") == ["see you at 5"]
+    # "called" or "named" labels a label or a title: its next words, up to a join, a number or what is said of it
+    assert labelled("label", TEXT, "set timer for 25 min called descaling") == ["descaling"]
+    assert labelled("label", TEXT, "a timer called pasta for 10 minutes, and one named 'bread'") == ["pasta", "bread"]
+    assert labelled("title", TEXT, "an event named Team sync on Monday") == ["Team sync"]
+    assert labelled("label", TEXT, "the plumber called me at 5, then called about the leak") == []
+    assert labelled("subject", TEXT, "an email called Hello") == []  # a subject is labelled by its own name
     # a word of the name with no quote or colon after it labels nothing
     assert labelled("subject", TEXT, "search the web on the subject of heat pumps") == []
 

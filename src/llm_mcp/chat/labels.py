@@ -15,7 +15,10 @@ A value is *labelled* (`labelled`) where the request says a word of the paramete
 up to its ending ("labelled" for `label`, "titled" for `title`; "saying" for running text: a
 parameter of kind `text`, `body` or `message`, chat/kinds.py), at most one more word ("subject
 line"), and then the value: in quotes, or after a colon up to the next label ("Subject: Address
-change / Message: …") and, but for running text, the end of its sentence. A free-text parameter
+change / Message: …") and, but for running text, the end of its sentence. A label or a title is
+also labelled by "called" or "named": in quotes, or its next words (up to four, not a pronoun or
+an article) up to a join, a number or a word of what is said of it ("a timer for 25 min called
+descaling", "a timer called pasta for 10 minutes"). A free-text parameter
 (a subject, a title, a label, running text, a query) labelled exactly once takes that value where
 the model's is a part of it, a part of another parameter's labelled value, or said nowhere. Where
 the model wrote something else that the request says (it may have rephrased, or the label may be
@@ -33,6 +36,11 @@ from llm_mcp.chat.types import Resolver, ToolCall, normalize
 FREE = {"subject", "title", "text", "label", "query", "word"}  # kinds of free text (chat/kinds.py)
 _SAYING = {"saying", "says", "reading", "reads"}  # words that label running text
 _QUOTE = r"'([^'\n]+)'(?!\w)|\"([^\"\n]+)\"|‘([^’\n]+)’|“([^”\n]+)”"
+_NAMING = {"called", "named"}  # words that name a label or title: "a timer called descaling"
+# the words a label or title is named with, up to a join, a number or what is said of it ("for 10 min")
+_NAMED = re.compile(r"\s+({w}(?:\s+{w}){{0,3}})(?![\w'-])".format(
+    w=r"(?!(?:and|then|also|plus|for|at|on|in|to|from|by|with|about|please|pls|me|you|him|her|us|them|it|back|"
+      r"the|a|an|my|your|his|our|their|this|that)\b)[^\W\d_][\w'-]*"), re.I)
 _LABEL = re.compile(r"\b[a-z][a-z-]*:", re.I)  # a label before its value: "body:", "subject:"
 
 
@@ -41,16 +49,21 @@ def labelled(name: str, spec: dict, text: str) -> list[str]:
     from llm_mcp.chat.options import _alike
 
     running = kind_of(name, spec) == "text"
+    naming = kind_of(name, spec) in ("label", "title")
     wanted = [w for w in name_words(name) if len(w) >= 3]
     found = []
     for m in re.finditer(r"[a-z]+", text, re.I):
         word = m.group(0).lower()
-        if not (any(_alike(word, w) for w in wanted) or running and word in _SAYING):
+        if not (any(_alike(word, w) for w in wanted) or running and word in _SAYING or naming and word in _NAMING):
             continue
         rest = text[m.end():]
         after = re.match(rf"(?:\s+[a-z]+)?\s*(?::\s*)?(?:{_QUOTE})", rest, re.I)
         if after:
             found.append(next(g for g in after.groups() if g is not None))
+            continue
+        after = _NAMED.match(rest) if word in _NAMING else None
+        if after:  # "a timer for 25 min called descaling": the words up to a join or what follows
+            found.append(after.group(1))
             continue
         after = re.match(r"(?:\s+[a-z]+)?:\s*", rest, re.I)
         if after:
