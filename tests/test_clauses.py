@@ -74,6 +74,11 @@ def test_a_value_from_another_request_takes_the_one_its_own_part_states():
                                    "duration_minutes": 20})) == \
         [{"title": "team offsite", "date": "2027-06-17", "time": "09:00", "duration_minutes": 480},
          {"title": "offsite dinner", "date": "2027-06-17", "time": "19:30", "duration_minutes": 120}]
+    # a currency given back leaves the sum's own currency as the source: 80 CHF is converted from CHF
+    assert reply("whats 80 CHF in GBP. also how much is 80 CHF in INR",
+                 ("convert_currency", {"amount": 80, "from_currency": "CHF", "to_currency": "INR"}),
+                 ("convert_currency", {"amount": 80, "from_currency": "GBP", "to_currency": "INR"}))[1] == \
+        {"amount": 80, "from_currency": "CHF", "to_currency": "GBP"}
 
 
 def test_an_optional_option_only_another_request_names_is_left_out():

@@ -80,7 +80,10 @@ many results (`max_results`, `limit`, `top_k`: chat/stated.py `limiting`), fits 
 parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
 with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
 and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
-hold the same code, the other takes the request's other currency. And an optional yes/no, enum
+hold the same code, the other takes the request's other currency. These two are applied again
+(`converted`) where chat/clauses.py gave a currency back from the call's own part ("whats 80 CHF
+in GBP. also … 80 CHF in INR" written `GBP → INR` twice: the second becomes `GBP → CHF`, then
+`CHF → GBP`). And an optional yes/no, enum
 option, number, person's name or HH:MM time the conversation gives no ground for is left out, to
 its default (`_made_up`): an option it does not name even loosely ("weather in Reykjavik" →
 `unit: celsius`; "mornings are best", "celcius" and "degrees C" name theirs); a yes/no it says no
@@ -274,7 +277,10 @@ class Grounder:
         schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
         own = self.own.get(call.name, stated)  # (what is said only in another tool's free text is not its)
         theirs = {i for i, tools in enumerate(self.part_names) if tools and call.name not in tools}
-        call = from_own_part(taken_from(call, schema, own, made, flags), schema, stated, made, theirs)
+        taken = taken_from(call, schema, own, made, flags)
+        call = from_own_part(taken, schema, stated, made, theirs)
+        if call is not taken:  # a currency given back: "80 CHF in GBP" is still converted from CHF
+            call = converted(call, schema, own, made)
         # an argument asked for stands only if grounded, once miscopied values are taken ("4 boxes" for 8)
         if arg in call.arguments and not kept(arg, schema, call.arguments, made, stated, flags):
             call = ToolCall(call.name, {k: v for k, v in call.arguments.items() if k != arg}, call.id)
@@ -351,14 +357,7 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
         spec = resolve(props.get(name))
         if "enum" in spec or "const" in spec or (source and name == source[0]):
             continue
-        others = " ".join(normalize(str(v)) for k, v in arguments.items() if k != name)
-        # one currency on both sides converts nothing: the other side takes another stated one
-        same = kind_of(name, spec) == "currency" and isinstance(value, str) and any(
-            normalize(value) == normalize(str(v)) for k, v in arguments.items()
-            if k != name and kind_of(k, resolve(props.get(k))) == "currency")
-        fits = [r for r in ([m.readings for m in stated("currency")] if same else fitting(name, spec, value, stated))
-                if not any(normalize(str(x)) in others for x in r)
-                and call_key(call.name, {**arguments, name: nearest(r, value)}) not in before]
+        fits = _fits(call.name, name, value, arguments, props, resolve, stated, before)
         if len(fits) == 1:
             arguments[name] = nearest(fits[0], value)
     for name, value in call.arguments.items():  # a yes/no against what the request says of it
@@ -371,6 +370,42 @@ def taken_from(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall
                 or _own_noun(call.name, resolve(props.get(name)), name, arguments[name]):
             del arguments[name]  # an optional value the conversation gives no ground for: its default
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+def _fits(tool: str, name: str, value: Any, arguments: dict, props: dict, resolve: Resolver, stated: Stated,
+          before: set) -> list[tuple]:
+    """The stated readings that could replace the value of `name` in `arguments` (`fitting`; for
+    a currency that another currency argument holds too, the stated currencies): not one another
+    argument holds, nor one that would repeat a call of `before` (their `call_key`s)."""
+    spec = resolve(props.get(name))
+    others = " ".join(normalize(str(v)) for k, v in arguments.items() if k != name)
+    # one currency on both sides converts nothing: the other side takes another stated one
+    same = kind_of(name, spec) == "currency" and isinstance(value, str) and any(
+        normalize(value) == normalize(str(v)) for k, v in arguments.items()
+        if k != name and kind_of(k, resolve(props.get(k))) == "currency")
+    return [r for r in ([m.readings for m in stated("currency")] if same else fitting(name, spec, value, stated))
+            if not any(normalize(str(x)) in others for x in r)
+            and call_key(tool, {**arguments, name: nearest(r, value)}) not in before]
+
+
+def converted(call: ToolCall, schema: dict, stated: Stated, made: list[ToolCall]) -> ToolCall:
+    """`call` converting from the currency of the sum the request states with its amount, where
+    its source currency is another (`_sum_currency`), and a target currency that then repeats the
+    source taking the request's other one, exactly one fitting (`_fits`): `taken_from`'s currency
+    rules, again once chat/clauses.py gave a value back ("80 CHF in GBP" written `GBP → CHF`)."""
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    before = {call_key(c.name, c.arguments) for c in made}
+    source = _sum_currency(call.arguments, props, resolve, stated)
+    if not source:
+        return call
+    arguments = {**call.arguments, source[0]: source[1]}
+    for name, value in call.arguments.items():
+        if name != source[0] and normalize(str(value)) == normalize(source[1]) \
+                and len(fits := _fits(call.name, name, value, arguments, props, resolve, stated, before)) == 1:
+            arguments[name] = nearest(fits[0], value)
+    same = any(k != source[0] and normalize(str(v)) == normalize(source[1]) for k, v in arguments.items())
+    return call if same or call_key(call.name, arguments) in before else ToolCall(call.name, arguments, call.id)
 
 
 def moved(call: ToolCall, schema: dict, stated: Stated) -> ToolCall:
