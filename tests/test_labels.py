@@ -83,6 +83,34 @@ def test_free_text_that_runs_into_another_request_is_cut_where_it_joins_it():
                    label="weather check") == {"minutes": 5, "label": "weather check"}
 
 
+def test_a_query_cut_short_runs_to_the_end_of_its_request():
+    search = {"name": "web_search", "description": "Search the web", "parameters": {
+        "type": "object", "required": ["query"], "properties": {
+            "query": {"type": "string", "description": "Search query"}, "max_results": {"type": "integer"}}}}
+    tools = [search, TIMER, WEATHER]
+
+    def checked(text: str, **arguments) -> dict:
+        return grounder(tools, [{"role": "user", "content": text}])(ToolCall("web_search", arguments)).arguments
+
+    # up to a join whose next piece says another argument's value, or names another tool, or a bracket
+    assert checked("search the web for pros and cons of heat pumps and give me 10 results", query="Pros",
+                   max_results=10) == {"query": "pros and cons of heat pumps", "max_results": 10}
+    assert checked("search the web for pros and cons of heat pumps and give me 10 results", query="Pros") == \
+        {"query": "pros and cons of heat pumps", "max_results": 10}
+    assert checked("Search the web for best ramen in Osaka (just 5 results) and check the weather in Osaka",
+                   query="best ramen", max_results=5) == {"query": "best ramen in Osaka", "max_results": 5}
+    assert checked("search for vegan recipes and set a timer for 10 minutes", query="vegan") == \
+        {"query": "vegan recipes"}
+    # a piece that names the tool itself begins another request
+    assert checked("I need a vegan lasagna recipe, search the web, top 5 is plenty", query="vegan lasagna recipe",
+                   max_results=5) == {"query": "vegan lasagna recipe", "max_results": 5}
+    # filler words are no query; a value said twice, or not in so many words, stands
+    assert checked("search for vegan recipes for me please", query="vegan recipes") == {"query": "vegan recipes"}
+    assert checked("vegan recipes: search for vegan recipes with tofu", query="vegan recipes") == \
+        {"query": "vegan recipes"}
+    assert checked("search for plant-based dishes", query="vegan") == {"query": "vegan"}
+
+
 def test_a_value_said_only_in_the_free_text_another_tool_is_given_is_not_a_calls_own():
     event = {"name": "create_event", "description": "Add an event", "parameters": {
         "type": "object", "required": ["title", "time"], "properties": {

@@ -23,10 +23,16 @@ descaling", "a timer called pasta for 10 minutes"). A free-text parameter
 the model's is a part of it, a part of another parameter's labelled value, or said nowhere. Where
 the model wrote something else that the request says (it may have rephrased, or the label may be
 no label), or where the request labels the parameter never or twice, the model's value stands.
+
+Free text unlabelled is kept to its own request (`trimmed`): cut where it runs on into another
+("how to descale a nespresso machine then set timer"), and a query the model cut short taken to
+the end of its request ("Pros" for "search the web for pros and cons of heat pumps and give me 10
+results").
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 from llm_mcp.chat.kinds import kind_of
@@ -131,13 +137,22 @@ def trimmed(call: ToolCall, schema: dict, text: str, tools: list[dict]) -> ToolC
     machine then set timer for 25 min", the query "how to descale a nespresso machine then set
     timer" becomes "how to descale a nespresso machine": the words after "then" name another tool
     (chat/more.py `names`: "timer", `set_timer`). Asked "5 min timer, chicago weather in
-    fahrenheit", the label "Chicago weather" goes, where the request labels nothing (`labelled`)."""
-    from llm_mcp.chat.clauses import CUT
+    fahrenheit", the label "Chicago weather" goes, where the request labels nothing (`labelled`).
+    The other way round, a query the model cut short runs on to the end of its request
+    (`_cut_short`: "search the web for pros and cons of heat pumps and give me 10 results" written
+    `query: "Pros"` becomes "pros and cons of heat pumps")."""
+    from llm_mcp.chat.clauses import CUT, _holds
     from llm_mcp.chat.more import names
-    from llm_mcp.chat.stated import Stated
+    from llm_mcp.chat.stated import Stated, own_numbers
 
     def another(piece: str) -> bool:  # does the piece name a tool other than the call's?
         return bool(names(tools, Stated([{"role": "user", "content": piece}])) - {call.name})
+
+    def closes(name: str, piece: str) -> bool:  # does the piece end the request `name`'s value is in?
+        said = Stated([{"role": "user", "content": piece}])
+        return bool(names(tools, said)) or any(_holds(k, resolve(props.get(k)), v, said) for k, v in call.arguments.items()
+                                     if k != name) \
+            or any(own_numbers(k, resolve(v), said) for k, v in props.items() if k != name)
 
     resolve = Resolver(schema)
     top = resolve(schema)
@@ -154,4 +169,37 @@ def trimmed(call: ToolCall, schema: dict, text: str, tools: list[dict]) -> ToolC
             arguments[name] = value[:joins[0].start()].strip(" ,.;:")
         elif not joins and kind == "label" and name not in required and another(value):
             del arguments[name]
+        elif not joins and kind == "query" and (longer := _cut_short(value, text, functools.partial(closes, name))):
+            arguments[name] = longer
     return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
+
+
+# what may close a request without being part of what it asks for
+_FILLER = re.compile(r"(?:\s*\b(?:please|pls|plz|thanks|thank you|for me|now|asap|quickly|too|as well|online|"
+                     r"on the web|on google|on the internet)\b[\s,.!?]*)+$", re.I)
+
+
+def _cut_short(value: str, text: str, closes) -> str | None:
+    """The words `text` says from `value` on to the end of its request, where the model's query
+    stops short of them ("Pros" of "search the web for pros and cons of heat pumps and give me 10
+    results"; "best ramen" of "… for best ramen in Osaka (just 5 results) and …"): up to a sentence
+    end, a bracket or a join (chat/clauses.py `CUT`) whose next piece `closes` the request (names
+    a tool, "search the web", or states another argument's value: "give me 10 results"), filler words ("please",
+    "for me") aside. None where `value` is not said once, in words, or nothing follows it."""
+    from llm_mcp.chat.clauses import CUT
+
+    words = re.findall(r"\w+", value)
+    if not words:
+        return None
+    found = list(re.finditer(r"(?<!\w)" + r"\W+".join(map(re.escape, words)) + r"(?!\w)", text, re.I))
+    if len(found) != 1:
+        return None
+    rest = re.split(r"[.?!;:](?:\s|$)|[()\[\]\"\n]", text[found[0].end():])[0]
+    for join in CUT.finditer(rest):
+        if closes(CUT.split(rest[join.end():])[0]):
+            rest = rest[:join.start()]
+            break
+    rest = _FILLER.sub("", rest).rstrip(" ,;:-")
+    if not re.search(r"\w", rest) or len(rest.split()) > 8:
+        return None
+    return text[found[0].start():found[0].end()] + rest
