@@ -76,14 +76,15 @@ signature needed" → false), takes the request's.
 A number said with a word of the parameter's name ("5 results" for `max_results`, "10km" for
 `radius_km`, "12 kilos" for `weight_kg`: a unit by its other names), or said as how many to show
 ("the 3 closest", "top 5", "(just 2)": chat/mentions.py `limits`) for a parameter that says how
-many results (`max_results`, `limit`, `top_k`: chat/stated.py `limiting`), fits that parameter alone. The source currency of a conversion (a currency
-parameter named `from_…`, `source_…`, `base_…`) is the currency of the sum the request states
-with the call's amount ("60 euros", "$20"), the amount being in it ("convert 60 euros to francs"
-and "I need 60 euros: how many francs?" are both from EUR); and of two currency arguments that
-hold the same code, the other takes the request's other currency. These two are applied again
-(`converted`) where chat/clauses.py gave a currency back from the call's own part ("whats 80 CHF
-in GBP. also … 80 CHF in INR" written `GBP → INR` twice: the second becomes `GBP → CHF`, then
-`CHF → GBP`). And an optional yes/no, enum
+many results (`max_results`, `limit`, `top_k`: chat/stated.py `limiting`), fits that parameter
+alone. The source currency of a conversion (a currency parameter named `from_…`, `source_…`,
+`base_…`) is the currency of the sum the request states with the call's amount ("60 euros",
+"$20"), the amount being in it ("convert 60 euros to francs" and "I need 60 euros: how many
+francs?" are both from EUR); and of two currency arguments that hold the same code, the other
+takes the request's other currency. These two are applied again (`converted`) where
+chat/clauses.py gave a currency back from the call's own part ("whats 80 CHF in GBP. also … 80
+CHF in INR" written `GBP → INR` twice: the second becomes `GBP → CHF`, then `CHF → GBP`). And an
+optional yes/no, enum
 option, number, person's name or HH:MM time the conversation gives no ground for is left out, to
 its default (`_made_up`): an option it does not name even loosely ("weather in Reykjavik" →
 `unit: celsius`; "mornings are best", "celcius" and "degrees C" name theirs); a yes/no it says no

@@ -150,8 +150,8 @@ def trimmed(call: ToolCall, schema: dict, text: str, tools: list[dict]) -> ToolC
 
     def closes(name: str, piece: str) -> bool:  # does the piece end the request `name`'s value is in?
         said = Stated([{"role": "user", "content": piece}])
-        return bool(names(tools, said)) or any(_holds(k, resolve(props.get(k)), v, said) for k, v in call.arguments.items()
-                                     if k != name) \
+        return bool(names(tools, said)) \
+            or any(_holds(k, resolve(props.get(k)), v, said) for k, v in call.arguments.items() if k != name) \
             or any(own_numbers(k, resolve(v), said) for k, v in props.items() if k != name)
 
     resolve = Resolver(schema)

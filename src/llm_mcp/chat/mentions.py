@@ -387,8 +387,8 @@ def quantities(text: str) -> list[Mention]:
 # how many to show: "top 5", "the 3 closest" (a superlative after the number), "just 2" and "at
 # most 10" with no word after the number (a word is what it counts: "just 2 parcels")
 _LIMIT = re.compile(r"\btop (\d+)\b|(?<![\w.,:/-])(\d+) (?:best|[a-z]{3,}est)\b|"
-                    r"\b(?:just|only|at most|no more than|max(?:imum)?|limit(?: it)? to) (\d+)\b(?![.,:/-]?\w| ?[^\W\d_])",
-                    re.I)
+                    r"\b(?:just|only|at most|no more than|max(?:imum)?|limit(?: it)? to) (\d+)\b"
+                    r"(?![.,:/-]?\w| ?[^\W\d_])", re.I)
 
 
 def limits(text: str) -> list[Mention]:

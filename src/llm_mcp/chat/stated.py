@@ -124,7 +124,8 @@ class Stated:
                        "duration": mentions.durations, "currency": mentions.currencies,
                        "amount": mentions.amounts,
                        "language": mentions.languages, "number": mentions.numbers,
-                       "quantity": mentions.quantities, "count": mentions.counts, "limit": mentions.limits, "person": mentions.people, "list": mentions.lists,
+                       "quantity": mentions.quantities, "count": mentions.counts,
+                       "limit": mentions.limits, "person": mentions.people, "list": mentions.lists,
                        "language-code": lambda text: mentions.languages(text, codes=True)}
             read = (lambda text: mentions.identifiers(text, example)) if kind == "identifier" else readers[kind]
             self._read[kind, example] = read(self.text)
