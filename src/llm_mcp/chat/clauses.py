@@ -96,7 +96,7 @@ def from_own_part(call: ToolCall, schema: dict, stated, made: list[ToolCall], th
             read = _quoted
         skip = shared | {name}
         home = _home(call, specs, skip, pieces)
-        here = [_holds(name, spec, value, p) for p in pieces]
+        here = [holds(name, spec, value, p) for p in pieces]
 
         def claimed(i: int) -> bool:
             return (i in theirs and i not in home) or _claimed(pieces[i], call, specs, skip, made)
@@ -158,7 +158,7 @@ def _elsewhere(call: ToolCall, specs: dict, name: str, pieces: list, shared: set
 
 def _home(call: ToolCall, specs: dict, skip: set[str], pieces: list) -> list[int]:
     """The parts that state most of the call's values but those of `skip` (at least one)."""
-    counts = [sum(_holds(k, specs[k], v, p) for k, v in call.arguments.items() if k not in skip) for p in pieces]
+    counts = [sum(holds(k, specs[k], v, p) for k, v in call.arguments.items() if k not in skip) for p in pieces]
     most = max(counts)
     return [i for i, n in enumerate(counts) if n == most] if most else []
 
@@ -170,7 +170,7 @@ def _claimed(part, call: ToolCall, specs: dict, skip: set[str], made: list[ToolC
     held = list(call.arguments.values())
     for earlier in made:
         for k, v in earlier.arguments.items():
-            if k in specs and not any(_same(v, h) for h in held) and _holds(k, specs[k], v, part):
+            if k in specs and not any(_same(v, h) for h in held) and holds(k, specs[k], v, part):
                 return True
     for k, v in call.arguments.items():
         found = readings(k, specs[k], v, part) if k not in skip else None
@@ -207,7 +207,7 @@ def _quoted(part) -> list[tuple]:
     return [m.readings for m in mentions.quoted(part.text)]
 
 
-def _holds(name: str, spec: dict, value: Any, part) -> bool:
+def holds(name: str, spec: dict, value: Any, part) -> bool:
     """Does `part` state `value`? By its readings where the parameter's kind is read by rule, by
     its option's words for an enum, or as words of the part (a string of three letters or digits
     at least)."""

@@ -141,7 +141,7 @@ def trimmed(call: ToolCall, schema: dict, text: str, tools: list[dict]) -> ToolC
     The other way round, a query the model cut short runs on to the end of its request
     (`_cut_short`: "search the web for pros and cons of heat pumps and give me 10 results" written
     `query: "Pros"` becomes "pros and cons of heat pumps")."""
-    from llm_mcp.chat.clauses import CUT, _holds
+    from llm_mcp.chat.clauses import CUT, holds
     from llm_mcp.chat.more import names
     from llm_mcp.chat.stated import Stated, own_numbers
 
@@ -151,7 +151,7 @@ def trimmed(call: ToolCall, schema: dict, text: str, tools: list[dict]) -> ToolC
     def closes(name: str, piece: str) -> bool:  # does the piece end the request `name`'s value is in?
         said = Stated([{"role": "user", "content": piece}])
         return bool(names(tools, said)) \
-            or any(_holds(k, resolve(props.get(k)), v, said) for k, v in call.arguments.items() if k != name) \
+            or any(holds(k, resolve(props.get(k)), v, said) for k, v in call.arguments.items() if k != name) \
             or any(own_numbers(k, resolve(v), said) for k, v in props.items() if k != name)
 
     resolve = Resolver(schema)
@@ -184,8 +184,9 @@ def _cut_short(value: str, text: str, closes) -> str | None:
     stops short of them ("Pros" of "search the web for pros and cons of heat pumps and give me 10
     results"; "best ramen" of "… for best ramen in Osaka (just 5 results) and …"): up to a sentence
     end, a bracket or a join (chat/clauses.py `CUT`) whose next piece `closes` the request (names
-    a tool, "search the web", or states another argument's value: "give me 10 results"), filler words ("please",
-    "for me") aside. None where `value` is not said once, in words, or nothing follows it."""
+    a tool, "search the web", or states another argument's value: "give me 10 results"), filler
+    words ("please", "for me") aside. None where `value` is not said once, in words, or nothing
+    follows it."""
     from llm_mcp.chat.clauses import CUT
 
     words = re.findall(r"\w+", value)
