@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from llm_mcp.chat import ChatFormat, ToolCall
 from llm_mcp.chat.stated import Stated
-from llm_mcp.chat.more import another_option, fits, kept, takers, wanted
+from llm_mcp.chat.ground import grounder
+from llm_mcp.chat.more import another_id, another_option, fits, kept, takers, wanted
 from llm_mcp.chat.toolcalls import CallEvent
 
 
@@ -197,6 +198,30 @@ def test_an_option_the_request_names_that_no_call_holds_is_something_new():
     assert not new(ToolCall("handover", {"parcel_id": "PX-550913", "steps": ["ring_bell", "call_on_arrival"]}),
                    made, said)  # "call on arrival" is said nowhere
     assert not asks(made, "track PX-550913, and the driver should not ring the bell")
+
+
+def test_an_asked_call_that_copies_its_tools_identifier_takes_the_one_no_call_holds():
+    """ "same instructions for both PX-120987 and PX-120988" answered for PX-120988, then asked
+    again, writes PX-120988 again: it becomes PX-120987, the one stated that no call holds."""
+    instruct = _tool("instruct", ["tracking_number", "note"],
+                     tracking_number={"type": "string", "description": "Tracking number, like PX-482913"},
+                     note={"type": "string", "description": "What to tell the driver"})
+    schema = instruct["parameters"]
+    first = ToolCall("instruct", {"tracking_number": "PX-120988", "note": "leave at door"})
+    again = ToolCall("instruct", {"tracking_number": "PX-120988", "note": "no knocking"})
+    said = Stated([{"role": "user", "content": "same for both PX-120987 and PX-120988: leave at door, no knocking"}])
+    assert another_id(again, schema, [first], said).arguments["tracking_number"] == "PX-120987"
+    assert another_id(again, schema, [], said) == again  # no call holds it: the model's own
+    # another tool's call holding it, or two stated that no call holds: it stands
+    tracked = ToolCall("track", {"tracking_number": "PX-120988"})
+    assert another_id(again, schema, [tracked], said) == again
+    said = Stated([{"role": "user", "content": "PX-120987, PX-120988 and PX-120989: leave at door"}])
+    assert another_id(again, schema, [first], said) == again
+    # through the grounder, only for a call asked for
+    check = grounder([instruct], [{"role": "user", "content": "same for both PX-120987 and PX-120988: leave at "
+                                                              "door, no knocking"}])
+    assert check(first).arguments["tracking_number"] == "PX-120988"
+    assert check(again, asked=True).arguments["tracking_number"] == "PX-120987"
 
 
 def test_an_asked_call_that_repeats_one_takes_the_option_named_that_no_call_holds():

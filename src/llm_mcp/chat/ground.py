@@ -121,8 +121,8 @@ from llm_mcp.chat.clauses import elsewhere, from_own_part
 from llm_mcp.chat.ends import journey
 from llm_mcp.chat.kinds import example_of, kind_of
 from llm_mcp.chat.labels import free_texts, trimmed, whole, without_theirs
-from llm_mcp.chat.more import (Dropped, another_option, fits, flag_said, flag_told, flag_words, kept, names, takers,
-                               wanted)
+from llm_mcp.chat.more import (Dropped, another_id, another_option, fits, flag_said, flag_told, flag_words, kept,
+                               names, takers, wanted)
 from llm_mcp.chat.options import completed
 from llm_mcp.chat.places import place
 from llm_mcp.chat.route import (Redo, copied, enum_options, id_shapes, invented, misrouted, repeated, stranded, unhoused,
@@ -276,6 +276,8 @@ class Grounder:
         if call.name not in self.schemas:
             return Dropped(call) if asked else call
         schema, stated, made, flags = self.schemas[call.name], self.stated, self.made, self.flags[call.name]
+        if asked:  # an identifier its tool's call holds: the one stated that no call holds ("for both PX-1 and PX-2")
+            call = another_id(call, schema, made, stated)
         own = self.own.get(call.name, stated)  # (what is said only in another tool's free text is not its)
         theirs = {i for i, tools in enumerate(self.part_names) if tools and call.name not in tools}
         taken = taken_from(call, schema, own, made, flags)

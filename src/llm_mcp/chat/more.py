@@ -33,7 +33,9 @@ item of a list of names the conversation says that no call holds, where a call h
 with the two ends of a journey (chat/ends.py), a journey the conversation states that no call
 holds ("quote: 20kg Rotterdam -> Antwerp, overnight. and 20kg Rotterdam -> Brussels"); a call that
 repeats one made, on a tool with such an option, takes it first (`another_option`: asked again
-after express, the model writes express again). A required value
+after express, the model writes express again), and one that copies an identifier (an email …)
+a call to its tool holds takes the one stated that no call holds, where there is one
+(`another_id`: "same instructions for both PX-120987 and PX-120988"). A required value
 that is said nowhere (the model making up a city, a ticker, an amount), that is another
 parameter's option ("economy" as an origin) or an identifier not of its example's shape, a call
 that repeats one already made, one whose required values are all taken ("hour" as a second
@@ -157,6 +159,31 @@ def another_option(call: ToolCall, schema: dict, made: list[ToolCall], stated: A
         if free:
             return ToolCall(call.name, {**call.arguments, name: free[0]}, call.id)
     return call
+
+
+def another_id(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> ToolCall:
+    """`call`, asked for, with a value that can only be copied (an identifier, an email …:
+    chat/stated.py `copied_kind`) that a call of the reply to the same tool holds already, where
+    the conversation states exactly one value of its kind (of its example's shape) that no call
+    holds, with that one: "same instructions for both PX-120987 and PX-120988" answered for
+    PX-120988, then asked again, writes PX-120988 again; it becomes PX-120987. Else `call`."""
+    from llm_mcp.chat.kinds import example_of
+
+    resolve = Resolver(schema)
+    props = resolve(schema).get("properties") or {}
+    theirs = [v for m in made if m.name == call.name for v in m.arguments.values()]
+    held = _held(made)
+    arguments = dict(call.arguments)
+    for name, value in call.arguments.items():
+        spec = resolve(props.get(name))
+        kind = copied_kind(name, spec) if spec.get("type") == "string" and isinstance(value, str) else None
+        if not kind or not any(_words(value) == _words(str(v)) for v in theirs):
+            continue
+        free = [m.readings[0] for m in stated(kind, example_of(spec) if kind == "identifier" else None)
+                if not any(_holds(h, m.readings[0]) for h in held)]
+        if len(free) == 1:
+            arguments[name] = free[0]
+    return call if arguments == call.arguments else ToolCall(call.name, arguments, call.id)
 
 
 def _unlike(name: str, spec: dict, value: Any) -> bool:
