@@ -207,6 +207,7 @@ LEAVES = st.one_of(
     st.just({"type": "string", "format": "email"}),
     st.just({"type": "string", "format": "uuid"}),
     st.just({"type": "string", "description": "Order id, like AB-1234"}),
+    st.just({"type": "string", "pattern": "^AB-\\d{4}$", "description": "Order id, like AB-1234"}),
     st.just({"type": "string", "minLength": 3, "maxLength": 8}),
     st.just({"type": "boolean"}),
     st.just({"type": ["string", "null"]}),
@@ -265,6 +266,26 @@ def test_a_pattern_it_cannot_meet_is_reported_not_written():
     result = synthesize([tool], 20, seed=1, options=Options(no_tool_share=0.0, bank_call_share=0.0))
     _valid(result.records)
     assert result.skipped.get("code", 0) > 0
+
+
+def test_an_id_typed_in_lower_case_keeps_the_case_its_schema_asks_for():
+    """"pt-48213" in a lower-cased request is still PT-48213 in the call where the schema's
+    pattern says so; and `patient_id`, `customerId` are identifiers, not people's names."""
+    from llm_mcp.chat.kinds import kind_of
+
+    assert [kind_of(n, {}) for n in ("patient_id", "customerId", "booking_ref", "phone_number", "email_id")] == \
+        ["identifier", "identifier", "identifier", "phone", "email"]
+    assert kind_of("provider", {"description": "Provider last name, e.g. Okafor"}) == "person"  # no "id" inside
+    tool = {"name": "list_visits", "description": "List a patient's visits.", "parameters": {
+        "type": "object", "properties": {"patient_id": {"type": "string", "pattern": "^PT-\\d{5}$",
+                                                        "description": "Patient id like PT-48213"}},
+        "required": ["patient_id"]}}
+    result = synthesize([tool], 30, seed=3, options=Options(no_tool_share=0.0, bank_call_share=0.0, rough_rate=1.0))
+    _valid(result.records)
+    assert not result.skipped and len(result.records) == 30
+    for r in result.records:
+        ids = [c["arguments"]["patient_id"] for c in r["tool_calls"]]
+        assert all(i.lower() in r["input"] for i in ids) and all(i.startswith("PT-") for i in ids), r
 
 
 def test_synth_cli_writes_and_shows(tmp_path):

@@ -35,6 +35,10 @@ KINDS = [
 ]
 
 
+# the last word of a name that makes it an identifier, whatever the words before it
+ID_ENDS = {"id", "ids", "ref", "uid"}
+
+
 def kind_of(name: str, spec: dict) -> str:
     """What sort of string a parameter holds, from its format, then its name, then its description."""
     fmt = spec.get("format", "")
@@ -48,13 +52,29 @@ def kind_of(name: str, spec: dict) -> str:
     if "hh:mm" in desc or name.lower() in ("time", "start_time", "end_time", "start", "end"):
         return "time"
     lowered = name.lower()
+    named = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    if named[-1] in ID_ENDS and "mail" not in lowered:
+        return "identifier"  # `patient_id`, `customerId`: whose id, not whose name
     for hay in (lowered, desc):
         for words, kind in KINDS:
-            if any(w in hay for w in words if len(w) > 2 or hay is lowered):
+            if any(_within(w, hay, named if hay is lowered else None) for w in words if len(w) > 2 or hay is lowered):
                 if kind == "identifier" and hay is desc and not example_of(spec):
                     continue  # "number" in a description alone says little
                 return kind
     return "word"
+
+
+def _within(word: str, hay: str, named: list[str] | None) -> bool:
+    """Is `word` in `hay` (a parameter's name, split into `named`, or its description)? A word of
+    three letters or fewer only as a word of its own ("id" of `order_id`, "ref", "url"; not in
+    `provider`, `preferred_reply`, `curl`), a longer one anywhere ("email" in `email_body`)."""
+    if len(word.strip("_-")) > 3:
+        return word in hay
+    if word.startswith("_"):  # "_id": the end of a name's word
+        return word in hay
+    bare = word.strip("_-")
+    return bare in named or bare + "s" in named if named is not None else \
+        re.search(rf"\b{re.escape(bare)}s?\b", hay) is not None
 
 
 def example_of(spec: dict) -> str | None:

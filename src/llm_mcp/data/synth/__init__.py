@@ -361,8 +361,9 @@ class Synthesizer:
             k += 1
         text = rq.join_requests(rng, parts, protected)
         text, lowered = rq.roughen(rng, text, protected, o.rough_rate)
-        if lowered:
-            calls = [_lowered(c, protected) for c in calls]
+        if lowered:  # a value whose schema asks for its case ("^PT-\\d{5}$") keeps it: "pt-48213" → "PT-48213"
+            by_name = {t["name"]: _validator(t, self.validators) for t in chosen}
+            calls = [_lowered(c, protected, by_name[c["name"]]) for c in calls]
         return {"input": text, "output": "", "tool_calls": calls}
 
     def no_call(self, absent: list[dict]) -> dict:
@@ -399,10 +400,15 @@ def _branch(rng: random.Random, top: dict, resolve: Resolver) -> dict:
     return top
 
 
-def _lowered(call: dict, protected: list[str]) -> dict:
-    def low(v):
-        return v.lower() if isinstance(v, str) and v in protected else v
-    return {"name": call["name"], "arguments": {k: low(v) for k, v in call["arguments"].items()}}
+def _lowered(call: dict, protected: list[str], validator) -> dict:
+    """`call` with each copied value lower-cased as the request now writes it, but where the
+    schema then refuses it."""
+    arguments = dict(call["arguments"])
+    for key, value in call["arguments"].items():
+        if isinstance(value, str) and value in protected and value.lower() != value:
+            if validator.is_valid({**arguments, key: value.lower()}):
+                arguments[key] = value.lower()
+    return {"name": call["name"], "arguments": arguments}
 
 
 def _renamed(tool: dict, names: dict, params: dict) -> dict:
