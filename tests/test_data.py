@@ -194,6 +194,12 @@ def test_too_long_examples_are_dropped_not_cut(fmt):
     kept, dropped = tokenize_examples(ds.examples, fmt, 780)
     assert len(kept) == 1 and len(dropped) == 1 and dropped[0].kind == "too-long"
     assert dropped[0].line == 1
+    # `data validate` warns of them before training, with what to do (check_dataset's max_length)
+    from llm_mcp.data.validate import check_dataset
+
+    _, issues, lengths = check_dataset(DATA / "flat.jsonl", fmt, tools=TOOLS, max_length=780)
+    (warned,) = [i for i in issues if i.kind == "too-long"]
+    assert warned.line == 1 and warned.level == "warning" and "max_length=" in warned.hint and max(lengths) > 780
 
 
 example_strategy = st.builds(

@@ -34,14 +34,19 @@ class Tokenized:
         return next((i for i, t in enumerate(self.labels) if t != IGNORE), len(self.labels))
 
 
+def too_long(ex: Example, tokens: int, max_length: int) -> Issue:
+    """The warning for an example training drops: longer than `max_length` (it is never cut)."""
+    return Issue(ex.source, ex.line, "too-long", f"{tokens} tokens, more than max_length {max_length}; "
+                 "training drops it, not cut", "raise max_length (e.g. max_length=" f"{-(-tokens // 256) * 256}), "
+                 "or list fewer tools in its prompt (data synth --max-tools)", level="warning")
+
+
 def tokenize_examples(examples: list[Example], fmt, max_length: int) -> tuple[list[Tokenized], list[Issue]]:
     out, dropped = [], []
     for ex in examples:
         r = fmt.render(ex.messages, ex.tools)
         if len(r.input_ids) > max_length:
-            dropped.append(Issue(ex.source, ex.line, "too-long", f"{len(r.input_ids)} tokens, more "
-                                 f"than max_length {max_length}; dropped, not cut",
-                                 "raise max_length or shorten the example", level="warning"))
+            dropped.append(too_long(ex, len(r.input_ids), max_length))
             continue
         labels = [t if m else IGNORE for t, m in zip(r.input_ids, r.assistant_mask)]
         out.append(Tokenized(r.input_ids, labels, ex.source, ex.line, prompt_key(ex.tools)))

@@ -145,13 +145,15 @@ def check_parity(ex: Example, fmt) -> tuple[list[Issue], int]:
 
 
 def check_dataset(path, fmt=None, *, data_format: str | None = None, tools: list[dict] | None = None,
-                  progress=None):
+                  progress=None, max_length: int | None = None):
     """Everything a dataset is checked for before training, in one place (`llm-mcp train`, `llm-mcp
     data validate`, the MCP tool `validate_dataset`): its records read (`data_format` or any
     format), each example checked against its tools' schemas, duplicates, and — given a ChatFormat
     `fmt` — rendered and parsed back (train/serve parity). `progress(items, label)` may wrap the
-    parity loop. → (Dataset, issues with file:line, token counts of the examples rendered)."""
+    parity loop; `max_length`: a warning for each example rendered longer (training drops it).
+    → (Dataset, issues with file:line, token counts of the examples rendered)."""
     from llm_mcp.data.formats import read_dataset
+    from llm_mcp.data.tokenize import too_long
 
     ds = read_dataset(path, data_format, tools)
     issues = ds.issues + check_examples(ds.examples)
@@ -162,6 +164,8 @@ def check_dataset(path, fmt=None, *, data_format: str | None = None, tools: list
             issues += found
             if n:
                 lengths.append(n)
+            if max_length and n > max_length:
+                issues.append(too_long(ex, n, max_length))
     return ds, issues, lengths
 
 
