@@ -366,8 +366,8 @@ def test_the_natural_sets_never_feed_the_generator():
     data_text = " ".join(p.read_text().lower() for p in HERE.glob("*.yaml"))
     train = " ".join(p.read_text().lower() for p in  # and the requests written to train with (--examples)
                      [REPO / "examples" / "train.jsonl", *(REPO / "examples" / "your_requests").glob("*.jsonl")])
-    for path in (REPO / "examples" / "natural.jsonl", REPO / "examples" / "unseen" / "natural.jsonl",
-                 REPO / "examples" / "natural_b.jsonl", REPO / "examples" / "unseen" / "natural_b.jsonl",
+    for path in (*(REPO / "examples").glob("natural*.jsonl"), *(REPO / "examples" / "unseen").glob("natural*.jsonl"),
+                 REPO / "examples" / "clinic" / "natural.jsonl",
                  *(REPO / "examples" / "dev").glob("*multi_dev.jsonl"),
                  *(REPO / "examples" / "dev").glob("*single_dev.jsonl")):
         for line in path.read_text().splitlines():
