@@ -118,6 +118,25 @@ def test_a_tool_the_request_names_that_no_call_is_to_is_something_new():
     assert not takers(TOOLS, [*made, locker], stated, named(said))
 
 
+def test_an_asked_call_with_a_list_of_words_said_nowhere_or_of_another_tools_options_is_dropped():
+    """A refill asked for after a message to the care team, its tool named by "non-urgent"
+    (`urgent` is its yes/no): its medications must be said, and not the message's topic option."""
+    refill = _tool("request_refill", ["patient_id", "medications"], patient_id={"type": "string"},
+                   medications={"type": "array", "items": {"type": "string"}}, urgent={"type": "boolean"})
+    topics = {"referral", "other", "test results"}
+    said = "send a non-urgent message for PT-34481, topic referral: the physio never called back. Also refill metformin"
+    stated = Stated([{"role": "user", "content": said}])
+    made = [ToolCall("message_care_team", {"patient_id": "PT-34481", "topic": "referral",
+                                           "message": "the physio never called back"})]
+    asked = {"patient_id": "PT-34481", "urgent": True}
+    schema = refill["parameters"]
+    for medications in (["referral", "other"], ["aspirin"]):  # another tool's options; said nowhere
+        call = ToolCall("request_refill", {**asked, "medications": medications})
+        assert not fits(call, schema, made, stated, named=True, others=topics)
+    assert fits(ToolCall("request_refill", {**asked, "medications": ["metformin"]}), schema, made, stated,
+                named=True, others=topics)
+
+
 def test_an_item_of_a_list_of_names_that_no_call_holds_is_something_new():
     from llm_mcp.chat import mentions
 

@@ -137,6 +137,8 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
         value = call.arguments.get(name)
+        if isinstance(value, list) and not _said_items(name, spec, value, stated, options, resolve):
+            return False  # a list of free words: each said, none another's option (["referral"] as medications)
         if value is None or isinstance(value, (bool, dict, list)) or "enum" in spec or "const" in spec:
             continue
         if not said(name, spec, value, stated) or _words(str(value)) in options or _unlike(name, spec, value):
@@ -144,6 +146,15 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
         new = new or (typed(name, spec, value) and not any(_holds(h, value) for h in held)
                       and said(name, spec, value, rest))
     return new
+
+
+def _said_items(name: str, spec: dict, value: list, stated: Any, options: set[str], resolve: Resolver) -> bool:
+    """Is each free string of a required list (items with no enum) said in the conversation, and
+    none an option of another parameter or tool? Lists of options are read by `_loose_free`."""
+    items = resolve(spec.get("items"))
+    if "enum" in items or "const" in items:
+        return True
+    return all(said(name, items, v, stated) and _words(v) not in options for v in value if isinstance(v, str))
 
 
 def another_option(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any) -> ToolCall:
