@@ -68,13 +68,12 @@ def _within(word: str, hay: str, named: list[str] | None) -> bool:
     """Is `word` in `hay` (a parameter's name, split into `named`, or its description)? A word of
     three letters or fewer only as a word of its own ("id" of `order_id`, "ref", "url"; not in
     `provider`, `preferred_reply`, `curl`), a longer one anywhere ("email" in `email_body`)."""
-    if len(word.strip("_-")) > 3:
-        return word in hay
-    if word.startswith("_"):  # "_id": the end of a name's word
-        return word in hay
     bare = word.strip("_-")
-    return bare in named or bare + "s" in named if named is not None else \
-        re.search(rf"\b{re.escape(bare)}s?\b", hay) is not None
+    if len(bare) > 3 or word.startswith("_"):  # ("_id": the end of a name's word)
+        return word in hay
+    if named is not None:
+        return bare in named or bare + "s" in named
+    return re.search(rf"\b{re.escape(bare)}s?\b", hay) is not None
 
 
 def example_of(spec: dict) -> str | None:

@@ -67,12 +67,18 @@ def _report(ds: Dataset, issues: list[Issue], summary: dict, as_json: bool, extr
     print(f"{len(errors)} errors, {len(issues) - len(errors)} warnings")
 
 
+def _train_max_length() -> int:
+    from llm_mcp.train.config import TrainConfig
+
+    return TrainConfig.model_fields["max_length"].default
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from llm_mcp.data.validate import check_dataset, summarize
 
     fmt = None if args.no_parity else _chat_format(args)
     ds, issues, lengths = check_dataset(args.file, fmt, data_format=None if args.format == "auto" else args.format,
-                                        tools=_tools(args), progress=_progress, max_length=args.max_length)
+                                        tools=_tools(args), progress=_progress, max_length=args.max_length or _train_max_length())
     extra = {"model": args.model, "chat format": fmt.kind} if fmt is not None and ds.examples else {}
     _report(ds, issues, summarize(ds.examples, lengths), args.json, extra)
     return 1 if any(i.level == "error" for i in issues) else 0
@@ -241,8 +247,9 @@ def add_parser(sub) -> None:
     v = actions.add_parser("validate", help="every problem with file:line; exit 1 on errors")
     common(v)
     v.add_argument("--no-parity", action="store_true", help="skip the render/parse check (no model needed)")
-    v.add_argument("--max-length", type=int, default=2048,
-                   help="warn of examples longer than this many tokens: training drops them (train's max_length)")
+    v.add_argument("--max-length", type=int,
+                   help="warn of examples longer than this many tokens: training drops them (default: train's "
+                        "max_length, 2048)")
     v.set_defaults(func=cmd_validate)
     s = actions.add_parser("stats", help="examples, tools, calls, token lengths")
     common(s)

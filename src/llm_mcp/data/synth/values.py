@@ -342,8 +342,13 @@ def _string(rng: random.Random, fakes: Fakes, name: str, spec: dict) -> Said:
     lo, hi = spec.get("minLength", 0), spec.get("maxLength")
     pattern = spec.get("pattern")
     said = Said("", "")
-    for _ in range(6):
-        said = string_value(rng, fakes, kind_of(name, spec), spec)
+    example = example_of(spec) if pattern else None
+    shaped = example is not None and _matches(pattern, example)  # "like AB-1234" for "^AB-\\d{4}$"
+    for attempt in range(6):
+        if shaped and attempt >= 3:  # the kind's values miss the pattern: the example's shape meets it
+            said = Said(_reshape(rng, example), "", True)
+        else:
+            said = string_value(rng, fakes, kind_of(name, spec), spec)
         if not said.text:
             said.text = said.value
         ok_length = lo <= len(said.value) and (hi is None or len(said.value) <= hi)
@@ -375,7 +380,7 @@ def _array(rng, fakes, name, spec, resolve, depth) -> Said:
         if len(out) == count:
             break
         said = value_for(rng, fakes, singular, items, resolve, depth + 1)
-        if spec.get("uniqueItems") or "enum" in items:
+        if spec.get("uniqueItems") or ("enum" in items and len(items["enum"]) >= lo):  # each option once, if enough
             if any(o.value == said.value for o in out):
                 continue
         out.append(said)
