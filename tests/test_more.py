@@ -137,6 +137,18 @@ def test_an_asked_call_with_a_list_of_words_said_nowhere_or_of_another_tools_opt
                 named=True, others=topics)
 
 
+def test_an_asked_call_with_a_value_that_misses_its_pattern_is_dropped():
+    """A booking's reference is no patient id: the schema holds patient ids to PT- and five digits."""
+    listing = _tool("list_appointments", ["patient_id"], patient_id={"type": "string", "pattern": r"^PT-\d{5}$"})
+    said = "cancel booking BK-2234 on 10 february 2027, and list the appointments of pt-88211"
+    stated = Stated([{"role": "user", "content": said}])
+    made = [ToolCall("change_appointment", {"booking_ref": "BK-2234", "action": "cancel"})]
+    schema = listing["parameters"]
+    assert not fits(ToolCall("list_appointments", {"patient_id": "BK-2234"}), schema, made, stated, named=True)
+    assert fits(ToolCall("list_appointments", {"patient_id": "PT-88211"}), schema, made, stated, named=True)
+    assert fits(ToolCall("list_appointments", {"patient_id": "pt-88211"}), schema, made, stated, named=True)
+
+
 def test_an_item_of_a_list_of_names_that_no_call_holds_is_something_new():
     from llm_mcp.chat import mentions
 

@@ -37,8 +37,9 @@ after express, the model writes express again), and one that copies an identifie
 a call to its tool holds takes the one stated that no call holds, where there is one
 (`another_id`: "same instructions for both PX-120987 and PX-120988"). A required value
 that is said nowhere (the model making up a city, a ticker, an amount), that is another
-parameter's option ("economy" as an origin) or an identifier not of its example's shape, a call
-that repeats one already made, one whose required values are all taken ("hour" as a second
+parameter's option ("economy" as an origin) or an identifier not of its example's shape, a value
+that misses its parameter's `pattern` (a booking's "BK-5104" as a patient id the schema holds to
+PT- and five digits), a call that repeats one already made, one whose required values are all taken ("hour" as a second
 timer's label, its minutes those of the first), one that is new only in free words: dropped.
 Free words alone are no sign of another request: in a chatty message any phrase can fill a city,
 a query or a title ("I'm European, so celsius" → `get_weather(location="European")`), so a second
@@ -133,6 +134,8 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
         or named and all(m.name != call.name for m in made) \
         or any(_words(v) in _unheld(made, stated) for v in call.arguments.values() if isinstance(v, str)) \
         or _journey_of(call) in _free_journeys(schema, made, rest)
+    if any(_breaks(resolve(props.get(name)), value) for name, value in call.arguments.items()):
+        return False  # "BK-5104" as a patient id of pattern ^PT-\\d{5}$
     options = {_words(option) for option in [*_options(None, props, resolve), *others]}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
@@ -146,6 +149,18 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
         new = new or (typed(name, spec, value) and not any(_holds(h, value) for h in held)
                       and said(name, spec, value, rest))
     return new
+
+
+def _breaks(spec: dict, value: Any) -> bool:
+    """Does a string `value` miss its parameter's `pattern` (case aside: the guide leaves patterns
+    to be checked after parsing, and a written "pt-48213" is the same patient)?"""
+    pattern = spec.get("pattern")
+    if not isinstance(value, str) or not isinstance(pattern, str):
+        return False
+    try:
+        return re.search(pattern, value.strip(), re.IGNORECASE) is None
+    except re.error:
+        return False  # a pattern Python cannot read (an ECMA-only construct) judges nothing
 
 
 def _said_items(name: str, spec: dict, value: list, stated: Any, options: set[str], resolve: Resolver) -> bool:
