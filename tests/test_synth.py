@@ -288,6 +288,24 @@ def test_an_id_typed_in_lower_case_keeps_the_case_its_schema_asks_for():
         assert all(i.lower() in r["input"] for i in ids) and all(i.startswith("PT-") for i in ids), r
 
 
+def test_values_take_the_form_the_description_shows():
+    """A list whose description shows a quoted example ('e.g. ["lisinopril 10 mg"]') gets items
+    of that form, made up anew, and a "last name" is one name, not a full one."""
+    tool = {"name": "request_refill", "description": "Send a prescription refill request.", "parameters": {
+        "type": "object", "properties": {
+            "medications": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                            "description": 'Medication names, with strength if known, e.g. ["lisinopril 10 mg"]'},
+            "prescriber": {"type": "string", "description": "Prescriber last name, e.g. Okafor"}},
+        "required": ["medications", "prescriber"]}}
+    result = synthesize([tool], 30, seed=2, options=Options(no_tool_share=0.0, bank_call_share=0.0))
+    _valid(result.records)
+    calls = [c["arguments"] for r in result.records for c in r["tool_calls"]]
+    items = [m for a in calls for m in a["medications"]]
+    assert len(calls) >= 30 and all(re.fullmatch(r"[a-z]{4,} [1-9]\d mg", m) for m in items), items
+    assert len(set(items)) > len(items) // 2 and "lisinopril 10 mg" not in items
+    assert sum(len(a["prescriber"].split()) == 1 for a in calls) >= 0.8 * len(calls), calls  # "van Dijk" too
+
+
 def test_synth_cli_writes_and_shows(tmp_path):
     out = tmp_path / "syn.jsonl"
     r = subprocess.run([sys.executable, "-m", "llm_mcp", "data", "synth", "--tools", "examples/tools.json",

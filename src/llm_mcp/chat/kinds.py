@@ -86,3 +86,10 @@ def example_of(spec: dict) -> str | None:
     if placeholder:  # "PX-nnnnnn"
         return placeholder.group(1) + "7" * len(placeholder.group(2))
     return None
+
+
+def quoted_example(spec: dict) -> str | None:
+    """A quoted example of several words the description gives ('e.g. ["lisinopril 10 mg"]'), or None."""
+    desc = str(spec.get("description", ""))
+    found = re.search(r"(?:e\.g\.|eg\.|\blike|such as|for example|example:)\s*\[?\s*(['\"`])([^'\"`]+)\1", desc, re.I)
+    return found.group(2).strip() if found and len(found.group(2).split()) > 1 else None

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.kinds import example_of, kind_of, quoted_example
 from llm_mcp.chat.types import Resolver
 
 HERE = Path(__file__).parent
@@ -79,6 +79,30 @@ def _reshape(rng: random.Random, example: str) -> str:
                    rng.choice("abcdefghijkmnopqrstuvwxyz") if c.islower() else c for c in example)
 
 
+def _in_form_of(rng: random.Random, example: str) -> str:
+    """A made-up value in the form of a quoted example: its long words made up anew in their case,
+    its numbers new, its short words (units: "mg", "ml") kept: "lisinopril 10 mg" → "dorasil 25 mg"."""
+    words = []
+    for word in example.split():
+        if any(c.isdigit() for c in word):
+            word = re.sub(r"^0(?=\d)", lambda _: str(rng.randrange(1, 10)), _reshape(rng, word))  # no "06 mg"
+        elif word.isalpha() and len(word) > 3:
+            made = _syllables(rng, 2, 4)
+            word = made.upper() if word.isupper() else made.capitalize() if word[0].isupper() else made
+        words.append(word)
+    return " ".join(words)
+
+
+def _person(rng: random.Random, fake, spec: dict) -> str:
+    """A person's name, or the part of it the description asks for ("Provider last name")."""
+    desc = str(spec.get("description", "")).lower()
+    if any(w in desc for w in ("last name", "surname", "family name")):
+        return fake.last_name()
+    if any(w in desc for w in ("first name", "given name")):
+        return fake.first_name()
+    return fake.name() if rng.random() < 0.6 else fake.first_name()
+
+
 def _syllables(rng: random.Random, low: int, high: int) -> str:
     return "".join(rng.choice(data("pools")["syllables"]) for _ in range(rng.randint(low, high)))
 
@@ -127,6 +151,9 @@ def string_value(rng: random.Random, fakes: Fakes, kind: str, spec: dict) -> Sai
         return Said(code, text)
     if kind in ("identifier", "word") and example and any(c.isdigit() for c in example):
         return Said(_reshape(rng, example), "", True)
+    if kind == "word" and (phrase := quoted_example(spec)) and len(phrase.split()) <= 4:  # "lisinopril 10 mg"
+        value = _in_form_of(rng, phrase)
+        return Said(value, value, True)
     makers = {
         "email": lambda: _email(rng, fakes),
         "phone": fake.phone_number,
@@ -139,7 +166,7 @@ def string_value(rng: random.Random, fakes: Fakes, kind: str, spec: dict) -> Sai
         "address": lambda: fake.street_address().replace("\n", ", ")
         + (f", {fake.city()}" if rng.random() < 0.4 else ""),
         "city": lambda: fake.city() if rng.random() < 0.8 else _syllables(rng, 2, 3).capitalize(),
-        "person": lambda: fake.name() if rng.random() < 0.6 else fake.first_name(),
+        "person": lambda: _person(rng, fake, spec),
         "company": fake.company,
         "identifier": lambda: _reshape(rng, rng.choice(["A-10482", "10482913", "XK-2291",
                                                         "ab12-cd34", "R123456"])),
@@ -371,6 +398,8 @@ def _matches(pattern: str, value: str) -> bool:
 
 def _array(rng, fakes, name, spec, resolve, depth) -> Said:
     items = resolve(spec.get("items", {"type": "string"}))
+    if "description" not in items and (phrase := quoted_example(spec)):
+        items = {**items, "description": f'e.g. "{phrase}"'}  # the list's example shows its items' form
     lo = spec.get("minItems", 1)
     hi = spec.get("maxItems", max(lo, 3))
     count = rng.randint(lo, max(lo, min(hi, lo + 2)))
