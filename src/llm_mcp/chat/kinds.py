@@ -52,7 +52,7 @@ def kind_of(name: str, spec: dict) -> str:
     if "hh:mm" in desc or name.lower() in ("time", "start_time", "end_time", "start", "end"):
         return "time"
     lowered = name.lower()
-    named = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower())
+    named = name_words(name) or [""]
     if named[-1] in ID_ENDS and "mail" not in lowered:
         return "identifier"  # `patient_id`, `customerId`: whose id, not whose name
     for hay in (lowered, desc):
@@ -62,6 +62,11 @@ def kind_of(name: str, spec: dict) -> str:
                     continue  # "number" in a description alone says little
                 return kind
     return "word"
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a parameter's name: `trackingNumber`, `tracking_number` → tracking, number."""
+    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()) if w]
 
 
 def _within(word: str, hay: str, named: list[str] | None) -> bool:

@@ -17,7 +17,7 @@ import re
 from typing import Any
 
 from llm_mcp.chat import mentions
-from llm_mcp.chat.kinds import example_of, kind_of
+from llm_mcp.chat.kinds import example_of, kind_of, name_words  # noqa: F401 (name_words: shared from here)
 from llm_mcp.chat.options import Words, stem  # noqa: F401 (stem: shared by the rules that import it from here)
 from llm_mcp.chat.types import Message, normalize
 
@@ -38,11 +38,6 @@ def copied_kind(name: str, spec: dict) -> str | None:
     if kind == "identifier" and not (set(name_words(name)) & ID_WORDS or example_of(spec)):
         return None
     return kind
-
-
-def name_words(name: str) -> list[str]:
-    """The words of a parameter's name: `trackingNumber`, `tracking_number` → tracking, number."""
-    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()) if w]
 
 
 def looks(kind: str, value: str, spec: dict | None = None) -> bool:
