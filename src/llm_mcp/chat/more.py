@@ -39,8 +39,9 @@ a call to its tool holds takes the one stated that no call holds, where there is
 that is said nowhere (the model making up a city, a ticker, an amount), that is another
 parameter's option ("economy" as an origin) or an identifier not of its example's shape, a value
 that misses its parameter's `pattern` (a booking's "BK-5104" as a patient id the schema holds to
-PT- and five digits), a call that repeats one already made, one whose required values are all taken ("hour" as a second
-timer's label, its minutes those of the first), one that is new only in free words: dropped.
+PT- and five digits), a call that repeats one already made, one whose required values are all
+taken ("hour" as a second timer's label, its minutes those of the first), one that is new only in
+free words: dropped.
 Free words alone are no sign of another request: in a chatty message any phrase can fill a city,
 a query or a title ("I'm European, so celsius" → `get_weather(location="European")`), so a second
 city or query is left to the model unless a named tool or a list says so. One is
@@ -135,7 +136,7 @@ def fits(call: ToolCall, schema: dict, made: list[ToolCall], stated: Any, named:
         or any(_words(v) in _unheld(made, stated) for v in call.arguments.values() if isinstance(v, str)) \
         or _journey_of(call) in _free_journeys(schema, made, rest)
     if any(_breaks(resolve(props.get(name)), value) for name, value in call.arguments.items()):
-        return False  # "BK-5104" as a patient id of pattern ^PT-\\d{5}$
+        return False  # "BK-5104" as a patient id of pattern ^PT-\d{5}$
     options = {_words(option) for option in [*_options(None, props, resolve), *others]}
     for name in top.get("required") or []:
         spec = resolve(props.get(name))
